@@ -1,0 +1,28 @@
+"""Which emulators exist, by name, as ``module:Class`` strings (nothing is imported here).
+
+Add a line when a new emulator lands. ``load(name)`` imports one on demand.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from dixis_integrations.errors import ConfigurationError
+
+__all__ = ["SANDBOXES", "load"]
+
+SANDBOXES: dict[str, str] = {
+    "oauth": "dixis_integrations.sandbox.oauth:OAuthServer",
+}
+
+
+def load(name: str) -> Any:
+    """Import and return the emulator class registered as ``name``."""
+    try:
+        target = SANDBOXES[name]
+    except KeyError:
+        known = ", ".join(sorted(SANDBOXES))
+        raise ConfigurationError(f"unknown sandbox {name!r}; known: {known}") from None
+    module, _, attr = target.partition(":")
+    return getattr(importlib.import_module(module), attr)
