@@ -32,8 +32,8 @@ from datetime import UTC, datetime
 
 __all__ = [
     "AuthError",
-    "Conflict",
     "ConfigurationError",
+    "Conflict",
     "DixisError",
     "FieldError",
     "IdempotencyConflict",
@@ -108,7 +108,8 @@ class DixisError(Exception):
         return " ".join(parts)
 
     def __repr__(self) -> str:
-        return f"{type(self).__name__}({self.message!r}, vendor={self.vendor!r}, code={self.code!r})"
+        name = type(self).__name__
+        return f"{name}({self.message!r}, vendor={self.vendor!r}, code={self.code!r})"
 
 
 class ConfigurationError(DixisError):

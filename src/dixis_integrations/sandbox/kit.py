@@ -50,7 +50,7 @@ class Fault(StrEnum):
     RESET = "reset"
     TIMEOUT = "timeout"
     MALFORMED = "malformed"
-    EXPIRED_TOKEN = "expired_token"
+    EXPIRED_TOKEN = "expired_token"  # noqa: S105 - a fault name, not a secret
 
 
 @dataclass
@@ -72,7 +72,7 @@ class FaultPlan:
     def __post_init__(self) -> None:
         if not 0.0 <= self.rate <= 1.0:
             raise ValueError("FaultPlan.rate must be between 0 and 1")
-        self._rng = random.Random(self.seed)  # noqa: S311 - test faults, not crypto
+        self._rng = random.Random(self.seed)
 
     def next_fault(self, path: str) -> Fault | None:
         """The fault for the request at ``path``, or ``None`` to answer it normally."""

@@ -44,7 +44,7 @@ def _make_request_handler(
     class _RequestHandler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
 
-        def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+        def log_message(self, format: str, *args: object) -> None:
             return  # quiet: tests and the demo read their own output
 
         def _serve(self) -> None:

@@ -1,0 +1,154 @@
+"""Client-side request budgets per (vendor, tenant): windows and concurrency.
+
+One ``Budgets`` object is shared by every driver of a host (threads and asyncio tasks
+alike), so a process never sends more than a vendor allows. A window slot is stamped
+when its call *finishes*, so the vendor (which counts arrivals) can never see more calls
+in one of its windows than we counted in ours, whatever the network's jitter.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from dixis_integrations.http.endpoint import Limits, Window
+
+__all__ = ["Budget", "Budgets", "Slot"]
+
+_INFLIGHT = float("inf")
+_POLL = 0.002
+
+
+class Slot:
+    """One reserved call: released (and stamped) when the call completes."""
+
+    __slots__ = ("_budget", "_stamps", "released")
+
+    def __init__(self, budget: Budget, stamps: list[list[float]]) -> None:
+        self._budget = budget
+        self._stamps = stamps
+        self.released = False
+
+    def release(self) -> None:
+        """Mark the call done: its window slots start counting down from now."""
+        if not self.released:
+            self.released = True
+            self._budget._release(self._stamps)
+
+
+@dataclass
+class _WindowState:
+    window: Window
+    seconds: float
+    slots: deque[list[float]]
+
+
+class Budget:
+    """The budget of one key: a set of windows plus a concurrency cap."""
+
+    def __init__(
+        self,
+        windows: tuple[Window, ...],
+        concurrency: int | None,
+        *,
+        time_scale: float = 1.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._windows = [_WindowState(w, w.seconds * time_scale, deque()) for w in windows]
+        self._concurrency = concurrency
+        self._inflight = 0
+        self._clock = clock
+        self._cond = threading.Condition()
+        self.waited = 0.0
+        self.calls = 0
+
+    def _wait_needed(self, now: float) -> float:
+        """Seconds until one more call fits (0 when it fits now). Holds ``_cond``."""
+        if self._concurrency is not None and self._inflight >= self._concurrency:
+            return _POLL
+        wait = 0.0
+        for state in self._windows:
+            slots = state.slots
+            while slots and slots[0][0] + state.seconds <= now:
+                slots.popleft()
+            if len(slots) >= state.window.limit:
+                oldest = slots[0][0]
+                wait = max(wait, _POLL if oldest == _INFLIGHT else oldest + state.seconds - now)
+        return wait
+
+    def _take(self) -> Slot:
+        stamps: list[list[float]] = []
+        for state in self._windows:
+            stamp = [_INFLIGHT]
+            state.slots.append(stamp)
+            stamps.append(stamp)
+        self._inflight += 1
+        self.calls += 1
+        return Slot(self, stamps)
+
+    def _release(self, stamps: list[list[float]]) -> None:
+        with self._cond:
+            now = self._clock()
+            for stamp in stamps:
+                stamp[0] = now
+            self._inflight -= 1
+            self._cond.notify_all()
+
+    def try_acquire(self) -> tuple[Slot | None, float]:
+        """A slot if one is free now, else ``(None, seconds to wait)``."""
+        with self._cond:
+            wait = self._wait_needed(self._clock())
+            if wait <= 0:
+                return self._take(), 0.0
+            return None, wait
+
+    def acquire(self) -> Slot:
+        """Block the calling thread until the budget allows one more call."""
+        while True:
+            with self._cond:
+                wait = self._wait_needed(self._clock())
+                if wait <= 0:
+                    return self._take()
+                self.waited += wait
+                self._cond.wait(timeout=wait)
+
+    async def acquire_async(self) -> Slot:
+        """Wait (without blocking the event loop) until one more call fits."""
+        while True:
+            slot, wait = self.try_acquire()
+            if slot is not None:
+                return slot
+            self.waited += wait
+            await asyncio.sleep(wait)
+
+
+class Budgets:
+    """Every budget of a host, keyed by (vendor, tenant) and (vendor, app)."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._lock = threading.Lock()
+        self._budgets: dict[tuple[str, str], Budget] = {}
+        self._clock = clock
+
+    def for_key(self, vendor: str, scope: str, limits: Limits, *, app: bool = False) -> Budget:
+        """The budget for ``vendor`` and ``scope`` (a tenant, or ``"*app*"``)."""
+        key = (vendor, "*app*" if app else scope)
+        with self._lock:
+            budget = self._budgets.get(key)
+            if budget is None:
+                windows = limits.app_windows if app else limits.windows
+                concurrency = None if app else limits.concurrency
+                budget = Budget(
+                    windows, concurrency, time_scale=limits.time_scale, clock=self._clock
+                )
+                self._budgets[key] = budget
+            return budget
+
+    def snapshot(self) -> dict[tuple[str, str], tuple[int, float]]:
+        """(calls made, seconds waited) per key: for health checks and benchmarks."""
+        with self._lock:
+            return {k: (b.calls, b.waited) for k, b in self._budgets.items()}

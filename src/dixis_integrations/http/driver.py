@@ -1,0 +1,450 @@
+"""The two drivers that run operations: ``Driver`` (threads) and ``AsyncDriver`` (asyncio).
+
+An operation is a generator that yields ``httpx.Request``s built by an
+:class:`~dixis_integrations.http.endpoint.Endpoint` and receives ``httpx.Response``s
+(a vendor failure is thrown into it as a typed error, so it can recover, e.g. from a
+duplicate); its return value is the domain result. Adapters write each operation once;
+the drivers own everything else: budgets, auth, timeouts, retries (tenacity, honouring
+``Retry-After`` up to a cap, past which :class:`RateLimited` is raised instead of
+sleeping), the one idempotency key reused on every attempt, logging without secrets,
+and a record of every call for metrics and the audit log.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from collections.abc import Awaitable, Callable, Generator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import NoReturn, TypeAlias, TypeVar
+
+import httpx
+from tenacity import (
+    AsyncRetrying,
+    RetryCallState,
+    Retrying,
+    retry_if_exception,
+    stop_after_attempt,
+)
+
+from dixis_integrations.errors import (
+    DixisError,
+    NotSupported,
+    ProviderError,
+    ProviderTimeout,
+    RateLimited,
+    TransientError,
+)
+from dixis_integrations.http.budget import Budgets
+from dixis_integrations.http.endpoint import (
+    Endpoint,
+    endpoint_of,
+    is_idempotent,
+    key_of,
+    operation_of,
+    request_id_of,
+)
+from dixis_integrations.http.redact import install_secret_filter, redact_url
+
+__all__ = [
+    "AsyncDriver",
+    "CallRecord",
+    "Driver",
+    "Operation",
+    "RetryPolicy",
+    "completed",
+    "unsupported",
+]
+
+T = TypeVar("T")
+Operation: TypeAlias = Generator[httpx.Request, httpx.Response, T]
+"""A vendor call written once: yields requests, receives responses, returns the result."""
+
+logger = logging.getLogger("dixis_integrations.http")
+install_secret_filter(logger)
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    """How the drivers retry one logical call.
+
+    Attributes:
+        max_attempts: attempts in all, the first included.
+        backoff_initial: first backoff in seconds, doubled on each attempt.
+        backoff_max: the longest backoff.
+        max_retry_after: the longest ``Retry-After`` the driver sleeps through; a longer
+            one raises :class:`RateLimited` with ``retry_at`` for a queue to reschedule.
+        jitter: randomise each backoff between half and all of its length.
+    """
+
+    max_attempts: int = 4
+    backoff_initial: float = 0.5
+    backoff_max: float = 8.0
+    max_retry_after: float = 60.0
+    jitter: bool = True
+
+    def backoff(self, attempt: int) -> float:
+        """Seconds to wait after failed attempt number ``attempt`` (1-based)."""
+        base = min(self.backoff_max, self.backoff_initial * 2.0 ** (attempt - 1))
+        return base * (0.5 + random.random() / 2) if self.jitter else base
+
+
+@dataclass(frozen=True, slots=True)
+class CallRecord:
+    """What happened to one logical call: for metrics, health and the audit log.
+
+    Holds no secrets: the URL is redacted and no header or body is kept.
+    """
+
+    vendor: str
+    tenant: str
+    operation: str
+    method: str
+    url: str
+    status_code: int | None
+    attempts: int
+    elapsed: float
+    started_at: datetime
+    idempotency_key: str | None
+    request_id: str | None
+    error_code: str | None
+
+
+def completed(value: T) -> Operation[T]:
+    """An operation that needs no call and returns ``value`` (rate tables, caches)."""
+    return value
+    yield  # pragma: no cover - makes this function a generator
+
+
+def unsupported(operation: str, vendor: str, reason: str = "") -> Operation[NoReturn]:
+    """An operation that raises :class:`NotSupported` when run."""
+    raise NotSupported(operation, vendor=vendor, reason=reason)
+    yield  # pragma: no cover - makes this function a generator
+
+
+class _NotSent(TransientError):
+    """A transport failure before the request left: always safe to retry."""
+
+
+def _transport_error(exc: httpx.HTTPError, endpoint: Endpoint) -> ProviderError:
+    name = type(exc).__name__
+    if isinstance(exc, httpx.ConnectTimeout | httpx.PoolTimeout):
+        return _NotSent(
+            f"could not connect in time ({name})", vendor=endpoint.vendor, code="timeout"
+        )
+    if isinstance(exc, httpx.TimeoutException):
+        return ProviderTimeout(f"no answer in time ({name})", vendor=endpoint.vendor)
+    if isinstance(exc, httpx.ConnectError):
+        return _NotSent(f"could not connect ({name})", vendor=endpoint.vendor)
+    return TransientError(f"transport failure ({name})", vendor=endpoint.vendor)
+
+
+class _Call:
+    """The retry decisions of one logical call, shared by both drivers."""
+
+    __slots__ = (
+        "attempts",
+        "endpoint",
+        "idempotent",
+        "policy",
+        "request",
+        "started",
+        "started_at",
+        "status",
+    )
+
+    def __init__(self, request: httpx.Request, policy: RetryPolicy) -> None:
+        self.request = request
+        self.endpoint = endpoint_of(request)
+        self.idempotent = is_idempotent(request)
+        self.policy = policy
+        self.started = time.monotonic()
+        self.started_at = datetime.now(UTC)
+        self.attempts = 0
+        self.status: int | None = None
+
+    def wait_for(self, exc: BaseException, attempt: int) -> float | None:
+        """Seconds to wait before retrying after ``exc``; ``None`` when not to retry."""
+        if not isinstance(exc, DixisError) or not exc.retryable:
+            return None
+        if not (self.idempotent or isinstance(exc, RateLimited | _NotSent)):
+            return None  # a write that may have landed is never sent blindly again
+        if isinstance(exc, RateLimited) and exc.retry_at is not None:
+            wait = exc.seconds_to_wait() or 0.0
+            if wait > self.policy.max_retry_after:
+                return None
+        else:
+            wait = self.policy.backoff(attempt)
+        if time.monotonic() - self.started + wait > self.endpoint.deadline:
+            return None
+        return wait
+
+    def wait(self, state: RetryCallState) -> float:
+        exc = state.outcome.exception() if state.outcome else None
+        return (self.wait_for(exc, state.attempt_number) or 0.0) if exc else 0.0
+
+    def check(self, response: httpx.Response) -> httpx.Response:
+        self.status = response.status_code
+        error = self.endpoint.classify(response, self.endpoint)
+        if error is not None:
+            raise error
+        return response
+
+    def record(self, error: BaseException | None) -> CallRecord:
+        req = self.request
+        return CallRecord(
+            vendor=self.endpoint.vendor,
+            tenant=self.endpoint.tenant,
+            operation=operation_of(req),
+            method=req.method,
+            url=redact_url(req.url),
+            status_code=self.status,
+            attempts=self.attempts,
+            elapsed=time.monotonic() - self.started,
+            started_at=self.started_at,
+            idempotency_key=key_of(req),
+            request_id=error.request_id if isinstance(error, DixisError) else None,
+            error_code=error.code if isinstance(error, DixisError) else None,
+        )
+
+
+def _log_attempt(call: _Call, response: httpx.Response | None, exc: BaseException | None) -> None:
+    if not logger.isEnabledFor(logging.DEBUG):
+        return
+    logger.debug(
+        "%s %s %s -> %s (attempt %d, %s)",
+        call.endpoint.vendor,
+        call.request.method,
+        redact_url(call.request.url),
+        response.status_code if response is not None else type(exc).__name__,
+        call.attempts,
+        request_id_of(response) if response is not None else "-",
+    )
+
+
+class _Base:
+    def __init__(
+        self,
+        *,
+        retry: RetryPolicy | None = None,
+        budgets: Budgets | None = None,
+        on_call: Callable[[CallRecord], None] | None = None,
+    ) -> None:
+        self.retry = retry or RetryPolicy()
+        self.budgets = budgets if budgets is not None else Budgets()
+        self.on_call = on_call
+
+    def _finish(self, call: _Call, error: BaseException | None) -> None:
+        if self.on_call is not None:
+            self.on_call(call.record(error))
+
+
+class Driver(_Base):
+    """Runs operations on threads with an ``httpx.Client``.
+
+    Args:
+        client: the HTTP client (its transport decides where requests go: a real
+            network, or a sandbox's ``MockTransport``). One is created if omitted.
+        retry: the retry policy.
+        budgets: request budgets, shared with other drivers of the same host.
+        on_call: called with a :class:`CallRecord` after every logical call.
+        sleep: how to wait between attempts (tests pass a fake).
+    """
+
+    def __init__(
+        self,
+        client: httpx.Client | None = None,
+        *,
+        retry: RetryPolicy | None = None,
+        budgets: Budgets | None = None,
+        on_call: Callable[[CallRecord], None] | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        super().__init__(retry=retry, budgets=budgets, on_call=on_call)
+        self._owns_client = client is None
+        self.client = client if client is not None else httpx.Client()
+        self._sleep = sleep
+
+    def __enter__(self) -> Driver:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close the client if this driver created it."""
+        if self._owns_client:
+            self.client.close()
+
+    def run(self, operation: Operation[T]) -> T:
+        """Run an operation to its result, sending each request it yields."""
+        try:
+            request = next(operation)
+            while True:
+                try:
+                    response = self.send(request)
+                except DixisError as exc:
+                    request = operation.throw(exc)
+                else:
+                    request = operation.send(response)
+        except StopIteration as stop:
+            result: T = stop.value
+            return result
+
+    def send(self, request: httpx.Request) -> httpx.Response:
+        """Send one request (a logical call) with budgets, retries and classification."""
+        call = _Call(request, self.retry)
+        retrying = Retrying(
+            stop=stop_after_attempt(self.retry.max_attempts),
+            retry=retry_if_exception(lambda e: call.wait_for(e, call.attempts) is not None),
+            wait=call.wait,
+            sleep=self._sleep,
+            reraise=True,
+        )
+        try:
+            for attempt in retrying:
+                with attempt:
+                    response = self._attempt(call)
+        except BaseException as exc:
+            self._finish(call, exc)
+            raise
+        self._finish(call, None)
+        return response
+
+    def _attempt(self, call: _Call) -> httpx.Response:
+        call.attempts += 1
+        endpoint = call.endpoint
+        limits = endpoint.limits
+        app_slot = (
+            self.budgets.for_key(endpoint.vendor, endpoint.tenant, limits, app=True).acquire()
+            if limits.app_windows
+            else None
+        )
+        slot = (
+            self.budgets.for_key(endpoint.vendor, endpoint.tenant, limits).acquire()
+            if limits.windows or limits.concurrency
+            else None
+        )
+        request = call.request
+        request.extensions["timeout"] = endpoint.timeout.as_dict()
+        try:
+            response = self.client.send(
+                request, auth=endpoint.auth if endpoint.auth is not None else None
+            )
+            response.read()
+        except httpx.HTTPError as exc:
+            error = _transport_error(exc, endpoint)
+            _log_attempt(call, None, exc)
+            raise error from exc
+        finally:
+            if slot is not None:
+                slot.release()
+            if app_slot is not None:
+                app_slot.release()
+        _log_attempt(call, response, None)
+        return call.check(response)
+
+
+class AsyncDriver(_Base):
+    """Runs the same operations on asyncio with an ``httpx.AsyncClient``.
+
+    Same arguments as :class:`Driver`; ``sleep`` is a coroutine function.
+    """
+
+    def __init__(
+        self,
+        client: httpx.AsyncClient | None = None,
+        *,
+        retry: RetryPolicy | None = None,
+        budgets: Budgets | None = None,
+        on_call: Callable[[CallRecord], None] | None = None,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        super().__init__(retry=retry, budgets=budgets, on_call=on_call)
+        self._owns_client = client is None
+        self.client = client if client is not None else httpx.AsyncClient()
+        self._sleep = sleep
+
+    async def __aenter__(self) -> AsyncDriver:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Close the client if this driver created it."""
+        if self._owns_client:
+            await self.client.aclose()
+
+    async def run(self, operation: Operation[T]) -> T:
+        """Run an operation to its result, sending each request it yields."""
+        try:
+            request = next(operation)
+            while True:
+                try:
+                    response = await self.send(request)
+                except DixisError as exc:
+                    request = operation.throw(exc)
+                else:
+                    request = operation.send(response)
+        except StopIteration as stop:
+            result: T = stop.value
+            return result
+
+    async def send(self, request: httpx.Request) -> httpx.Response:
+        """Send one request (a logical call) with budgets, retries and classification."""
+        call = _Call(request, self.retry)
+        retrying = AsyncRetrying(
+            stop=stop_after_attempt(self.retry.max_attempts),
+            retry=retry_if_exception(lambda e: call.wait_for(e, call.attempts) is not None),
+            wait=call.wait,
+            sleep=self._sleep,
+            reraise=True,
+        )
+        try:
+            async for attempt in retrying:
+                with attempt:
+                    response = await self._attempt(call)
+        except BaseException as exc:
+            self._finish(call, exc)
+            raise
+        self._finish(call, None)
+        return response
+
+    async def _attempt(self, call: _Call) -> httpx.Response:
+        call.attempts += 1
+        endpoint = call.endpoint
+        limits = endpoint.limits
+        app_slot = (
+            await self.budgets.for_key(
+                endpoint.vendor, endpoint.tenant, limits, app=True
+            ).acquire_async()
+            if limits.app_windows
+            else None
+        )
+        slot = (
+            await self.budgets.for_key(endpoint.vendor, endpoint.tenant, limits).acquire_async()
+            if limits.windows or limits.concurrency
+            else None
+        )
+        request = call.request
+        request.extensions["timeout"] = endpoint.timeout.as_dict()
+        try:
+            response = await self.client.send(
+                request, auth=endpoint.auth if endpoint.auth is not None else None
+            )
+            await response.aread()
+        except httpx.HTTPError as exc:
+            error = _transport_error(exc, endpoint)
+            _log_attempt(call, None, exc)
+            raise error from exc
+        finally:
+            if slot is not None:
+                slot.release()
+            if app_slot is not None:
+                app_slot.release()
+        _log_attempt(call, response, None)
+        return call.check(response)

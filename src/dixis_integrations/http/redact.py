@@ -1,0 +1,113 @@
+"""Keeping secrets out of logs: URL and mapping redaction, and a logging filter.
+
+Adapters register every secret they hold (``register_secret``); the filter installed on
+the library's loggers replaces any registered value that reaches a log record. Names
+that look secret (``token``, ``secret``, ``password``, ``apikey``...) are masked wherever
+they appear as query parameters or mapping keys.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+from collections.abc import Mapping
+from typing import Any
+
+import httpx
+
+__all__ = [
+    "REDACTED",
+    "SecretFilter",
+    "install_secret_filter",
+    "is_sensitive_name",
+    "redact_mapping",
+    "redact_text",
+    "redact_url",
+    "register_secret",
+]
+
+REDACTED = "***"
+_SENSITIVE = re.compile(
+    r"(token|secret|password|passwd|pwd|api[_-]?key|apikey|authorization|auth|signature|"
+    r"session|cookie|credential|private|client_assertion|code_verifier|^code$|^key$)",
+    re.IGNORECASE,
+)
+_lock = threading.Lock()
+_secrets: set[str] = set()
+_pattern: re.Pattern[str] | None = None
+
+
+def is_sensitive_name(name: str) -> bool:
+    """Whether a header, field or parameter name suggests a secret value."""
+    return bool(_SENSITIVE.search(name))
+
+
+def register_secret(value: str | None) -> None:
+    """Remember a secret so that it is scrubbed from every log record of the library.
+
+    Values shorter than 6 characters are ignored (too likely to match ordinary text).
+    """
+    global _pattern
+    if not value or len(value) < 6:
+        return
+    with _lock:
+        if value in _secrets:
+            return
+        _secrets.add(value)
+        ordered = sorted(_secrets, key=len, reverse=True)
+        _pattern = re.compile("|".join(re.escape(s) for s in ordered))
+
+
+def redact_text(text: str) -> str:
+    """``text`` with every registered secret replaced by ``***``."""
+    pattern = _pattern
+    if pattern is None:
+        return text
+    return pattern.sub(REDACTED, text)
+
+
+def redact_url(url: httpx.URL | str) -> str:
+    """The URL with sensitive query parameters and user info masked."""
+    u = httpx.URL(str(url))
+    if u.userinfo:
+        u = u.copy_with(username=REDACTED, password=None)
+    if u.params:
+        params = [(k, REDACTED if is_sensitive_name(k) else v) for k, v in u.params.multi_items()]
+        u = u.copy_with(params=params)
+    return redact_text(str(u))
+
+
+def redact_mapping(data: Mapping[str, Any]) -> dict[str, Any]:
+    """A copy of ``data`` (nested) with values under sensitive names masked."""
+    out: dict[str, Any] = {}
+    for key, value in data.items():
+        if is_sensitive_name(str(key)):
+            out[key] = REDACTED
+        elif isinstance(value, Mapping):
+            out[key] = redact_mapping(value)
+        elif isinstance(value, str):
+            out[key] = redact_text(value)
+        else:
+            out[key] = value
+    return out
+
+
+class SecretFilter(logging.Filter):
+    """Scrubs registered secrets from a record's message and arguments."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if _pattern is None:
+            return True
+        record.msg = redact_text(str(record.msg))
+        if isinstance(record.args, Mapping):
+            record.args = redact_mapping(record.args)
+        elif record.args:
+            record.args = tuple(redact_text(a) if isinstance(a, str) else a for a in record.args)
+        return True
+
+
+def install_secret_filter(logger: logging.Logger) -> None:
+    """Attach :class:`SecretFilter` to ``logger`` once."""
+    if not any(isinstance(f, SecretFilter) for f in logger.filters):
+        logger.addFilter(SecretFilter())
