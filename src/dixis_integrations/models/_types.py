@@ -1,0 +1,86 @@
+"""Annotated field types shared by the domain models (private: re-exported where public).
+
+Each type is a plain ``Annotated`` alias so pydantic-core does the work; the Python
+validators here are small and run once per field.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Annotated, Any, Final
+
+from pydantic import AfterValidator, AwareDatetime, BeforeValidator, StringConstraints
+
+__all__ = [
+    "EMAIL_PATTERN",
+    "Email",
+    "ExactDecimal",
+    "NonEmptyStr",
+    "Reference",
+    "UtcDatetime",
+    "ensure_utc",
+    "normalize_email",
+    "reject_float",
+    "utcnow",
+]
+
+# A deliberately strict subset of RFC 5321: dot-atom local part, a domain of LDH labels
+# and a letter TLD. Quoted local parts and IP-literal domains are refused on purpose.
+EMAIL_PATTERN: Final = re.compile(
+    r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*"
+    r"@(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}$"
+)
+
+
+def reject_float(value: Any) -> Any:
+    """Refuse ``float`` before pydantic coerces it to ``Decimal`` (binary floats are inexact).
+
+    Raises:
+        ValueError: if ``value`` is a float (``bool`` and ``int`` are fine).
+    """
+    if isinstance(value, float):
+        raise ValueError(
+            f"floats are not accepted for exact amounts (got {value!r}); "
+            "pass a string like '12.30', an int or a Decimal"
+        )
+    return value
+
+
+def ensure_utc(value: datetime) -> datetime:
+    """Return an aware datetime converted to UTC (naive ones are refused before this)."""
+    return value if value.tzinfo is UTC else value.astimezone(UTC)
+
+
+def normalize_email(value: str) -> str:
+    """Strip and lowercase an email address and check it against :data:`EMAIL_PATTERN`.
+
+    Raises:
+        ValueError: if the address is malformed or longer than 254 characters.
+    """
+    email = value.strip().lower()
+    if len(email) > 254 or EMAIL_PATTERN.match(email) is None:
+        raise ValueError("not a valid email address")
+    return email
+
+
+def utcnow() -> datetime:
+    """The current time, aware, in UTC (the default for ``created_at`` style fields)."""
+    return datetime.now(UTC)
+
+
+ExactDecimal = Annotated[Decimal, BeforeValidator(reject_float)]
+"""A finite ``Decimal`` that refuses floats (ints, numeric strings and Decimals pass)."""
+
+UtcDatetime = Annotated[AwareDatetime, AfterValidator(ensure_utc)]
+"""A timezone-aware datetime, converted to UTC; naive datetimes are refused."""
+
+NonEmptyStr = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
+"""A string with surrounding whitespace stripped that is not empty afterwards."""
+
+Reference = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
+"""An identifier of ours or a vendor's: 1 to 64 characters after stripping."""
+
+Email = Annotated[str, AfterValidator(normalize_email)]
+"""An email address, stripped and lowercased, checked with a strict pattern."""
