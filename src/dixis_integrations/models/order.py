@@ -1,0 +1,482 @@
+"""Orders, their lines and totals, payments and refunds.
+
+Prices are VAT-inclusive. VAT is extracted per line (ROUND_HALF_UP to the cent), and
+every total is a sum of cents, so ``net + vat == gross`` holds per line, per VAT
+category and for the order. All amounts of an order share the order's ``currency``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from decimal import ROUND_HALF_UP
+from enum import StrEnum
+from functools import cached_property
+from typing import Annotated, Any, Self
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import InitErrorDetails, PydanticCustomError
+
+from dixis_integrations.models._types import (
+    ExactDecimal,
+    NonEmptyStr,
+    Reference,
+    UtcDatetime,
+    utcnow,
+)
+from dixis_integrations.models.address import Address
+from dixis_integrations.models.customer import Customer
+from dixis_integrations.models.money import Currency, Money
+from dixis_integrations.models.product import SaleUnit, Sku
+from dixis_integrations.models.tax import VatCategory, VatTable, vat_from_gross
+
+__all__ = [
+    "Order",
+    "OrderLine",
+    "OrderStatus",
+    "OrderTotals",
+    "Payment",
+    "PaymentMethod",
+    "Refund",
+    "RefundLine",
+    "VatAmounts",
+]
+
+_PositiveQuantity = Annotated[ExactDecimal, Field(gt=0)]
+
+
+class OrderStatus(StrEnum):
+    """Where an order stands in its life."""
+
+    PENDING = "pending"
+    PAID = "paid"
+    CANCELLED = "cancelled"
+    REFUNDED = "refunded"
+    PARTIALLY_REFUNDED = "partially_refunded"
+    FULFILLED = "fulfilled"
+
+
+class PaymentMethod(StrEnum):
+    """How the customer pays; ``COD`` is cash on delivery, collected by the carrier."""
+
+    CARD = "card"
+    COD = "cod"
+    BANK_TRANSFER = "bank_transfer"
+    OTHER = "other"
+
+
+def _field_error(
+    loc: tuple[str | int, ...], kind: str, message: str, value: Any
+) -> ValidationError:
+    """A ValidationError at ``loc``, relative to the field being validated."""
+    error = PydanticCustomError(kind, message)
+    return ValidationError.from_exception_data(
+        "Order", [InitErrorDetails(type=error, loc=loc, input=value)]
+    )
+
+
+def _same_currency(value: Money, currency: str | None, what: str) -> Money:
+    if currency is not None and value.currency != currency:
+        raise _field_error(
+            ("currency",),
+            "currency_mismatch",
+            f"{what} is in {value.currency} but the order is in {currency}",
+            value.currency,
+        )
+    return value
+
+
+def _not_negative(value: Money, what: str) -> Money:
+    if value.is_negative:
+        raise ValueError(f"{what} must not be negative")
+    return value
+
+
+class VatAmounts(BaseModel):
+    """Net, VAT and gross of one line, one category or a whole order."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    net: Money
+    vat: Money
+    gross: Money
+
+
+class OrderLine(BaseModel):
+    """One product on an order: ``quantity`` units (pieces, or kilos such as ``1.250``).
+
+    ``unit_price`` includes VAT. ``discount`` (default zero, in the price's currency) is
+    a VAT-inclusive amount off the line, at most the line's undiscounted gross.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    sku: Sku
+    name: NonEmptyStr
+    quantity: _PositiveQuantity
+    unit: SaleUnit = SaleUnit.PIECE
+    unit_price: Money
+    vat_category: VatCategory
+    discount: Money = Field(default_factory=lambda data: Money.zero(data["unit_price"].currency))
+
+    @field_validator("unit_price")
+    @classmethod
+    def _check_unit_price(cls, value: Money) -> Money:
+        return _not_negative(value, "unit_price")
+
+    @field_validator("discount")
+    @classmethod
+    def _check_discount(cls, value: Money, info: ValidationInfo) -> Money:
+        _not_negative(value, "discount")
+        price: Money | None = info.data.get("unit_price")
+        if price is None:
+            return value
+        _same_currency(value, price.currency, "discount")
+        quantity = info.data.get("quantity")
+        if quantity is not None:
+            subtotal = (price * quantity).quantize()
+            if value > subtotal:
+                raise ValueError(f"discount {value} is more than the line's {subtotal}")
+        return value
+
+    @cached_property
+    def subtotal(self) -> Money:
+        """``quantity * unit_price`` rounded to the cent (ROUND_HALF_UP), before discount."""
+        return (self.unit_price * self.quantity).quantize(ROUND_HALF_UP)
+
+    @cached_property
+    def gross(self) -> Money:
+        """What the customer pays for the line: ``subtotal - discount``, VAT included."""
+        return self.subtotal - self.discount
+
+    @cached_property
+    def vat(self) -> Money:
+        """The VAT in :attr:`gross` at the Greek rate of ``vat_category``, to the cent."""
+        return vat_from_gross(self.gross, VatTable.greece().rate(self.vat_category))
+
+    @cached_property
+    def net(self) -> Money:
+        """``gross - vat``."""
+        return self.gross - self.vat
+
+    def amounts(self, table: VatTable | None = None, country: str = "GR") -> VatAmounts:
+        """Net, VAT and gross of the line with the rates of ``table`` for ``country``.
+
+        Args:
+            table: VAT rates; default :meth:`VatTable.greece`.
+            country: ISO 3166 alpha-2 code of the taxing country.
+
+        Raises:
+            ConfigurationError: if the table has no rate for the line's category there.
+        """
+        if table is None and country == "GR":
+            return VatAmounts.model_construct(net=self.net, vat=self.vat, gross=self.gross)
+        rate = (table or VatTable.greece()).rate(self.vat_category, country)
+        vat = vat_from_gross(self.gross, rate)
+        return VatAmounts.model_construct(net=self.gross - vat, vat=vat, gross=self.gross)
+
+
+class OrderTotals(BaseModel):
+    """The totals of an order; ``by_category`` sums exactly to ``net``/``vat``/``gross``.
+
+    The categories cover the lines and the shipping fee, after the order discount.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    net: Money
+    vat: Money
+    gross: Money
+    lines_gross: Money
+    shipping: Money
+    discount: Money
+    by_category: dict[VatCategory, VatAmounts]
+
+
+def _gross_total(lines: Iterable[OrderLine], shipping: Money, discount: Money) -> Money:
+    return sum((line.gross for line in lines), Money.zero(shipping.currency)) + shipping - discount
+
+
+def _compute_totals(
+    lines: Sequence[OrderLine],
+    shipping: Money,
+    shipping_category: VatCategory,
+    discount: Money,
+    table: VatTable,
+    country: str,
+) -> OrderTotals:
+    currency = shipping.currency
+    zero = Money.zero(currency)
+    gross: dict[VatCategory, Money] = {}
+    vat: dict[VatCategory, Money] = {}
+    rates: dict[VatCategory, Any] = {}
+
+    def add(category: VatCategory, amount: Money, tax: Money) -> None:
+        gross[category] = gross.get(category, zero) + amount
+        vat[category] = vat.get(category, zero) + tax
+
+    for line in lines:
+        if line.vat_category not in rates:
+            rates[line.vat_category] = table.rate(line.vat_category, country)
+        add(line.vat_category, line.gross, vat_from_gross(line.gross, rates[line.vat_category]))
+    if not shipping.is_zero:
+        rate = rates.get(shipping_category)
+        if rate is None:
+            rate = rates[shipping_category] = table.rate(shipping_category, country)
+        add(shipping_category, shipping, vat_from_gross(shipping, rate))
+    lines_gross = sum((line.gross for line in lines), zero)
+    if not discount.is_zero:
+        # The order discount is spread over the categories in proportion to their gross
+        # (to the cent, nothing lost) and each share reduces that category's VAT.
+        categories = [c for c in VatCategory if c in gross]
+        shares = discount.allocate([gross[c].cents for c in categories])
+        for category, share in zip(categories, shares, strict=True):
+            add(category, -share, -vat_from_gross(share, rates[category]))
+    by_category = {
+        c: VatAmounts.model_construct(net=gross[c] - vat[c], vat=vat[c], gross=gross[c])
+        for c in VatCategory
+        if c in gross
+    }
+    total_gross = sum((a.gross for a in by_category.values()), zero)
+    total_vat = sum((a.vat for a in by_category.values()), zero)
+    total_net = sum((a.net for a in by_category.values()), zero)
+    return OrderTotals.model_construct(
+        net=total_net,
+        vat=total_vat,
+        gross=total_gross,
+        lines_gross=lines_gross,
+        shipping=shipping,
+        discount=discount,
+        by_category=by_category,
+    )
+
+
+def _zero_in_order_currency(data: dict[str, Any]) -> Money:
+    return Money.zero(data.get("currency", "EUR"))
+
+
+class Order(BaseModel):
+    """A customer's order, identified by our ``id`` (1 to 64 characters).
+
+    Every amount (line prices and discounts, ``shipping_fee``, ``discount``,
+    ``cod_amount``, ``stated_total``) must be in ``currency``; a mismatch is reported
+    at the amount's own path (``lines[1].unit_price.currency``).
+
+    ``discount`` is an order-level, VAT-inclusive amount off the total (coupons). It is
+    spread across the VAT categories in proportion to their gross, so it lowers the VAT
+    as well (see :meth:`totals`); it cannot exceed lines plus shipping.
+
+    ``stated_total``, when given (e.g. the total the shop showed), must equal the
+    computed gross total to the cent, or validation fails at ``stated_total``.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    id: Reference
+    number: Reference | None = None
+    currency: Currency = "EUR"
+    # Declared before ``customer`` and ``lines`` so that their currency defaults only
+    # depend on ``currency`` (a default factory reading validated data is skipped
+    # when any earlier field failed).
+    shipping_fee: Money = Field(default_factory=_zero_in_order_currency)
+    shipping_vat_category: VatCategory = VatCategory.STANDARD
+    discount: Money = Field(default_factory=_zero_in_order_currency)
+    customer: Customer
+    lines: Annotated[tuple[OrderLine, ...], Field(min_length=1)]
+    created_at: UtcDatetime = Field(default_factory=utcnow)
+    status: OrderStatus = OrderStatus.PENDING
+    shipping_address: Address | None = None
+    billing_address: Address | None = None
+    payment_method: PaymentMethod = PaymentMethod.OTHER
+    cod_amount: Money | None = None
+    notes: NonEmptyStr | None = None
+    stated_total: Money | None = None
+
+    @field_validator("lines")
+    @classmethod
+    def _lines_in_order_currency(
+        cls, lines: tuple[OrderLine, ...], info: ValidationInfo
+    ) -> tuple[OrderLine, ...]:
+        currency = info.data.get("currency")
+        if currency is None:
+            return lines
+        for index, line in enumerate(lines):
+            for name in ("unit_price", "discount"):
+                amount: Money = getattr(line, name)
+                if amount.currency != currency:
+                    raise _field_error(
+                        (index, name, "currency"),
+                        "currency_mismatch",
+                        f"{name} is in {amount.currency} but the order is in {currency}",
+                        amount.currency,
+                    )
+        return lines
+
+    @field_validator("shipping_fee")
+    @classmethod
+    def _check_shipping_fee(cls, value: Money, info: ValidationInfo) -> Money:
+        _not_negative(value, "shipping_fee")
+        return _same_currency(value, info.data.get("currency"), "shipping_fee")
+
+    @field_validator("discount")
+    @classmethod
+    def _check_discount(cls, value: Money, info: ValidationInfo) -> Money:
+        _not_negative(value, "discount")
+        return _same_currency(value, info.data.get("currency"), "discount")
+
+    @model_validator(mode="after")
+    def _discount_within_total(self) -> Self:
+        ceiling = _gross_total(self.lines, self.shipping_fee, Money.zero(self.currency))
+        if self.discount > ceiling:
+            raise _field_error(
+                ("discount",),
+                "discount_too_large",
+                f"discount {self.discount} is more than lines plus shipping, {ceiling}",
+                str(self.discount),
+            )
+        return self
+
+    @field_validator("cod_amount")
+    @classmethod
+    def _check_cod_amount(cls, value: Money | None, info: ValidationInfo) -> Money | None:
+        if value is None:
+            return None
+        if not value.is_positive:
+            raise ValueError("cod_amount must be greater than zero")
+        _same_currency(value, info.data.get("currency"), "cod_amount")
+        method = info.data.get("payment_method")
+        if method is not None and method is not PaymentMethod.COD:
+            raise ValueError(f"cod_amount is only for payment_method 'cod', not {method.value!r}")
+        return value
+
+    @field_validator("stated_total")
+    @classmethod
+    def _check_stated_total(cls, value: Money | None, info: ValidationInfo) -> Money | None:
+        if value is None:
+            return None
+        _same_currency(value, info.data.get("currency"), "stated_total")
+        data = info.data
+        if all(k in data for k in ("lines", "shipping_fee", "discount")):
+            computed = _gross_total(data["lines"], data["shipping_fee"], data["discount"])
+            if value.quantize() != computed:
+                raise ValueError(
+                    f"stated total {value} does not match the computed total {computed}"
+                )
+        return value
+
+    @cached_property
+    def _greek_totals(self) -> OrderTotals:
+        return _compute_totals(
+            self.lines,
+            self.shipping_fee,
+            self.shipping_vat_category,
+            self.discount,
+            VatTable.greece(),
+            "GR",
+        )
+
+    def totals(self, table: VatTable | None = None, country: str = "GR") -> OrderTotals:
+        """Net, VAT and gross of the order, with a breakdown per VAT category.
+
+        Line VAT is extracted per line; the shipping fee is taxed at
+        ``shipping_vat_category``; the order ``discount`` is spread over the categories
+        in proportion to their gross (largest remainder, to the cent) and its VAT is
+        subtracted from each. The breakdown sums exactly to the totals.
+
+        Args:
+            table: VAT rates; default :meth:`VatTable.greece` (the result is cached).
+            country: ISO 3166 alpha-2 code of the taxing country.
+
+        Raises:
+            ConfigurationError: if ``table`` lacks a rate used by the order.
+        """
+        if table is None and country == "GR":
+            return self._greek_totals
+        return _compute_totals(
+            self.lines,
+            self.shipping_fee,
+            self.shipping_vat_category,
+            self.discount,
+            table or VatTable.greece(),
+            country,
+        )
+
+    @property
+    def total(self) -> Money:
+        """The gross amount the customer pays (lines + shipping - discount)."""
+        return self._greek_totals.gross
+
+
+class Payment(BaseModel):
+    """Money received for an order; ``fee`` is what the processor kept (e.g. Stripe)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    id: Reference
+    order_id: Reference
+    amount: Money
+    method: PaymentMethod
+    paid_at: UtcDatetime
+    provider: NonEmptyStr | None = None
+    provider_reference: NonEmptyStr | None = None
+    fee: Money | None = None
+    payout_id: Reference | None = None
+
+    @field_validator("amount")
+    @classmethod
+    def _positive(cls, value: Money) -> Money:
+        if not value.is_positive:
+            raise ValueError("amount must be greater than zero")
+        return value
+
+    @field_validator("fee")
+    @classmethod
+    def _check_fee(cls, value: Money | None, info: ValidationInfo) -> Money | None:
+        if value is None:
+            return None
+        _not_negative(value, "fee")
+        amount: Money | None = info.data.get("amount")
+        if amount is not None and value.currency != amount.currency:
+            raise ValueError(f"fee is in {value.currency} but the amount is in {amount.currency}")
+        return value
+
+    @property
+    def net_amount(self) -> Money:
+        """``amount - fee``: what reaches the payout."""
+        return self.amount - self.fee if self.fee is not None else self.amount
+
+
+class RefundLine(BaseModel):
+    """A quantity of one SKU given back."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    sku: Sku
+    quantity: _PositiveQuantity
+
+
+class Refund(BaseModel):
+    """Money returned to the customer, optionally itemised by ``lines``."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    id: Reference
+    order_id: Reference
+    amount: Money
+    reason: NonEmptyStr | None = None
+    created_at: UtcDatetime = Field(default_factory=utcnow)
+    lines: tuple[RefundLine, ...] | None = None
+
+    @field_validator("amount")
+    @classmethod
+    def _positive(cls, value: Money) -> Money:
+        if not value.is_positive:
+            raise ValueError("amount must be greater than zero")
+        return value
