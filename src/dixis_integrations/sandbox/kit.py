@@ -239,6 +239,13 @@ class Emulator:
         self._webhook_client = webhook_client
         self._mounts: list[tuple[str, Emulator]] = []
         self.record_requests = True
+        self.base_url = "http://sandbox.invalid"
+
+    def bind(self, base_url: str) -> None:
+        """Tell the emulator where it is served (for URLs it puts in its answers)."""
+        self.base_url = base_url.rstrip("/")
+        for _, other in self._mounts:
+            other.bind(base_url)
 
     # -- composition -----------------------------------------------------------------
     def mount(self, prefix: str, other: Emulator) -> None:

@@ -1,0 +1,94 @@
+"""Stock as separate quantities per SKU and location, adjustments and purchase orders.
+
+A level is never one number: on hand, committed to orders, available and incoming are
+kept apart so that no system confuses "in the barn" with "free to sell".
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from enum import StrEnum
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+__all__ = [
+    "PurchaseOrder",
+    "PurchaseOrderLine",
+    "PurchaseOrderStatus",
+    "StockAdjustment",
+    "StockLevel",
+    "StockPage",
+]
+
+_FROZEN = ConfigDict(frozen=True, extra="forbid")
+
+
+class StockLevel(BaseModel):
+    """The stock of one SKU at one location at one instant.
+
+    ``version`` is the source's own version or timestamp marker, used to refuse an older
+    reading overwriting a newer one and for compare-and-set writes.
+    """
+
+    model_config = _FROZEN
+    sku: str = Field(min_length=1)
+    location: str = "default"
+    on_hand: Decimal
+    committed: Decimal = Decimal(0)
+    incoming: Decimal = Decimal(0)
+    as_of: AwareDatetime
+    version: str | None = None
+
+    @property
+    def available(self) -> Decimal:
+        """On hand less what is committed to orders."""
+        return self.on_hand - self.committed
+
+
+class StockAdjustment(BaseModel):
+    """A change in on-hand stock (a delta), with its reason and our reference."""
+
+    model_config = _FROZEN
+    sku: str = Field(min_length=1)
+    location: str = "default"
+    delta: Decimal
+    reason: str
+    reference: str
+
+
+class StockPage(BaseModel):
+    """One page of levels from a source; ``next_cursor`` is ``None`` on the last page."""
+
+    model_config = _FROZEN
+    levels: tuple[StockLevel, ...]
+    next_cursor: str | None = None
+
+
+class PurchaseOrderStatus(StrEnum):
+    """Where a purchase order stands."""
+
+    DRAFT = "draft"
+    ISSUED = "issued"
+    RECEIVED = "received"
+    CANCELLED = "cancelled"
+
+
+class PurchaseOrderLine(BaseModel):
+    """One SKU ordered from a supplier."""
+
+    model_config = _FROZEN
+    sku: str
+    quantity: Decimal = Field(gt=0)
+
+
+class PurchaseOrder(BaseModel):
+    """A reorder to a supplier; ``external_id`` once the inventory system holds it."""
+
+    model_config = _FROZEN
+    reference: str
+    supplier_id: str
+    lines: tuple[PurchaseOrderLine, ...] = Field(min_length=1)
+    status: PurchaseOrderStatus = PurchaseOrderStatus.ISSUED
+    location: str = "default"
+    created_at: AwareDatetime
+    external_id: str | None = None
