@@ -39,7 +39,7 @@ _OptionalText = Annotated[str, StringConstraints(strip_whitespace=True, min_leng
 _GR: Final = "30"
 _CY: Final = "357"
 _PHONE_JUNK: Final = re.compile(r"[\s\-./()]")
-_DIGITS: Final = re.compile(r"^\d+$")
+_DIGITS: Final = re.compile(r"^[0-9]+$")
 
 
 def normalize_phone(raw: str, default_country: str = "GR") -> str:
@@ -107,8 +107,8 @@ def is_greek_mobile(e164: str) -> bool:
 E164Phone = Annotated[str, AfterValidator(normalize_phone)]
 """A phone number stored in E.164; national Greek numbers (no ``+``) are accepted."""
 
-_GREEK_POSTCODE: Final = re.compile(r"^\d{3}\s?\d{2}$")
-_CYPRUS_POSTCODE: Final = re.compile(r"^\d{4}$")
+_GREEK_POSTCODE: Final = re.compile(r"^[0-9]{3} ?[0-9]{2}$")
+_CYPRUS_POSTCODE: Final = re.compile(r"^[0-9]{4}$")
 
 
 def normalize_postcode(postcode: str, country: str = "GR") -> str:
@@ -139,7 +139,7 @@ def normalize_postcode(postcode: str, country: str = "GR") -> str:
     return text
 
 
-_NUMBER: Final = r"\d+[A-Za-zΑ-Ωα-ω]?(?:\s*[-/]\s*\d+[A-Za-zΑ-Ωα-ω]?)?"
+_NUMBER: Final = r"[0-9]+[A-Za-zΑ-Ωα-ω]?(?:\s*[-/]\s*[0-9]+[A-Za-zΑ-Ωα-ω]?)?"
 _TRAILING_NUMBER: Final = re.compile(rf"^(?P<street>.*?\S)[\s,]+(?P<number>{_NUMBER})$")
 _LEADING_NUMBER: Final = re.compile(rf"^(?P<number>{_NUMBER})[\s,]+(?P<street>\S.*)$")
 # "25 Μαρτίου", "28 Οκτωβρίου": streets named after dates start with a number that is
