@@ -7,7 +7,7 @@ category and for the order. All amounts of an order share the order's ``currency
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from decimal import ROUND_HALF_UP
 from enum import StrEnum
 from functools import cached_property
@@ -99,6 +99,23 @@ def _not_negative(value: Money, what: str) -> Money:
     return value
 
 
+class _CachingModel(BaseModel):
+    """A frozen model whose ``cached_property`` values are dropped by ``model_copy``.
+
+    ``functools.cached_property`` stores its value in the instance ``__dict__``, which
+    pydantic's ``model_copy`` copies verbatim: without this, a copy made with
+    ``update=`` would keep totals computed from the old values.
+    """
+
+    def model_copy(self, *, update: Mapping[str, Any] | None = None, deep: bool = False) -> Self:
+        """Copy the model (see pydantic), forgetting values cached from the original."""
+        copied = super().model_copy(update=update, deep=deep)
+        fields = type(self).model_fields
+        for name in [key for key in copied.__dict__ if key not in fields]:
+            del copied.__dict__[name]
+        return copied
+
+
 class VatAmounts(BaseModel):
     """Net, VAT and gross of one line, one category or a whole order."""
 
@@ -109,7 +126,7 @@ class VatAmounts(BaseModel):
     gross: Money
 
 
-class OrderLine(BaseModel):
+class OrderLine(_CachingModel):
     """One product on an order: ``quantity`` units (pieces, or kilos such as ``1.250``).
 
     ``unit_price`` includes VAT. ``discount`` (default zero, in the price's currency) is
@@ -262,7 +279,7 @@ def _zero_in_order_currency(data: dict[str, Any]) -> Money:
     return Money.zero(data.get("currency", "EUR"))
 
 
-class Order(BaseModel):
+class Order(_CachingModel):
     """A customer's order, identified by our ``id`` (1 to 64 characters).
 
     Every amount (line prices and discounts, ``shipping_fee``, ``discount``,
