@@ -149,8 +149,10 @@ class _Call:
         "attempts",
         "endpoint",
         "idempotent",
+        "next_wait",
         "policy",
         "request",
+        "request_id",
         "started",
         "started_at",
         "status",
@@ -165,12 +167,14 @@ class _Call:
         self.started_at = datetime.now(UTC)
         self.attempts = 0
         self.status: int | None = None
+        self.request_id: str | None = None
+        self.next_wait = 0.0
 
     def wait_for(self, exc: BaseException, attempt: int) -> float | None:
         """Seconds to wait before retrying after ``exc``; ``None`` when not to retry."""
         if not isinstance(exc, DixisError) or not exc.retryable:
             return None
-        if not (self.idempotent or isinstance(exc, RateLimited | _NotSent)):
+        if not (self.idempotent or _surely_not_processed(exc)):
             return None  # a write that may have landed is never sent blindly again
         if isinstance(exc, RateLimited) and exc.retry_at is not None:
             wait = exc.seconds_to_wait() or 0.0
@@ -182,12 +186,36 @@ class _Call:
             return None
         return wait
 
+    def should_retry(self, exc: BaseException) -> bool:
+        """Decide on a retry after ``exc``, remembering how long to wait first."""
+        if self.attempts >= self.policy.max_attempts:
+            return False
+        wait = self.wait_for(exc, self.attempts)
+        if wait is None:
+            return False
+        self.next_wait = wait
+        return True
+
     def wait(self, state: RetryCallState) -> float:
-        exc = state.outcome.exception() if state.outcome else None
-        return (self.wait_for(exc, state.attempt_number) or 0.0) if exc else 0.0
+        return self.next_wait
+
+    def timeouts(self) -> dict[str, float | None]:
+        """This attempt's timeouts: the endpoint's, cut to what is left of the deadline."""
+        endpoint = self.endpoint
+        timeouts = endpoint.timeout.as_dict()
+        left = endpoint.deadline - (time.monotonic() - self.started)
+        if left <= 0:
+            raise ProviderTimeout(
+                f"deadline of {endpoint.deadline:g}s passed after {self.attempts - 1} attempts",
+                vendor=endpoint.vendor,
+            )
+        if any(v is None or v > left for v in timeouts.values()):
+            timeouts = {k: left if v is None or v > left else v for k, v in timeouts.items()}
+        return timeouts
 
     def check(self, response: httpx.Response) -> httpx.Response:
         self.status = response.status_code
+        self.request_id = request_id_of(response, self.endpoint.request_id_headers)
         error = self.endpoint.classify(response, self.endpoint)
         if error is not None:
             raise error
@@ -195,6 +223,9 @@ class _Call:
 
     def record(self, error: BaseException | None) -> CallRecord:
         req = self.request
+        request_id = self.request_id
+        if isinstance(error, DixisError) and error.request_id:
+            request_id = error.request_id
         return CallRecord(
             vendor=self.endpoint.vendor,
             tenant=self.endpoint.tenant,
@@ -206,9 +237,23 @@ class _Call:
             elapsed=time.monotonic() - self.started,
             started_at=self.started_at,
             idempotency_key=key_of(req),
-            request_id=error.request_id if isinstance(error, DixisError) else None,
+            request_id=request_id,
             error_code=error.code if isinstance(error, DixisError) else None,
         )
+
+
+def _surely_not_processed(exc: DixisError) -> bool:
+    """Whether the vendor certainly did not act on the request that failed with ``exc``.
+
+    True for a connection that never opened and for a throttle answer (429, or a
+    vendor's own throttle signal); not for a 5xx, even one with ``Retry-After``.
+    """
+    if isinstance(exc, _NotSent):
+        return True
+    if isinstance(exc, RateLimited):
+        status = exc.status_code
+        return status is None or status < 500
+    return False
 
 
 def _log_attempt(call: _Call, response: httpx.Response | None, exc: BaseException | None) -> None:
@@ -293,52 +338,62 @@ class Driver(_Base):
         except StopIteration as stop:
             result: T = stop.value
             return result
+        finally:
+            operation.close()
 
     def send(self, request: httpx.Request) -> httpx.Response:
         """Send one request (a logical call) with budgets, retries and classification."""
         call = _Call(request, self.retry)
-        retrying = Retrying(
-            stop=stop_after_attempt(self.retry.max_attempts),
-            retry=retry_if_exception(lambda e: call.wait_for(e, call.attempts) is not None),
-            wait=call.wait,
-            sleep=self._sleep,
-            reraise=True,
-        )
         try:
-            for attempt in retrying:
-                with attempt:
-                    response = self._attempt(call)
+            try:
+                response = self._attempt(call)
+            except DixisError as exc:
+                if not call.should_retry(exc):
+                    raise
+                response = self._retry(call)
         except BaseException as exc:
             self._finish(call, exc)
             raise
         self._finish(call, None)
         return response
 
+    def _retry(self, call: _Call) -> httpx.Response:
+        # Built only once a first attempt failed: the common path pays nothing for it.
+        self._sleep(call.next_wait)
+        retrying = Retrying(
+            stop=stop_after_attempt(self.retry.max_attempts - call.attempts),
+            retry=retry_if_exception(call.should_retry),
+            wait=call.wait,
+            sleep=self._sleep,
+            reraise=True,
+        )
+        for attempt in retrying:
+            with attempt:
+                response = self._attempt(call)
+        return response
+
     def _attempt(self, call: _Call) -> httpx.Response:
         call.attempts += 1
+        timeouts = call.timeouts()
         endpoint = call.endpoint
         limits = endpoint.limits
-        app_slot = (
-            self.budgets.for_key(endpoint.vendor, endpoint.tenant, limits, app=True).acquire()
-            if limits.app_windows
-            else None
-        )
-        slot = (
-            self.budgets.for_key(endpoint.vendor, endpoint.tenant, limits).acquire()
-            if limits.windows or limits.concurrency
-            else None
-        )
-        request = call.request
-        request.extensions["timeout"] = endpoint.timeout.as_dict()
+        budgets = self.budgets
+        app_slot = slot = None
         try:
-            response = self.client.send(
-                request, auth=endpoint.auth if endpoint.auth is not None else None
-            )
-            response.read()
-        except httpx.HTTPError as exc:
-            error = _transport_error(exc, endpoint)
-            _log_attempt(call, None, exc)
-            raise error from exc
+            if limits.app_windows:
+                app_slot = budgets.for_key(
+                    endpoint.vendor, endpoint.tenant, limits, app=True
+                ).acquire()
+            if limits.windows or limits.concurrency:
+                slot = budgets.for_key(endpoint.vendor, endpoint.tenant, limits).acquire()
+            request = call.request
+            request.extensions["timeout"] = timeouts
+            try:
+                response = self.client.send(request, auth=endpoint.auth)
+                response.read()
+            except httpx.HTTPError as exc:
+                _log_attempt(call, None, exc)
+                raise _transport_error(exc, endpoint) from exc
         finally:
             if slot is not None:
                 slot.release()
@@ -393,54 +448,63 @@ class AsyncDriver(_Base):
         except StopIteration as stop:
             result: T = stop.value
             return result
+        finally:
+            operation.close()
 
     async def send(self, request: httpx.Request) -> httpx.Response:
         """Send one request (a logical call) with budgets, retries and classification."""
         call = _Call(request, self.retry)
-        retrying = AsyncRetrying(
-            stop=stop_after_attempt(self.retry.max_attempts),
-            retry=retry_if_exception(lambda e: call.wait_for(e, call.attempts) is not None),
-            wait=call.wait,
-            sleep=self._sleep,
-            reraise=True,
-        )
         try:
-            async for attempt in retrying:
-                with attempt:
-                    response = await self._attempt(call)
+            try:
+                response = await self._attempt(call)
+            except DixisError as exc:
+                if not call.should_retry(exc):
+                    raise
+                response = await self._retry(call)
         except BaseException as exc:
             self._finish(call, exc)
             raise
         self._finish(call, None)
         return response
 
+    async def _retry(self, call: _Call) -> httpx.Response:
+        await self._sleep(call.next_wait)
+        retrying = AsyncRetrying(
+            stop=stop_after_attempt(self.retry.max_attempts - call.attempts),
+            retry=retry_if_exception(call.should_retry),
+            wait=call.wait,
+            sleep=self._sleep,
+            reraise=True,
+        )
+        async for attempt in retrying:
+            with attempt:
+                response = await self._attempt(call)
+        return response
+
     async def _attempt(self, call: _Call) -> httpx.Response:
         call.attempts += 1
+        timeouts = call.timeouts()
         endpoint = call.endpoint
         limits = endpoint.limits
-        app_slot = (
-            await self.budgets.for_key(
-                endpoint.vendor, endpoint.tenant, limits, app=True
-            ).acquire_async()
-            if limits.app_windows
-            else None
-        )
-        slot = (
-            await self.budgets.for_key(endpoint.vendor, endpoint.tenant, limits).acquire_async()
-            if limits.windows or limits.concurrency
-            else None
-        )
-        request = call.request
-        request.extensions["timeout"] = endpoint.timeout.as_dict()
+        budgets = self.budgets
+        app_slot = slot = None
         try:
-            response = await self.client.send(
-                request, auth=endpoint.auth if endpoint.auth is not None else None
-            )
-            await response.aread()
-        except httpx.HTTPError as exc:
-            error = _transport_error(exc, endpoint)
-            _log_attempt(call, None, exc)
-            raise error from exc
+            if limits.app_windows:
+                app_slot = await budgets.for_key(
+                    endpoint.vendor, endpoint.tenant, limits, app=True
+                ).acquire_async()
+            if limits.windows or limits.concurrency:
+                slot = await budgets.for_key(
+                    endpoint.vendor, endpoint.tenant, limits
+                ).acquire_async()
+            request = call.request
+            request.extensions["timeout"] = timeouts
+            try:
+                response = await self.client.send(request, auth=endpoint.auth)
+                await response.aread()
+            except httpx.HTTPError as exc:
+                _log_attempt(call, None, exc)
+                raise _transport_error(exc, endpoint) from exc
         finally:
             if slot is not None:
                 slot.release()

@@ -298,7 +298,12 @@ class Emulator:
             if path.startswith(prefix):
                 return other.handle(request)
         request.read()
-        fault = self.faults.next_fault(path)
+        with self.lock:
+            # Every arrival is recorded, faulted ones included: tests assert on what the
+            # vendor saw (e.g. the same idempotency key on every attempt).
+            if self.record_requests:
+                self.requests.append(request)
+            fault = self.faults.next_fault(path)
         if fault is Fault.RESET:
             raise httpx.ConnectError("connection reset by peer (injected)", request=request)
         if fault is Fault.TIMEOUT:
@@ -306,8 +311,6 @@ class Emulator:
         if fault is not None:
             return self.fault_response(fault, request)
         with self.lock:
-            if self.record_requests:
-                self.requests.append(request)
             denied = self.authenticate(request)
             if denied is not None:
                 return denied
