@@ -219,7 +219,8 @@ class _AuthServer(AuthorizationServer):  # type: ignore[misc]
     def handle_response(self, status: int, body: Any, headers: Any) -> httpx.Response:
         pairs = list(headers.items()) if isinstance(headers, Mapping) else list(headers or [])
         if isinstance(body, dict):
-            return json_response(status, body, dict(pairs))
+            extra = {k: v for k, v in pairs if k.lower() != "content-type"}
+            return json_response(status, body, extra)
         content = body.encode() if isinstance(body, str) else (body or b"")
         return httpx.Response(status, content=content, headers=pairs)
 
