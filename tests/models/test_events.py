@@ -199,3 +199,13 @@ def test_order_created_round_trip_for_any_order(order: Order, tenant: str) -> No
     assert again.event_id == event.event_id
     assert isinstance(again, OrderCreated)
     assert again.order.totals() == order.totals()
+
+
+class _CustomEvent(Event):
+    type: str = "custom.thing"
+
+
+def test_subclass_without_identity_needs_an_explicit_event_id() -> None:
+    assert _CustomEvent(event_id="evt_1").event_id == "evt_1"
+    with pytest.raises(NotImplementedError, match="identity"):
+        _CustomEvent()

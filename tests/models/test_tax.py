@@ -152,3 +152,23 @@ def test_vat_from_net_then_back_from_gross_is_within_a_cent(
     rate = VatTable.greece().rate(category)
     vat = vat_from_net(net, rate)
     assert abs((vat_from_gross(net + vat, rate) - vat).cents) <= 1
+
+
+def test_tables_are_read_only_and_compare_by_content() -> None:
+    greek = VatTable.greece()
+    with pytest.raises(TypeError):
+        greek.rates["GR"][VatCategory.STANDARD] = Decimal(1)  # type: ignore[index]
+    with pytest.raises(TypeError):
+        greek.rates["CY"] = {}  # type: ignore[index]
+    assert greek.rate(VatCategory.STANDARD) == Decimal(24)
+    same = VatTable({"GR": {c.value: str(r) for c, r in greek.rates["GR"].items()}})
+    assert same == greek
+    assert hash(same) == hash(greek)
+    assert VatTable.from_mapping({"gr": {"standard": "23"}}, base=greek) != greek
+
+
+def test_from_mapping_replaces_a_base_country_whole() -> None:
+    table = VatTable.from_mapping({"GR": {"standard": "23"}}, base=VatTable.greece())
+    assert table.rate(VatCategory.STANDARD) == Decimal(23)
+    with pytest.raises(ConfigurationError):
+        table.rate(VatCategory.REDUCED)

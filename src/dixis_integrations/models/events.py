@@ -76,8 +76,17 @@ class Event(BaseModel):
     tenant: Reference = DEFAULT_TENANT
 
     def identity(self) -> tuple[str, ...]:
-        """The parts of the content that identify this fact (overridden per event)."""
-        raise NotImplementedError
+        """The parts of the content that identify this fact.
+
+        Every concrete event overrides this. A subclass that does not must be given an
+        explicit ``event_id``.
+
+        Raises:
+            NotImplementedError: on a subclass that does not define its identity.
+        """
+        raise NotImplementedError(
+            f"{type(self).__name__} must override identity() or be given an event_id"
+        )
 
     def derived_event_id(self) -> str:
         """The id this event gets from its type and identity (whatever ``event_id`` is)."""

@@ -286,6 +286,7 @@ class Money(BaseModel):
 
     def __radd__(self, other: object) -> Self:
         # Lets sum() start from its default 0; any other non-Money operand is refused.
+        # Note that sum([]) is still the int 0: pass a start, sum(parts, Money.zero(cur)).
         if isinstance(other, int) and not isinstance(other, bool) and other == 0:
             return self
         return NotImplemented

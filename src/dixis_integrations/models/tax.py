@@ -91,17 +91,48 @@ class VatRate(BaseModel):
         return self.rate / _HUNDRED
 
 
-class VatTable(BaseModel):
-    """VAT rates per country (ISO 3166 alpha-2) and category.
+_RateInput = Mapping[VatCategory, str | int | Decimal] | Mapping[str, str | int | Decimal]
+
+
+class VatTable:
+    """VAT rates per country (ISO 3166 alpha-2) and category. Immutable.
 
     ``VatTable.greece()`` holds the Greek rates. Other countries are configured with
-    :meth:`from_mapping`; a missing country or category is a ``ConfigurationError``,
-    never a silent default.
+    :meth:`from_mapping` (or the constructor, which takes the same mapping); a missing
+    country or category is a ``ConfigurationError``, never a silent default.
     """
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    __slots__ = ("_rates",)
 
-    rates: dict[_Country, dict[VatCategory, _Percent]]
+    def __init__(self, rates: Mapping[str, _RateInput]) -> None:
+        """Build a table from ``{country: {category: percent}}``.
+
+        Args:
+            rates: country code -> category (a :class:`VatCategory` or its value, any
+                case) -> percent as a string, int or Decimal (floats are refused).
+
+        Raises:
+            ConfigurationError: for an unknown category, a malformed country code, or a
+                rate that is not a number in ``[0, 100)``; ``key`` names the entry.
+        """
+        parsed: dict[str, Mapping[VatCategory, Decimal]] = {}
+        for country, by_category in rates.items():
+            key = str(country)
+            if not isinstance(country, str) or len(country) != 2 or not country.isalpha():
+                raise ConfigurationError("not an ISO 3166 alpha-2 country code", key=key)
+            entries: dict[VatCategory, Decimal] = {}
+            for name, value in by_category.items():
+                entry = f"{key}.{name.value if isinstance(name, VatCategory) else name}"
+                try:
+                    category = VatCategory(str(name).lower())
+                except ValueError:
+                    known = ", ".join(c.value for c in VatCategory)
+                    raise ConfigurationError(
+                        f"unknown VAT category (known: {known})", key=entry
+                    ) from None
+                entries[category] = _parse_percent(value, entry)
+            parsed[country.upper()] = MappingProxyType(entries)
+        self._rates: Mapping[str, Mapping[VatCategory, Decimal]] = MappingProxyType(parsed)
 
     @classmethod
     def greece(cls) -> VatTable:
@@ -127,31 +158,23 @@ class VatTable(BaseModel):
             ConfigurationError: for an unknown category, a malformed country code, or a
                 rate that is not a number in ``[0, 100)``; ``key`` names the entry.
         """
-        rates: dict[str, dict[VatCategory, Decimal]] = {
-            country: dict(by_category)
-            for country, by_category in (base.rates if base else {}).items()
-        }
+        merged: dict[str, _RateInput] = {}
+        if base is not None:
+            merged.update(base.rates)
         for country, by_category in mapping.items():
-            key = str(country)
-            if not isinstance(country, str) or len(country) != 2 or not country.isalpha():
-                raise ConfigurationError("not an ISO 3166 alpha-2 country code", key=key)
-            parsed: dict[VatCategory, Decimal] = {}
-            for name, value in by_category.items():
-                entry = f"{key}.{name}"
-                try:
-                    category = VatCategory(str(name).lower())
-                except ValueError:
-                    known = ", ".join(c.value for c in VatCategory)
-                    raise ConfigurationError(
-                        f"unknown VAT category (known: {known})", key=entry
-                    ) from None
-                parsed[category] = _parse_percent(value, entry)
-            rates[country.upper()] = parsed
-        return cls(rates=rates)
+            if isinstance(country, str):
+                merged.pop(country.upper(), None)
+            merged[country] = by_category
+        return cls(merged)
+
+    @property
+    def rates(self) -> Mapping[str, Mapping[VatCategory, Decimal]]:
+        """The rates, read-only: ``{"GR": {VatCategory.STANDARD: Decimal(24), ...}}``."""
+        return self._rates
 
     def countries(self) -> frozenset[str]:
         """The country codes this table has rates for."""
-        return frozenset(self.rates)
+        return frozenset(self._rates)
 
     def rate(self, category: VatCategory | str, country: str = "GR") -> Decimal:
         """The rate in percent for ``category`` in ``country``.
@@ -163,7 +186,7 @@ class VatTable(BaseModel):
         Raises:
             ConfigurationError: if the country or the category is not configured.
         """
-        by_category = self.rates.get(country)
+        by_category = self._rates.get(country)
         if by_category is None:
             raise ConfigurationError(
                 f"no VAT rates configured for {country!r}", key=f"vat.{country}"
@@ -190,6 +213,23 @@ class VatTable(BaseModel):
         value = self.rate(category, country)
         return VatRate.model_construct(category=VatCategory(category), rate=value, country=country)
 
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, VatTable):
+            return NotImplemented
+        return _plain(self._rates) == _plain(other._rates)
+
+    def __hash__(self) -> int:
+        return hash(frozenset((c, frozenset(r.items())) for c, r in self._rates.items()))
+
+    def __repr__(self) -> str:
+        return f"VatTable({_plain(self._rates)!r})"
+
+
+def _plain(
+    rates: Mapping[str, Mapping[VatCategory, Decimal]],
+) -> dict[str, dict[VatCategory, Decimal]]:
+    return {country: dict(by_category) for country, by_category in rates.items()}
+
 
 def _parse_percent(value: object, key: str) -> Decimal:
     if isinstance(value, float | bool) or not isinstance(value, str | int | Decimal):
@@ -203,7 +243,7 @@ def _parse_percent(value: object, key: str) -> Decimal:
     return rate
 
 
-_GREECE: Final = VatTable(rates={"GR": dict(GREEK_VAT_RATES)})
+_GREECE: Final = VatTable({"GR": GREEK_VAT_RATES})
 
 
 def _percent(rate: Decimal | int | VatRate) -> Decimal:
