@@ -1,5 +1,238 @@
-"""dixis-integrations: typed integration adapters for e-commerce marketplaces."""
+"""dixis-integrations: typed integration adapters for e-commerce marketplaces.
+
+The public API is re-exported here lazily (PEP 562): ``import dixis_integrations`` loads
+no adapter and no model module; each name is imported on first access.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
 
 from dixis_integrations._version import __version__
 
-__all__ = ["__version__"]
+if TYPE_CHECKING:
+    from dixis_integrations.errors import (
+        AuthError,
+        ConfigurationError,
+        Conflict,
+        DixisError,
+        FieldError,
+        IdempotencyConflict,
+        InvalidInput,
+        NotFound,
+        NotSupported,
+        PermissionDenied,
+        PluginLoadError,
+        ProviderError,
+        ProviderTimeout,
+        RateLimited,
+        ReauthorizationRequired,
+        TransientError,
+        ValidationRejected,
+        WebhookError,
+    )
+    from dixis_integrations.http import (
+        AsyncDriver,
+        Budgets,
+        CallRecord,
+        Driver,
+        Endpoint,
+        Limits,
+        Operation,
+        RetryPolicy,
+        Window,
+        completed,
+        idempotency_key,
+        register_secret,
+        unsupported,
+    )
+    from dixis_integrations.models import (
+        Address,
+        Customer,
+        Money,
+        Order,
+        OrderCancelled,
+        OrderCreated,
+        OrderLine,
+        OrderPaid,
+        OrderRefunded,
+        Payment,
+        Product,
+        Refund,
+        ShipmentStatusChanged,
+        StockLow,
+        VatCategory,
+        transliterate_elot743,
+    )
+    from dixis_integrations.protocols import (
+        AccountingProvider,
+        Capability,
+        CRMProvider,
+        EmailProvider,
+        HealthStatus,
+        InventorySource,
+        ShippingCarrier,
+    )
+    from dixis_integrations.registry import (
+        AdapterInfo,
+        PluginStatus,
+        Registry,
+        default_registry,
+    )
+    from dixis_integrations.webhooks import (
+        DeliveryStore,
+        MemoryDeliveryStore,
+        SQLiteDeliveryStore,
+        WebhookVerifier,
+        sign_payload,
+        verify_signature,
+    )
+
+_LAZY: dict[str, str] = {
+    "AccountingProvider": "dixis_integrations.protocols",
+    "AdapterInfo": "dixis_integrations.registry",
+    "Address": "dixis_integrations.models",
+    "AsyncDriver": "dixis_integrations.http",
+    "AuthError": "dixis_integrations.errors",
+    "Budgets": "dixis_integrations.http",
+    "CRMProvider": "dixis_integrations.protocols",
+    "CallRecord": "dixis_integrations.http",
+    "Capability": "dixis_integrations.protocols",
+    "ConfigurationError": "dixis_integrations.errors",
+    "Conflict": "dixis_integrations.errors",
+    "Customer": "dixis_integrations.models",
+    "DeliveryStore": "dixis_integrations.webhooks",
+    "DixisError": "dixis_integrations.errors",
+    "Driver": "dixis_integrations.http",
+    "EmailProvider": "dixis_integrations.protocols",
+    "Endpoint": "dixis_integrations.http",
+    "FieldError": "dixis_integrations.errors",
+    "HealthStatus": "dixis_integrations.protocols",
+    "IdempotencyConflict": "dixis_integrations.errors",
+    "InvalidInput": "dixis_integrations.errors",
+    "InventorySource": "dixis_integrations.protocols",
+    "Limits": "dixis_integrations.http",
+    "MemoryDeliveryStore": "dixis_integrations.webhooks",
+    "Money": "dixis_integrations.models",
+    "NotFound": "dixis_integrations.errors",
+    "NotSupported": "dixis_integrations.errors",
+    "Operation": "dixis_integrations.http",
+    "Order": "dixis_integrations.models",
+    "OrderCancelled": "dixis_integrations.models",
+    "OrderCreated": "dixis_integrations.models",
+    "OrderLine": "dixis_integrations.models",
+    "OrderPaid": "dixis_integrations.models",
+    "OrderRefunded": "dixis_integrations.models",
+    "Payment": "dixis_integrations.models",
+    "PermissionDenied": "dixis_integrations.errors",
+    "PluginLoadError": "dixis_integrations.errors",
+    "PluginStatus": "dixis_integrations.registry",
+    "Product": "dixis_integrations.models",
+    "ProviderError": "dixis_integrations.errors",
+    "ProviderTimeout": "dixis_integrations.errors",
+    "RateLimited": "dixis_integrations.errors",
+    "ReauthorizationRequired": "dixis_integrations.errors",
+    "Refund": "dixis_integrations.models",
+    "Registry": "dixis_integrations.registry",
+    "RetryPolicy": "dixis_integrations.http",
+    "SQLiteDeliveryStore": "dixis_integrations.webhooks",
+    "ShipmentStatusChanged": "dixis_integrations.models",
+    "ShippingCarrier": "dixis_integrations.protocols",
+    "StockLow": "dixis_integrations.models",
+    "TransientError": "dixis_integrations.errors",
+    "ValidationRejected": "dixis_integrations.errors",
+    "VatCategory": "dixis_integrations.models",
+    "WebhookError": "dixis_integrations.errors",
+    "WebhookVerifier": "dixis_integrations.webhooks",
+    "Window": "dixis_integrations.http",
+    "completed": "dixis_integrations.http",
+    "default_registry": "dixis_integrations.registry",
+    "idempotency_key": "dixis_integrations.http",
+    "register_secret": "dixis_integrations.http",
+    "sign_payload": "dixis_integrations.webhooks",
+    "transliterate_elot743": "dixis_integrations.models",
+    "unsupported": "dixis_integrations.http",
+    "verify_signature": "dixis_integrations.webhooks",
+}
+
+__all__ = [
+    "AccountingProvider",
+    "AdapterInfo",
+    "Address",
+    "AsyncDriver",
+    "AuthError",
+    "Budgets",
+    "CRMProvider",
+    "CallRecord",
+    "Capability",
+    "ConfigurationError",
+    "Conflict",
+    "Customer",
+    "DeliveryStore",
+    "DixisError",
+    "Driver",
+    "EmailProvider",
+    "Endpoint",
+    "FieldError",
+    "HealthStatus",
+    "IdempotencyConflict",
+    "InvalidInput",
+    "InventorySource",
+    "Limits",
+    "MemoryDeliveryStore",
+    "Money",
+    "NotFound",
+    "NotSupported",
+    "Operation",
+    "Order",
+    "OrderCancelled",
+    "OrderCreated",
+    "OrderLine",
+    "OrderPaid",
+    "OrderRefunded",
+    "Payment",
+    "PermissionDenied",
+    "PluginLoadError",
+    "PluginStatus",
+    "Product",
+    "ProviderError",
+    "ProviderTimeout",
+    "RateLimited",
+    "ReauthorizationRequired",
+    "Refund",
+    "Registry",
+    "RetryPolicy",
+    "SQLiteDeliveryStore",
+    "ShipmentStatusChanged",
+    "ShippingCarrier",
+    "StockLow",
+    "TransientError",
+    "ValidationRejected",
+    "VatCategory",
+    "WebhookError",
+    "WebhookVerifier",
+    "Window",
+    "__version__",
+    "completed",
+    "default_registry",
+    "idempotency_key",
+    "register_secret",
+    "sign_payload",
+    "transliterate_elot743",
+    "unsupported",
+    "verify_signature",
+]
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value  # later lookups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_LAZY})
