@@ -133,6 +133,7 @@ class _Issued(TokenMixin):  # type: ignore[misc]
     user: _User | None
     access_expires: float
     refresh_expires: float | None
+    clock: Callable[[], float] = field(repr=False, default=time.monotonic)
     refresh_revoked: bool = False
 
     def check_client(self, client: SandboxClient) -> bool:
@@ -142,10 +143,10 @@ class _Issued(TokenMixin):  # type: ignore[misc]
         return self.scope
 
     def get_expires_in(self) -> int:
-        return max(0, int(self.access_expires - time.monotonic()))
+        return max(0, int(self.access_expires - self.clock()))
 
     def is_expired(self) -> bool:
-        return time.monotonic() >= self.access_expires
+        return self.clock() >= self.access_expires
 
     def is_revoked(self) -> bool:
         return self.refresh_revoked
@@ -246,14 +247,14 @@ class _CodeGrant(AuthorizationCodeGrant):  # type: ignore[misc]
             user=request.user,
             code_challenge=data.get("code_challenge"),
             code_challenge_method=data.get("code_challenge_method"),
-            expires=time.monotonic() + emulator.clock.window(_CODE_LIFETIME),
+            expires=emulator.clock.monotonic() + emulator.clock.window(_CODE_LIFETIME),
         )
 
     def query_authorization_code(self, code: str, client: SandboxClient) -> _Code | None:
         found: _Code | None = self.server.emulator._codes.get(code)
         if found is None or found.client_id != client.client_id:
             return None
-        if time.monotonic() >= found.expires:
+        if self.server.emulator.clock.monotonic() >= found.expires:
             return None
         return found
 
@@ -280,7 +281,8 @@ class _RefreshGrant(RefreshTokenGrant):  # type: ignore[misc]
         found: _Issued | None = self.server.emulator._by_refresh.get(refresh_token)
         if found is None or found.refresh_revoked:
             return None
-        if found.refresh_expires is not None and time.monotonic() >= found.refresh_expires:
+        now = self.server.emulator.clock.monotonic()
+        if found.refresh_expires is not None and now >= found.refresh_expires:
             return None
         return found
 
@@ -442,7 +444,7 @@ class OAuthServer(Emulator):
         return token
 
     def _remember(self, token: Mapping[str, Any], client: SandboxClient, user: Any) -> None:
-        now = time.monotonic()
+        now = self.clock.monotonic()
         lifetime = float(token.get("expires_in") or self.access_token_lifetime)
         refresh = token.get("refresh_token")
         issued = _Issued(
@@ -457,6 +459,7 @@ class OAuthServer(Emulator):
                 if refresh and self.refresh_token_lifetime is not None
                 else None
             ),
+            clock=lambda: self.clock.monotonic(),
         )
         self._by_access[issued.access_token] = issued
         if issued.refresh_token:
