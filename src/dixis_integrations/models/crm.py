@@ -16,6 +16,8 @@ from dixis_integrations.models.money import Money
 
 __all__ = [
     "CRMContact",
+    "CRMEvent",
+    "CRMEventKind",
     "ContactChange",
     "ContactChangePage",
     "ErasureResult",
@@ -121,3 +123,33 @@ class ContactChangePage(BaseModel):
     changes: tuple[ContactChange, ...]
     cursor: str | None = None
     has_more: bool = False
+
+
+class CRMEventKind(StrEnum):
+    """What a CRM webhook says happened to a record."""
+
+    CREATED = "created"
+    UPDATED = "updated"
+    DELETED = "deleted"
+    MERGED = "merged"
+    PRIVACY_DELETED = "privacy_deleted"
+    OTHER = "other"
+
+
+class CRMEvent(BaseModel):
+    """One verified webhook notification from a CRM, in one shape for every vendor.
+
+    ``vendor_type`` keeps the vendor's own event name (``contact.propertyChange``,
+    ``change.person``) for whatever the normalised ``kind`` does not say.
+    """
+
+    model_config = _FROZEN
+    provider: str
+    event_id: str
+    kind: CRMEventKind
+    object_type: str
+    object_id: str
+    occurred_at: AwareDatetime
+    vendor_type: str
+    property_name: str | None = None
+    property_value: str | None = None

@@ -1,0 +1,101 @@
+"""Small pieces the CRM adapters share: static-credential auth, opaque cursors, JSON bodies.
+
+Private: vendor field names never appear here, only transport mechanics.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Generator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+from pydantic import SecretStr
+
+from dixis_integrations.errors import FieldError, InvalidInput, TransientError
+
+__all__ = [
+    "HeaderAuth",
+    "QueryAuth",
+    "body_of",
+    "decode_cursor",
+    "encode_cursor",
+    "next_utc_midnight",
+]
+
+
+class HeaderAuth(httpx.Auth):
+    """Puts a static secret in one header (``Authorization: Bearer ...``, ``x-api-token``)."""
+
+    def __init__(self, header: str, secret: SecretStr, prefix: str = "") -> None:
+        self._header = header
+        self._secret = secret
+        self._prefix = prefix
+
+    def __repr__(self) -> str:
+        return f"HeaderAuth({self._header!r}, **********)"
+
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        request.headers[self._header] = self._prefix + self._secret.get_secret_value()
+        yield request
+
+
+class QueryAuth(httpx.Auth):
+    """Puts a static secret in one query parameter (Pipedrive's ``api_token``)."""
+
+    def __init__(self, param: str, secret: SecretStr) -> None:
+        self._param = param
+        self._secret = secret
+
+    def __repr__(self) -> str:
+        return f"QueryAuth({self._param!r}, **********)"
+
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        request.url = request.url.copy_merge_params({self._param: self._secret.get_secret_value()})
+        yield request
+
+
+def body_of(response: httpx.Response, vendor: str) -> Any:
+    """The response body as JSON; a body that is not JSON is a transient failure."""
+    if not response.content:
+        return None
+    try:
+        return response.json()
+    except ValueError:
+        raise TransientError(
+            f"malformed JSON in the answer to {response.request.url.path}",
+            vendor=vendor,
+            status_code=response.status_code,
+        ) from None
+
+
+def encode_cursor(state: dict[str, Any]) -> str:
+    """An opaque, URL-safe cursor for ``state``."""
+    raw = json.dumps(state, separators=(",", ":"), sort_keys=True).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str, vendor: str) -> dict[str, Any]:
+    """The state inside a cursor made by :func:`encode_cursor`.
+
+    Raises:
+        InvalidInput: the cursor was not made by this library (field ``cursor``).
+    """
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        state = json.loads(base64.urlsafe_b64decode(padded.encode()))
+    except ValueError:
+        state = None
+    if not isinstance(state, dict):
+        raise InvalidInput(
+            "unreadable cursor", errors=(FieldError(("cursor",), "not ours"),), vendor=vendor
+        )
+    return state
+
+
+def next_utc_midnight(now: datetime | None = None) -> datetime:
+    """The next midnight UTC: when a daily quota that we cannot place better resets."""
+    now = now or datetime.now(UTC)
+    return datetime(now.year, now.month, now.day, tzinfo=UTC) + timedelta(days=1)

@@ -1,0 +1,143 @@
+"""Turning customers into CRM contacts, and the checks every CRM adapter runs first.
+
+``contact_from_customer`` joins a :class:`Customer` with its order aggregate;
+``validate_contact`` and ``validate_lead`` normalise email and phone (E.164) and raise
+:class:`InvalidInput` naming each bad field, so nothing malformed is ever sent.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from typing import TypeVar
+
+from dixis_integrations.crm.aggregates import CustomerAggregate
+from dixis_integrations.errors import FieldError, InvalidInput
+from dixis_integrations.models._types import normalize_email
+from dixis_integrations.models.address import normalize_phone
+from dixis_integrations.models.crm import CRMContact, Lead, UpsertResult, UpsertStatus
+from dixis_integrations.models.customer import Customer
+
+__all__ = [
+    "chunks",
+    "contact_from_customer",
+    "rejected",
+    "validate_contact",
+    "validate_lead",
+]
+
+_T = TypeVar("_T")
+
+
+def contact_from_customer(
+    customer: Customer, aggregate: CustomerAggregate, *, segment: str | None = None
+) -> CRMContact:
+    """The CRM view of ``customer``, carrying the order figures of ``aggregate``.
+
+    Raises:
+        InvalidInput: the aggregate belongs to another customer (``customer_id``).
+    """
+    if aggregate.customer_id != customer.id:
+        raise InvalidInput(
+            "aggregate is for another customer",
+            errors=(FieldError(("aggregate", "customer_id"), f"expected {customer.id}"),),
+        )
+    return CRMContact(
+        reference=customer.id,
+        email=customer.email,
+        first_name=customer.first_name,
+        last_name=customer.last_name or customer.company,
+        phone=customer.phone,
+        total_orders=aggregate.total_orders,
+        total_spent=aggregate.total_spent,
+        last_order_date=aggregate.last_order_date,
+        segment=segment,
+        acquisition=customer.acquisition,
+        consent=customer.consent,
+    )
+
+
+def _email(value: str, loc: tuple[str | int, ...], errors: list[FieldError]) -> str:
+    try:
+        return normalize_email(value)
+    except ValueError as exc:
+        errors.append(FieldError(loc, str(exc), code="invalid_email"))
+        return value
+
+
+def _phone(
+    value: str | None, loc: tuple[str | int, ...], errors: list[FieldError], country: str
+) -> str | None:
+    if value is None or not value.strip():
+        return None
+    try:
+        return normalize_phone(value, country)
+    except ValueError as exc:
+        errors.append(FieldError(loc, str(exc), code="invalid_phone"))
+        return value
+
+
+def validate_contact(
+    contact: CRMContact, *, vendor: str | None = None, default_country: str = "GR"
+) -> CRMContact:
+    """The contact with email lower-cased and phone in E.164.
+
+    Raises:
+        InvalidInput: listing every bad field (``email``, ``phone``, ``total_spent``).
+    """
+    errors: list[FieldError] = []
+    email = _email(contact.email, ("email",), errors)
+    phone = _phone(contact.phone, ("phone",), errors, default_country)
+    if contact.total_spent.is_negative:
+        errors.append(FieldError(("total_spent",), "must not be negative", code="negative"))
+    if errors:
+        raise InvalidInput("contact refused", errors=errors, vendor=vendor)
+    if email == contact.email and phone == contact.phone:
+        return contact
+    return contact.model_copy(update={"email": email, "phone": phone})
+
+
+def validate_lead(
+    lead: Lead,
+    *,
+    required: Sequence[str] = (),
+    vendor: str | None = None,
+    default_country: str = "GR",
+) -> Lead:
+    """The lead with email and phone normalised and the CRM's required fields present.
+
+    Args:
+        lead: the lead to check.
+        required: attribute names of :class:`Lead` the CRM cannot do without
+            (Salesforce: ``last_name`` and ``company``).
+        vendor: named in the error.
+        default_country: assumed for phone numbers without a ``+`` prefix.
+
+    Raises:
+        InvalidInput: listing every bad or missing field.
+    """
+    errors: list[FieldError] = []
+    email = _email(lead.email, ("email",), errors)
+    phone = _phone(lead.phone, ("phone",), errors, default_country)
+    for name in required:
+        value = getattr(lead, name)
+        if value is None or (isinstance(value, str) and not value.strip()):
+            errors.append(FieldError((name,), "is required by this CRM", code="missing"))
+    if errors:
+        raise InvalidInput("lead refused", errors=errors, vendor=vendor)
+    return lead.model_copy(update={"email": email, "phone": phone})
+
+
+def rejected(reference: str, error: InvalidInput) -> UpsertResult:
+    """The per-item result of a contact our own checks refused (it was not sent)."""
+    return UpsertResult(
+        reference=reference,
+        status=UpsertStatus.REJECTED,
+        error_code=error.code,
+        reason="; ".join(str(e) for e in error.errors) or error.message,
+    )
+
+
+def chunks(items: Sequence[_T], size: int) -> Iterator[Sequence[_T]]:
+    """``items`` in consecutive slices of at most ``size``, order kept."""
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
