@@ -247,6 +247,10 @@ class CRMProvider(Adapter, Protocol):
         """Create a lead; returns it with ``crm_id`` set."""
         ...
 
+    def convert_lead(self, lead: Lead) -> Operation[Lead]:
+        """Convert a lead (``crm_id`` set) to a customer; returns it as ``CONVERTED``."""
+        ...
+
     def erase(self, email: str) -> Operation[ErasureResult]:
         """GDPR: delete the person from this CRM."""
         ...

@@ -26,6 +26,7 @@ __all__ = [
     "AdapterInfo",
     "PluginStatus",
     "Registry",
+    "conformance_problems",
     "default_registry",
 ]
 
@@ -62,7 +63,15 @@ _REQUIRED_METHODS: dict[str, tuple[str, ...]] = {
         "set_level",
         "create_purchase_order",
     ),
-    "crm": ("check", "upsert_contact", "upsert_contacts", "create_lead", "erase", "changes"),
+    "crm": (
+        "check",
+        "upsert_contact",
+        "upsert_contacts",
+        "create_lead",
+        "convert_lead",
+        "erase",
+        "changes",
+    ),
     "email": ("check", "upsert_subscriber", "send", "erase"),
 }
 log = logging.getLogger("dixis_integrations.registry")
@@ -90,8 +99,14 @@ class AdapterInfo:
     cls: type[Any] | None = None
 
 
-def _conformance_problems(kind: str, cls: type[Any]) -> list[str]:
-    """What keeps ``cls`` from being an adapter of ``kind`` (empty when it conforms)."""
+def conformance_problems(kind: str, cls: Any) -> list[str]:
+    """What keeps ``cls`` from being an adapter of ``kind`` (empty when it conforms).
+
+    Checked on the class, without instantiating it: ``name`` (str), ``capabilities``
+    (frozenset) and every method of the kind's Protocol.
+    """
+    if kind not in _REQUIRED_METHODS:
+        raise ConfigurationError(f"unknown adapter kind {kind!r}", key="kind")
     problems: list[str] = []
     if not inspect.isclass(cls):
         return [f"{cls!r} is not a class"]
@@ -186,7 +201,7 @@ class Registry:
             obj: Any = importlib.import_module(module_name)
             for part in attr.split(".") if attr else ():
                 obj = getattr(obj, part)
-        except Exception as exc:
+        except (Exception, SystemExit) as exc:  # a plugin calling exit() must not end the host
             self._fail(info, f"import failed: {type(exc).__name__}: {exc}")
             if os.environ.get("DIXIS_RAISE_PLUGIN_ERRORS") == "1":
                 raise
@@ -195,7 +210,7 @@ class Registry:
         return obj  # type: ignore[no-any-return]
 
     def _check(self, info: AdapterInfo, obj: Any) -> None:
-        problems = _conformance_problems(info.kind, obj)
+        problems = conformance_problems(info.kind, obj)
         if problems:
             self._fail(info, "does not conform: " + "; ".join(problems))
             raise PluginLoadError(info.error or "", group=GROUP_PREFIX + info.kind, name=info.name)
