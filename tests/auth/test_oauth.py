@@ -110,7 +110,7 @@ def test_authorization_url_carries_state_and_an_s256_challenge() -> None:
 def test_pkce_code_flow_end_to_end_against_the_served_server() -> None:
     server = _server(require_pkce=True)
     with serve(server) as served:
-        server.base_url = served.base_url
+        server.bind(served.base_url)
         config = _config(served.base_url)
         request = authorization_url(config)
         with httpx.Client(timeout=5) as client:

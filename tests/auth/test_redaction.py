@@ -58,7 +58,7 @@ def test_full_flow_with_failures_never_exposes_secrets(
     errors: list[BaseException] = []
     shown: list[str] = []
     with serve(server) as served:
-        server.base_url = served.base_url
+        server.bind(served.base_url)
         config = OAuth2Config(
             provider="sandbox",
             client_id="app",

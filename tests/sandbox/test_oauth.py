@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 from collections import deque
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 import httpx
+import pytest
 
 from dixis_integrations.sandbox import Emulator, Fault, FaultPlan, json_response, route
 from dixis_integrations.sandbox.catalog import load
@@ -338,7 +340,7 @@ def test_catalogue_name_loads_this_class() -> None:
 def test_served_over_http_with_credentials_pointing_at_it() -> None:
     server = OAuthServer()  # a generated client secret
     with serve(server) as served:
-        server.base_url = served.base_url
+        server.bind(served.base_url)
         creds = server.credentials()
         assert creds["token_url"] == f"{served.base_url}/oauth2/token"
         response = httpx.post(
@@ -351,3 +353,14 @@ def test_served_over_http_with_credentials_pointing_at_it() -> None:
     assert response.headers["cache-control"] == "no-store"
     assert len(creds["client_secret"]) >= 24
     assert creds["client_secret"] not in repr(server.clients)
+
+
+def test_command_line_serves_it_and_prints_working_urls(capsys: pytest.CaptureFixture[str]) -> None:
+    from dixis_integrations.cli import main
+
+    assert main(["sandbox", "serve", "oauth", "--once"]) == 0
+    details = json.loads(capsys.readouterr().out)
+    assert details["token_url"] == details["base_url"] + "/oauth2/token"
+    assert details["authorize_url"] == details["base_url"] + "/oauth2/authorize"
+    assert details["client_id"]
+    assert details["client_secret"]

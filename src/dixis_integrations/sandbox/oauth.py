@@ -323,7 +323,7 @@ class OAuthServer(Emulator):
         authorize_path: str = "/oauth2/authorize",
         userinfo_path: str = "/oauth2/userinfo",
         extra_token_fields: ExtraFields | None = None,
-        base_url: str = "http://127.0.0.1",
+        base_url: str | None = None,
         subject: str = "sandbox-user",
         **kwargs: Any,
     ) -> None:
@@ -341,7 +341,8 @@ class OAuthServer(Emulator):
         self.authorize_path = authorize_path
         self.userinfo_path = userinfo_path
         self.extra_token_fields = extra_token_fields
-        self.base_url = base_url.rstrip("/")
+        if base_url is not None:
+            self.bind(base_url)
         self.subject = subject
         self.token_requests: Counter[str] = Counter()
         self._codes: dict[str, _Code] = {}
