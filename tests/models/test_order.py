@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from decimal import Decimal
 
@@ -369,3 +370,45 @@ def test_model_copy_with_update_recomputes_cached_amounts() -> None:
     assert order.totals().gross == EUR("12.40")
     assert order.model_copy(update={"shipping_fee": EUR("5")}).totals().gross == EUR("17.40")
     assert order.totals().gross == EUR("12.40")
+
+
+@pytest.mark.parametrize(
+    ("build", "loc"),
+    [
+        (lambda: make_order(shipping_fee=EUR("3.505")), ("shipping_fee",)),
+        (lambda: make_order(discount=EUR("0.001")), ("discount",)),
+        (lambda: make_line(discount=EUR("0.005")), ("discount",)),
+        (
+            lambda: make_order(payment_method="cod", cod_amount=EUR("12.399")),
+            ("cod_amount",),
+        ),
+        (
+            lambda: Refund(id="r", order_id="o", amount=EUR("1.001")),
+            ("amount",),
+        ),
+    ],
+)
+def test_amounts_added_to_totals_must_be_whole_cents(
+    build: Callable[[], object], loc: tuple[str, ...]
+) -> None:
+    with pytest.raises(ValidationError) as info:
+        build()
+    assert first_loc(info) == loc
+    assert "minor units" in info.value.errors()[0]["msg"]
+
+
+def test_unit_price_may_have_sub_cent_precision() -> None:
+    line = make_line(quantity="0.500", unit_price=EUR("2.995"))
+    assert line.gross == EUR("1.50")  # 1.4975 rounds half up
+
+
+def test_yen_orders_total_in_whole_yen() -> None:
+    yen = Money.of("1000", "JPY")
+    order = make_order(
+        currency="JPY",
+        lines=[make_line(unit_price=yen, quantity="1.5")],
+        discount=Money.of("100", "JPY"),
+    )
+    totals = order.totals()
+    assert totals.gross == Money.of("1400", "JPY")
+    assert totals.vat == Money.of("161", "JPY")  # 1500 * 13/113 = 172.57 -> 173, less 11.5 -> 12

@@ -8,7 +8,7 @@ category and for the order. All amounts of an order share the order's ``currency
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from decimal import ROUND_HALF_UP
+from decimal import ROUND_HALF_UP, Decimal
 from enum import StrEnum
 from functools import cached_property
 from typing import Annotated, Any, Self
@@ -33,7 +33,7 @@ from dixis_integrations.models._types import (
 )
 from dixis_integrations.models.address import Address
 from dixis_integrations.models.customer import Customer
-from dixis_integrations.models.money import Currency, Money
+from dixis_integrations.models.money import Currency, Money, minor_units
 from dixis_integrations.models.product import SaleUnit, Sku
 from dixis_integrations.models.tax import VatCategory, VatTable, vat_from_gross
 
@@ -50,6 +50,8 @@ __all__ = [
 ]
 
 _PositiveQuantity = Annotated[ExactDecimal, Field(gt=0)]
+_ZERO = Decimal(0)
+_HUNDRED = Decimal(100)
 
 
 class OrderStatus(StrEnum):
@@ -96,6 +98,14 @@ def _same_currency(value: Money, currency: str | None, what: str) -> Money:
 def _not_negative(value: Money, what: str) -> Money:
     if value.is_negative:
         raise ValueError(f"{what} must not be negative")
+    return value
+
+
+def _whole_minor_units(value: Money, what: str) -> Money:
+    # Amounts that are added to totals must already be rounded: a fee of 3.505 EUR
+    # would make every total carry a fraction of a cent.
+    if value.amount != value.quantize().amount:
+        raise ValueError(f"{what} must be a whole number of {value.currency} minor units")
     return value
 
 
@@ -151,7 +161,7 @@ class OrderLine(_CachingModel):
     @field_validator("discount")
     @classmethod
     def _check_discount(cls, value: Money, info: ValidationInfo) -> Money:
-        _not_negative(value, "discount")
+        _whole_minor_units(_not_negative(value, "discount"), "discount")
         price: Money | None = info.data.get("unit_price")
         if price is None:
             return value
@@ -221,6 +231,13 @@ def _gross_total(lines: Iterable[OrderLine], shipping: Money, discount: Money) -
     return sum((line.gross for line in lines), Money.zero(shipping.currency)) + shipping - discount
 
 
+def _vat_in(gross: Decimal, pct: Decimal, exponent: Decimal) -> Decimal:
+    """Decimal twin of :func:`vat_from_gross` (same formula and rounding)."""
+    if not pct:
+        return _ZERO
+    return (gross * pct / (_HUNDRED + pct)).quantize(exponent, rounding=ROUND_HALF_UP)
+
+
 def _compute_totals(
     lines: Sequence[OrderLine],
     shipping: Money,
@@ -229,46 +246,58 @@ def _compute_totals(
     table: VatTable,
     country: str,
 ) -> OrderTotals:
+    # Works on Decimals and builds Money objects only for the result: an order's
+    # totals are computed for every order an adapter handles.
     currency = shipping.currency
-    zero = Money.zero(currency)
-    gross: dict[VatCategory, Money] = {}
-    vat: dict[VatCategory, Money] = {}
-    rates: dict[VatCategory, Any] = {}
+    exponent = Decimal(1).scaleb(-minor_units(currency))
+    gross: dict[VatCategory, Decimal] = {}
+    vat: dict[VatCategory, Decimal] = {}
+    rates: dict[VatCategory, Decimal] = {}
 
-    def add(category: VatCategory, amount: Money, tax: Money) -> None:
-        gross[category] = gross.get(category, zero) + amount
-        vat[category] = vat.get(category, zero) + tax
+    def rate_of(category: VatCategory) -> Decimal:
+        pct = rates.get(category)
+        if pct is None:
+            pct = rates[category] = table.rate(category, country)
+        return pct
 
+    def add(category: VatCategory, amount: Decimal) -> None:
+        gross[category] = gross.get(category, _ZERO) + amount
+        vat[category] = vat.get(category, _ZERO) + _vat_in(amount, rate_of(category), exponent)
+
+    lines_gross = _ZERO
     for line in lines:
-        if line.vat_category not in rates:
-            rates[line.vat_category] = table.rate(line.vat_category, country)
-        add(line.vat_category, line.gross, vat_from_gross(line.gross, rates[line.vat_category]))
-    if not shipping.is_zero:
-        rate = rates.get(shipping_category)
-        if rate is None:
-            rate = rates[shipping_category] = table.rate(shipping_category, country)
-        add(shipping_category, shipping, vat_from_gross(shipping, rate))
-    lines_gross = sum((line.gross for line in lines), zero)
-    if not discount.is_zero:
+        line_gross = line.gross.amount
+        lines_gross += line_gross
+        add(line.vat_category, line_gross)
+    if shipping.amount:
+        add(shipping_category, shipping.amount)
+    if discount.amount:
         # The order discount is spread over the categories in proportion to their gross
-        # (to the cent, nothing lost) and each share reduces that category's VAT.
+        # (to the cent, nothing lost); each share is a negative amount at that category's
+        # rate, so it lowers the category's VAT by the VAT it contains.
         categories = [c for c in VatCategory if c in gross]
-        shares = discount.allocate([gross[c].cents for c in categories])
-        for category, share in zip(categories, shares, strict=True):
-            add(category, -share, -vat_from_gross(share, rates[category]))
-    by_category = {
-        c: VatAmounts.model_construct(net=gross[c] - vat[c], vat=vat[c], gross=gross[c])
-        for c in VatCategory
-        if c in gross
-    }
-    total_gross = sum((a.gross for a in by_category.values()), zero)
-    total_vat = sum((a.vat for a in by_category.values()), zero)
-    total_net = sum((a.net for a in by_category.values()), zero)
+        weights = [int(gross[c].scaleb(-exponent.adjusted())) for c in categories]
+        for category, share in zip(categories, discount.allocate(weights), strict=True):
+            add(category, -share.amount)
+
+    def money(amount: Decimal) -> Money:
+        return Money.model_construct(amount=amount, currency=currency)
+
+    by_category: dict[VatCategory, VatAmounts] = {}
+    total_gross = total_vat = _ZERO
+    for category in VatCategory:
+        if category in gross:
+            g, v = gross[category], vat[category]
+            total_gross += g
+            total_vat += v
+            by_category[category] = VatAmounts.model_construct(
+                net=money(g - v), vat=money(v), gross=money(g)
+            )
     return OrderTotals.model_construct(
-        net=total_net,
-        vat=total_vat,
-        gross=total_gross,
-        lines_gross=lines_gross,
+        net=money(total_gross - total_vat),
+        vat=money(total_vat),
+        gross=money(total_gross),
+        lines_gross=money(lines_gross),
         shipping=shipping,
         discount=discount,
         by_category=by_category,
@@ -339,13 +368,13 @@ class Order(_CachingModel):
     @field_validator("shipping_fee")
     @classmethod
     def _check_shipping_fee(cls, value: Money, info: ValidationInfo) -> Money:
-        _not_negative(value, "shipping_fee")
+        _whole_minor_units(_not_negative(value, "shipping_fee"), "shipping_fee")
         return _same_currency(value, info.data.get("currency"), "shipping_fee")
 
     @field_validator("discount")
     @classmethod
     def _check_discount(cls, value: Money, info: ValidationInfo) -> Money:
-        _not_negative(value, "discount")
+        _whole_minor_units(_not_negative(value, "discount"), "discount")
         return _same_currency(value, info.data.get("currency"), "discount")
 
     @model_validator(mode="after")
@@ -367,6 +396,7 @@ class Order(_CachingModel):
             return None
         if not value.is_positive:
             raise ValueError("cod_amount must be greater than zero")
+        _whole_minor_units(value, "cod_amount")
         _same_currency(value, info.data.get("currency"), "cod_amount")
         method = info.data.get("payment_method")
         if method is not None and method is not PaymentMethod.COD:
@@ -451,14 +481,14 @@ class Payment(BaseModel):
     def _positive(cls, value: Money) -> Money:
         if not value.is_positive:
             raise ValueError("amount must be greater than zero")
-        return value
+        return _whole_minor_units(value, "amount")
 
     @field_validator("fee")
     @classmethod
     def _check_fee(cls, value: Money | None, info: ValidationInfo) -> Money | None:
         if value is None:
             return None
-        _not_negative(value, "fee")
+        _whole_minor_units(_not_negative(value, "fee"), "fee")
         amount: Money | None = info.data.get("amount")
         if amount is not None and value.currency != amount.currency:
             raise ValueError(f"fee is in {value.currency} but the amount is in {amount.currency}")
@@ -496,4 +526,4 @@ class Refund(BaseModel):
     def _positive(cls, value: Money) -> Money:
         if not value.is_positive:
             raise ValueError("amount must be greater than zero")
-        return value
+        return _whole_minor_units(value, "amount")
