@@ -223,7 +223,8 @@ class Journal(Protocol):
         ...
 
     def next_due(self) -> datetime | None:
-        """When the earliest job not done nor dead becomes claimable (``None``: none)."""
+        """When the earliest job becomes claimable, leaving out pending jobs whose
+        dependencies are not done (``None``: nothing left to claim)."""
         ...
 
     def record_call(self, row: CallRow) -> None:
@@ -697,7 +698,10 @@ class _SQLJournal:
                 "SELECT MIN(CASE WHEN state = 'running' THEN lease_until "
                 "WHEN state = 'failed' THEN next_attempt_at "
                 "ELSE COALESCE(next_attempt_at, created_at) END) "
-                "FROM dixis_jobs WHERE state IN ('pending', 'running', 'failed')"
+                "FROM dixis_jobs WHERE state IN ('running', 'failed') OR (state = 'pending' "
+                "AND NOT EXISTS (SELECT 1 FROM dixis_job_deps d LEFT JOIN dixis_jobs j2 "
+                "ON j2.key = d.dep WHERE d.key = dixis_jobs.key "
+                "AND (j2.state IS NULL OR j2.state <> 'done')))"
             )
             row = cur.fetchone()
         return _dt(row[0]) if row and row[0] is not None else None

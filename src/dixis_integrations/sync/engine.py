@@ -1,0 +1,449 @@
+"""The engine: events in, a plan of steps, one journal job per step, effects out once.
+
+``submit(event)`` plans the event (steps and providers per event type, chosen by the
+host) and records one job per (tenant, event, step, provider). ``execute(job)`` runs a
+claimed job through its adapter and driver and records the outcome: done with the
+vendor's id in the same transaction; failed with the next attempt time (``RateLimited``
+reschedules at ``retry_at`` instead of blocking); dead with the reason when retrying
+cannot help. Runners (:mod:`.runners`) decide which process claims which job.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import json
+import logging
+import random
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import pydantic
+
+from dixis_integrations.errors import (
+    AuthError,
+    DixisError,
+    RateLimited,
+    ReauthorizationRequired,
+)
+from dixis_integrations.http.driver import CallRecord, Driver
+from dixis_integrations.models.events import Event, parse_event
+from dixis_integrations.sync.journal import CallRow, Job, JobSpec, JobState, Journal, job_key
+from dixis_integrations.sync.steps import (
+    DEFAULT_PLAN_STEPS,
+    StepBook,
+    StepContext,
+    StepSettings,
+    builtin_steps,
+    external_id_of,
+    result_data,
+)
+
+__all__ = [
+    "CallRecorder",
+    "Connection",
+    "DrainSummary",
+    "Engine",
+    "JobPolicy",
+    "Outcome",
+    "PlannedStep",
+    "current_job",
+    "retry_delay",
+]
+
+log = logging.getLogger("dixis_integrations.sync")
+
+current_job: contextvars.ContextVar[str | None] = contextvars.ContextVar(
+    "dixis_current_job", default=None
+)
+"""The key of the job being executed in this context (for the audit log)."""
+
+
+@dataclass(frozen=True)
+class Connection:
+    """One configured integration: its kind, name, adapter and the driver that runs it."""
+
+    kind: str
+    name: str
+    adapter: Any
+    driver: Driver
+
+
+@dataclass(frozen=True)
+class PlannedStep:
+    """A step of a plan and the provider that carries it out."""
+
+    step: str
+    provider: str
+
+
+@dataclass(frozen=True)
+class JobPolicy:
+    """How often and when a failed job is tried again.
+
+    Attributes:
+        max_attempts: attempts for errors worth retrying, before the job is dead.
+        max_rate_limited: attempts in all while the vendor keeps throttling.
+        backoff_initial: seconds before the second attempt, doubled each time.
+        backoff_max: the longest wait between attempts.
+        lease: seconds a claimed job stays with its worker before another may take it.
+    """
+
+    max_attempts: int = 8
+    max_rate_limited: int = 100
+    backoff_initial: float = 2.0
+    backoff_max: float = 600.0
+    lease: float = 300.0
+
+    def backoff(self, attempts: int) -> float:
+        """Seconds to wait after ``attempts`` failed attempts (jittered)."""
+        base = min(self.backoff_max, self.backoff_initial * 2.0 ** max(0, attempts - 1))
+        return base * (0.5 + random.random() / 2)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What executing one job came to."""
+
+    key: str
+    step: str
+    provider: str
+    state: JobState
+    external_id: str | None = None
+    error_code: str | None = None
+    error: str | None = None
+    retry_at: datetime | None = None
+
+
+@dataclass
+class DrainSummary:
+    """What a drain did: outcomes by state, and what is left."""
+
+    executed: int = 0
+    done: int = 0
+    failed: int = 0
+    dead: int = 0
+    outcomes: list[Outcome] = field(default_factory=list)
+
+    def add(self, outcome: Outcome) -> None:
+        """Count one outcome."""
+        self.executed += 1
+        if outcome.state is JobState.DONE:
+            self.done += 1
+        elif outcome.state is JobState.DEAD:
+            self.dead += 1
+        else:
+            self.failed += 1
+        self.outcomes.append(outcome)
+
+
+class CallRecorder:
+    """A driver ``on_call`` hook that keeps every vendor call in the journal.
+
+    Calls made while a job executes carry the job's key; nothing secret is kept
+    (:class:`~dixis_integrations.http.CallRecord` holds a redacted URL and no bodies).
+    """
+
+    def __init__(self, journal: Journal, *, listeners: Sequence[Callable[[CallRow], None]] = ()):
+        self.journal = journal
+        self.listeners = list(listeners)
+
+    def __call__(self, record: CallRecord) -> None:
+        row = CallRow(
+            at=record.started_at,
+            tenant=record.tenant,
+            vendor=record.vendor,
+            operation=record.operation,
+            method=record.method,
+            url=record.url,
+            status_code=record.status_code,
+            attempts=record.attempts,
+            elapsed=record.elapsed,
+            idempotency_key=record.idempotency_key,
+            request_id=record.request_id,
+            error_code=record.error_code,
+            job_key=current_job.get(),
+        )
+        try:
+            self.journal.record_call(row)
+        except Exception:  # the audit log must never break the call it records
+            log.exception("could not record a vendor call")
+        for listener in self.listeners:
+            listener(row)
+
+
+_PERMANENT_PAYLOAD = (pydantic.ValidationError, json.JSONDecodeError)
+
+
+class Engine:
+    """Plans events into journal jobs and executes them through the connections.
+
+    Args:
+        journal: where jobs live.
+        connections: the configured integrations (one per kind and name).
+        plan: steps per event type: ``{"order.created": ["invoice", "shipment:acs"]}``;
+            a step without ``:provider`` goes to the default provider of its kind.
+            Event types left out use :data:`~.steps.DEFAULT_PLAN_STEPS`.
+        defaults: the default provider per kind (else the first connection of it).
+        steps: the step definitions (built-ins plus the host's own).
+        settings: what the built-in steps need (the sender address...).
+        policy: retries and leases.
+        listeners: called with every :class:`Outcome` (metrics, progress bars).
+    """
+
+    def __init__(
+        self,
+        journal: Journal,
+        connections: Iterable[Connection] = (),
+        *,
+        plan: Mapping[str, Sequence[str]] | None = None,
+        defaults: Mapping[str, str] | None = None,
+        steps: StepBook | None = None,
+        settings: StepSettings | None = None,
+        policy: JobPolicy | None = None,
+        listeners: Sequence[Callable[[Outcome], None]] = (),
+        clock: Callable[[], float] = time.time,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.journal = journal
+        self.connections: dict[tuple[str, str], Connection] = {}
+        for c in connections:
+            self.connections[(c.kind, c.name)] = c
+        self.plan_config: dict[str, tuple[str, ...]] = {
+            **DEFAULT_PLAN_STEPS,
+            **{k: tuple(v) for k, v in (plan or {}).items()},
+        }
+        self.defaults = dict(defaults or {})
+        self.steps = steps or StepBook(builtin_steps())
+        self.settings = settings or StepSettings()
+        self.policy = policy or JobPolicy()
+        self.listeners = list(listeners)
+        self._clock = clock
+        self._sleep = sleep
+
+    # -- planning ----------------------------------------------------------------------
+    def default_provider(self, kind: str) -> str | None:
+        """The provider a step of ``kind`` goes to when the plan does not name one."""
+        if kind in self.defaults:
+            return self.defaults[kind]
+        names = [name for (k, name) in self.connections if k == kind]
+        return names[0] if names else None
+
+    def planned_steps(self, event_type: str) -> tuple[list[PlannedStep], list[str]]:
+        """The steps an event of this type gets, and the ones skipped (with why)."""
+        planned: list[PlannedStep] = []
+        skipped: list[str] = []
+        for entry in self.plan_config.get(event_type, ()):
+            step_name, _, provider = entry.partition(":")
+            if step_name not in self.steps:
+                skipped.append(f"{entry}: no such step")
+                continue
+            kind = self.steps.get(step_name).kind
+            chosen = provider or self.default_provider(kind)
+            if chosen is None:
+                skipped.append(f"{step_name}: no {kind} integration configured")
+                continue
+            if (kind, chosen) not in self.connections:
+                skipped.append(f"{step_name}: {kind} integration {chosen!r} is not configured")
+                continue
+            planned.append(PlannedStep(step_name, chosen))
+        return planned, skipped
+
+    def plan(self, event: Event) -> list[JobSpec]:
+        """The jobs an event becomes (nothing is recorded: this is the dry run)."""
+        planned, _ = self.planned_steps(event.type)
+        by_step = {p.step: p.provider for p in planned}
+        payload = event.model_dump_json()
+        specs: list[JobSpec] = []
+        for p in planned:
+            definition = self.steps.get(p.step)
+            deps: list[str] = []
+            for dep in definition.after:
+                dep_kind = self.steps.get(dep.step).kind if dep.step in self.steps else ""
+                if dep.event_id is None:
+                    event_id = event.event_id
+                    provider = by_step.get(dep.step) or self._dep_provider(
+                        dep_kind, definition.kind, p.provider
+                    )
+                else:
+                    event_id = dep.event_id(event)
+                    provider = self._dep_provider(dep_kind, definition.kind, p.provider)
+                if provider is None:
+                    continue
+                deps.append(job_key(event.tenant, event_id, dep.step, provider))
+            specs.append(
+                JobSpec(
+                    tenant=event.tenant,
+                    event_id=event.event_id,
+                    event_type=event.type,
+                    step=p.step,
+                    kind=definition.kind,
+                    provider=p.provider,
+                    payload=payload,
+                    depends_on=tuple(deps),
+                )
+            )
+        return specs
+
+    def _dep_provider(self, dep_kind: str, kind: str, provider: str) -> str | None:
+        return provider if dep_kind == kind else self.default_provider(dep_kind)
+
+    def submit(self, event: Event) -> list[str]:
+        """Plan the event and record its jobs (again is harmless); the job keys."""
+        return self.journal.enqueue(self.plan(event))
+
+    # -- execution ---------------------------------------------------------------------
+    def execute(self, job: Job, worker: str) -> Outcome:
+        """Run one claimed job and record its outcome in the journal."""
+        token = current_job.set(job.key)
+        started = time.monotonic()
+        try:
+            result = self._run(job)
+        except BaseException as exc:
+            if not isinstance(exc, Exception):
+                raise  # KeyboardInterrupt, SystemExit: the lease will expire
+            outcome = self._failed(job, worker, exc, time.monotonic() - started)
+        else:
+            external_id = external_id_of(result)
+            self.journal.complete(
+                job.key,
+                worker,
+                external_id=external_id,
+                result=result_data(result),
+                duration=time.monotonic() - started,
+            )
+            outcome = Outcome(job.key, job.step, job.provider, JobState.DONE, external_id)
+        finally:
+            current_job.reset(token)
+        for listener in self.listeners:
+            listener(outcome)
+        return outcome
+
+    def _run(self, job: Job) -> Any:
+        connection = self.connections.get((job.kind, job.provider))
+        if connection is None:
+            raise _Unconfigured(f"{job.kind} integration {job.provider!r} is not configured")
+        if job.step not in self.steps:
+            raise _Unconfigured(f"no step called {job.step!r}")
+        event = parse_event(job.payload)
+        deps: dict[str, Job] = {}
+        for key in job.depends_on:
+            dep = self.journal.get(key)
+            if dep is not None:
+                deps[dep.step] = dep
+        ctx = StepContext(job, event, connection.adapter, self.settings, deps)
+        operation = self.steps.get(job.step).handler(ctx)
+        return connection.driver.run(operation)
+
+    def _failed(self, job: Job, worker: str, exc: Exception, duration: float) -> Outcome:
+        now = self._clock()
+        code, message, retry_at = self._classify(job, exc, now)
+        if retry_at is None:
+            self.journal.kill(job.key, worker, error_code=code, message=message)
+            log.warning("job %s (%s/%s) is dead: %s", job.key, job.step, job.provider, message)
+            return Outcome(job.key, job.step, job.provider, JobState.DEAD, None, code, message)
+        self.journal.fail(
+            job.key, worker, error_code=code, message=message, retry_at=retry_at, duration=duration
+        )
+        return Outcome(
+            job.key, job.step, job.provider, JobState.FAILED, None, code, message, retry_at
+        )
+
+    def _classify(self, job: Job, exc: Exception, now: float) -> tuple[str, str, datetime | None]:
+        """(code, message, retry time or ``None`` for dead) of a failed attempt."""
+        policy = self.policy
+        backoff = datetime.fromtimestamp(now + policy.backoff(job.attempts), UTC)
+        if isinstance(exc, _Unconfigured):
+            return "configuration", str(exc), None
+        if isinstance(exc, _PERMANENT_PAYLOAD):
+            return "invalid_payload", _short(f"the event does not parse: {exc}"), None
+        if isinstance(exc, RateLimited):
+            if job.attempts >= policy.max_rate_limited:
+                return exc.code, f"still throttled after {job.attempts} attempts: {exc}", None
+            when = exc.retry_at or backoff
+            return exc.code, str(exc), max(when, datetime.fromtimestamp(now, UTC))
+        if isinstance(exc, DixisError):
+            retry = exc.retryable or (
+                isinstance(exc, AuthError) and not isinstance(exc, ReauthorizationRequired)
+            )
+            if not retry:
+                return exc.code, _short(str(exc)), None
+            if job.attempts >= policy.max_attempts:
+                return exc.code, _short(f"gave up after {job.attempts} attempts: {exc}"), None
+            return exc.code, _short(str(exc)), backoff
+        log.exception("job %s (%s/%s) raised", job.key, job.step, job.provider)
+        text = _short(f"{type(exc).__name__}: {exc}")
+        if job.attempts >= policy.max_attempts:
+            return "internal", f"gave up after {job.attempts} attempts: {text}", None
+        return "internal", text, backoff
+
+    # -- draining ----------------------------------------------------------------------
+    def run_once(self, worker: str, *, limit: int = 10) -> list[Outcome]:
+        """Claim up to ``limit`` due jobs and execute them; their outcomes."""
+        jobs = self.journal.claim(worker, lease=self.policy.lease, limit=limit)
+        return [self.execute(job, worker) for job in jobs]
+
+    def drain(
+        self,
+        *,
+        worker: str = "inline",
+        wait: bool = True,
+        max_wait: float | None = None,
+        should_stop: Callable[[], bool] | None = None,
+    ) -> DrainSummary:
+        """Execute due jobs until none is left.
+
+        With ``wait`` it also sleeps until jobs rescheduled for later (rate limits,
+        backoff, expired leases) are due, giving up after ``max_wait`` seconds in all.
+        """
+        summary = DrainSummary()
+        started = self._clock()
+        while should_stop is None or not should_stop():
+            outcomes = self.run_once(worker)
+            for o in outcomes:
+                summary.add(o)
+            if outcomes:
+                continue
+            if not wait:
+                break
+            due = self.journal.next_due()
+            if due is None:
+                break
+            delay = max(0.0, due.timestamp() - self._clock())
+            if max_wait is not None and self._clock() + delay - started > max_wait:
+                break
+            self._sleep(min(max(delay, 0.01), 1.0))
+        return summary
+
+    # -- dead jobs -----------------------------------------------------------------------
+    def dead_jobs(self, *, tenant: str | None = None) -> list[Job]:
+        """Every dead job, oldest first."""
+        return self.journal.jobs(state=JobState.DEAD, tenant=tenant)
+
+    def replay(self, key: str) -> list[str]:
+        """Put a dead job (and the jobs it took down) back to pending."""
+        return self.journal.replay(key)
+
+    def close(self) -> None:
+        """Close the drivers and the journal."""
+        for c in self.connections.values():
+            c.driver.close()
+        self.journal.close()
+
+
+class _Unconfigured(Exception):
+    """The job names a provider or step this engine does not have."""
+
+
+def _short(text: str, limit: int = 500) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def retry_delay(outcome: Outcome, now: datetime | None = None) -> float | None:
+    """Seconds until a failed outcome is due again (``None`` when it is not failed)."""
+    if outcome.retry_at is None:
+        return None
+    now = now or datetime.now(UTC)
+    return max(0.0, (outcome.retry_at - now).total_seconds())

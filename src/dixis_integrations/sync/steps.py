@@ -1,0 +1,453 @@
+"""The built-in steps: what each job does with its adapter, written once as an operation.
+
+A step maps an event (and the results of the jobs it waits on) to one adapter operation.
+Each relies on the adapter's own idempotency (the vendor's key, or a lookup by our
+reference), so running a step again after a crash finds the first effect instead of
+making a second one. Hosts add their own with :meth:`StepBook.add`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from pydantic import BaseModel
+
+from dixis_integrations.errors import FieldError, InvalidInput
+from dixis_integrations.http.driver import Operation
+from dixis_integrations.models.address import Address
+from dixis_integrations.models.crm import CRMContact
+from dixis_integrations.models.email import EmailMessage, Subscriber
+from dixis_integrations.models.events import (
+    DEFAULT_TENANT,
+    CustomerCreated,
+    Event,
+    OrderCancelled,
+    OrderCreated,
+    OrderPaid,
+    OrderRefunded,
+    parse_event,
+)
+from dixis_integrations.models.inventory import StockAdjustment, StockLevel
+from dixis_integrations.models.money import Money
+from dixis_integrations.models.order import Order, PaymentMethod
+from dixis_integrations.models.shipping import (
+    CashOnDelivery,
+    LabelFormat,
+    Parcel,
+    Shipment,
+    ShipmentRequest,
+    ShippingOptions,
+)
+from dixis_integrations.sync.journal import Job
+
+__all__ = [
+    "DEFAULT_PLAN_STEPS",
+    "Dependency",
+    "StepBook",
+    "StepContext",
+    "StepDefinition",
+    "StepSettings",
+    "builtin_steps",
+    "contact_from_order",
+    "external_id_of",
+    "result_data",
+    "shipment_request",
+]
+
+
+@dataclass(frozen=True)
+class StepSettings:
+    """What the built-in steps need beyond the event.
+
+    Attributes:
+        sender: the address parcels leave from (required by the shipment step).
+        parcel_weight_kg: the weight of one parcel when the order does not say.
+        label_format: the label the ``label`` step asks for.
+        order_email_template: the template id of the order journey's first email.
+    """
+
+    sender: Address | None = None
+    parcel_weight_kg: Decimal = Decimal("2")
+    label_format: LabelFormat = LabelFormat.PDF_A4
+    order_email_template: str = "order_confirmation"
+
+
+@dataclass(frozen=True)
+class StepContext:
+    """What a step sees: its job, the event, the adapter, the jobs it waited on."""
+
+    job: Job
+    event: Event
+    adapter: Any
+    settings: StepSettings
+    deps: Mapping[str, Job] = field(default_factory=dict)
+
+    def dep_event(self, step: str) -> Event:
+        """The event of the job this one waited on for ``step``."""
+        return parse_event(self.deps[step].payload)
+
+
+StepHandler = Callable[[StepContext], Operation[Any]]
+
+
+@dataclass(frozen=True)
+class Dependency:
+    """A job this step waits on: ``step`` of the same event, or of ``event_id(event)``."""
+
+    step: str
+    event_id: Callable[[Event], str] | None = None
+
+
+@dataclass(frozen=True)
+class StepDefinition:
+    """One kind of job: its name, adapter kind, the events it handles, how, and after what."""
+
+    name: str
+    kind: str
+    event_types: frozenset[str]
+    handler: StepHandler
+    after: tuple[Dependency, ...] = ()
+    description: str = ""
+
+
+class StepBook:
+    """The steps an engine knows, by name; built-ins plus the host's own."""
+
+    def __init__(self, steps: Iterable[StepDefinition] = ()) -> None:
+        self._steps: dict[str, StepDefinition] = {}
+        for s in steps:
+            self.add(s)
+
+    def add(self, step: StepDefinition) -> None:
+        """Add (or replace) a step."""
+        self._steps[step.name] = step
+
+    def get(self, name: str) -> StepDefinition:
+        """The step called ``name``.
+
+        Raises:
+            KeyError: no such step.
+        """
+        return self._steps[name]
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._steps
+
+    def names(self) -> list[str]:
+        """Every step name."""
+        return sorted(self._steps)
+
+
+# -- helpers --------------------------------------------------------------------------
+
+
+def _order_event_id(tenant: str, order_id: str) -> str:
+    key = f"order.created:{order_id}"
+    return key if tenant == DEFAULT_TENANT else f"{tenant}/{key}"
+
+
+def _of_order(event: Event) -> str:
+    order_id = getattr(event, "order_id", None)
+    if not isinstance(order_id, str):  # pragma: no cover - definitions pair with events
+        raise TypeError(f"{type(event).__name__} has no order_id")
+    return _order_event_id(event.tenant, order_id)
+
+
+def _order(ctx: StepContext) -> Order:
+    event = ctx.event
+    if isinstance(event, OrderCreated):
+        return event.order
+    raise TypeError(f"step {ctx.job.step} needs an order.created event")  # pragma: no cover
+
+
+def external_id_of(result: Any) -> str | None:
+    """The vendor's id of a step result (invoice id, tracking number, contact id...)."""
+    if isinstance(result, list):
+        ids = [external_id_of(r) for r in result]
+        return ",".join(i for i in ids if i) or None
+    for attr in ("external_id", "tracking_number", "message_id", "crm_id", "id"):
+        value = getattr(result, attr, None)
+        if isinstance(value, str) and value:
+            return value
+    if isinstance(result, StockLevel):
+        return f"{result.sku}@{result.location}"
+    return None
+
+
+def result_data(result: Any) -> dict[str, Any] | None:
+    """A step result as JSON-ready data for the journal (bytes are left out)."""
+    if result is None:
+        return None
+    if isinstance(result, BaseModel):
+        data = result.model_dump(mode="json", exclude=_bytes_fields(result))
+        return dict(data)
+    if isinstance(result, list):
+        return {"items": [result_data(r) for r in result]}
+    return {"value": str(result)}
+
+
+def _bytes_fields(model: BaseModel) -> set[str]:
+    return {k for k, v in model.__dict__.items() if isinstance(v, bytes)}
+
+
+# -- order.created --------------------------------------------------------------------
+
+
+def _invoice(ctx: StepContext) -> Operation[Any]:
+    return ctx.adapter.post_invoice(_order(ctx))  # type: ignore[no-any-return]
+
+
+def _inventory_commit(ctx: StepContext) -> Operation[list[StockLevel]]:
+    order = _order(ctx)
+    levels: list[StockLevel] = []
+    for line in order.lines:
+        adjustment = StockAdjustment(
+            sku=line.sku,
+            delta=-line.quantity,
+            reason=f"order {order.id}",
+            reference=f"{order.id}:{line.sku}",
+        )
+        level = yield from ctx.adapter.adjust(adjustment)
+        levels.append(level)
+    return levels
+
+
+def shipment_request(order: Order, settings: StepSettings) -> ShipmentRequest:
+    """The shipment of an order, from the configured sender to the order's address.
+
+    Raises:
+        InvalidInput: no sender configured, or no address to ship to.
+    """
+    errors: list[FieldError] = []
+    recipient = order.shipping_address or order.customer.shipping_address
+    if settings.sender is None:
+        errors.append(FieldError(("shipping", "sender"), "no sender address configured"))
+    if recipient is None:
+        errors.append(FieldError(("order", "shipping_address"), "the order has no address"))
+    if errors or settings.sender is None or recipient is None:
+        raise InvalidInput(f"cannot ship order {order.id}", errors=errors)
+    cod = None
+    if order.payment_method is PaymentMethod.COD:
+        cod = CashOnDelivery(amount=order.cod_amount or order.totals().gross)
+    return ShipmentRequest(
+        reference=order.id,
+        sender=settings.sender,
+        recipient=recipient,
+        parcels=(Parcel(weight_kg=settings.parcel_weight_kg),),
+        options=ShippingOptions(cod=cod),
+        declared_value=order.totals().gross,
+    )
+
+
+def _shipment(ctx: StepContext) -> Operation[Any]:
+    request = shipment_request(_order(ctx), ctx.settings)
+    ctx.adapter.validate(request)
+    return ctx.adapter.create_shipment(request)  # type: ignore[no-any-return]
+
+
+def _label(ctx: StepContext) -> Operation[Any]:
+    shipment = Shipment.model_validate(ctx.deps["shipment"].result)
+    return ctx.adapter.label(shipment, ctx.settings.label_format)  # type: ignore[no-any-return]
+
+
+def contact_from_order(order: Order) -> CRMContact:
+    """The customer of an order as a CRM contact, with this order as the latest."""
+    c = order.customer
+    return CRMContact(
+        reference=c.id,
+        email=c.email,
+        first_name=c.first_name,
+        last_name=c.last_name,
+        phone=c.phone,
+        total_orders=1,
+        total_spent=order.totals().gross,
+        last_order_date=order.created_at.date(),
+        acquisition=c.acquisition,
+        consent=c.consent,
+    )
+
+
+def _crm_contact(ctx: StepContext) -> Operation[Any]:
+    event = ctx.event
+    if isinstance(event, CustomerCreated):
+        c = event.customer
+        contact = CRMContact(
+            reference=c.id,
+            email=c.email,
+            first_name=c.first_name,
+            last_name=c.last_name,
+            phone=c.phone,
+            total_spent=Money.zero("EUR"),
+            acquisition=c.acquisition,
+            consent=c.consent,
+        )
+    else:
+        contact = contact_from_order(_order(ctx))
+    return ctx.adapter.upsert_contact(contact)  # type: ignore[no-any-return]
+
+
+def _journey(ctx: StepContext) -> Operation[Any]:
+    order = _order(ctx)
+    totals = order.totals()
+    message = EmailMessage(
+        to=order.customer.email,
+        subject=f"Η παραγγελία σας {order.number or order.id}",
+        template_id=ctx.settings.order_email_template,
+        params={
+            "order": order.number or order.id,
+            "first_name": order.customer.first_name or "",
+            "total": str(totals.gross.amount),
+        },
+        idempotency_key=ctx.job.key,
+        tags=("order",),
+        transactional=True,
+    )
+    return ctx.adapter.send(message)  # type: ignore[no-any-return]
+
+
+def _subscriber(ctx: StepContext) -> Operation[Any]:
+    event = ctx.event
+    if not isinstance(event, CustomerCreated):  # pragma: no cover
+        raise TypeError("subscriber needs customer.created")
+    c = event.customer
+    sub = Subscriber(
+        email=c.email, first_name=c.first_name, last_name=c.last_name, consent=c.consent
+    )
+    return ctx.adapter.upsert_subscriber(sub)  # type: ignore[no-any-return]
+
+
+# -- follow-ups -----------------------------------------------------------------------
+
+
+def _payment(ctx: StepContext) -> Operation[Any]:
+    event = ctx.event
+    if not isinstance(event, OrderPaid):  # pragma: no cover
+        raise TypeError("payment needs order.paid")
+    return ctx.adapter.record_payment(event.payment)  # type: ignore[no-any-return]
+
+
+def _refund(ctx: StepContext) -> Operation[Any]:
+    event = ctx.event
+    if not isinstance(event, OrderRefunded):  # pragma: no cover
+        raise TypeError("refund needs order.refunded")
+    return ctx.adapter.record_refund(event.refund)  # type: ignore[no-any-return]
+
+
+def _void(ctx: StepContext) -> Operation[Any]:
+    event = ctx.event
+    if not isinstance(event, OrderCancelled):  # pragma: no cover
+        raise TypeError("void_invoice needs order.cancelled")
+    return ctx.adapter.void_invoice(event.order_id)  # type: ignore[no-any-return]
+
+
+def _cancel_shipment(ctx: StepContext) -> Operation[Any]:
+    shipment = Shipment.model_validate(ctx.deps["shipment"].result)
+    return ctx.adapter.cancel(shipment)  # type: ignore[no-any-return]
+
+
+def _inventory_release(ctx: StepContext) -> Operation[list[StockLevel]]:
+    created = ctx.dep_event("inventory")
+    if not isinstance(created, OrderCreated):  # pragma: no cover
+        raise TypeError("inventory_release waits on an order.created job")
+    order = created.order
+    levels: list[StockLevel] = []
+    for line in order.lines:
+        adjustment = StockAdjustment(
+            sku=line.sku,
+            delta=line.quantity,
+            reason=f"order {order.id} cancelled",
+            reference=f"{order.id}:{line.sku}:release",
+        )
+        level = yield from ctx.adapter.adjust(adjustment)
+        levels.append(level)
+    return levels
+
+
+_CREATED = frozenset({"order.created"})
+
+
+def builtin_steps() -> list[StepDefinition]:
+    """Every built-in step."""
+    of_order = _of_order
+    return [
+        StepDefinition("invoice", "accounting", _CREATED, _invoice, (), "post the invoice"),
+        StepDefinition(
+            "inventory", "inventory", _CREATED, _inventory_commit, (), "commit the stock"
+        ),
+        StepDefinition("shipment", "shipping", _CREATED, _shipment, (), "create the voucher"),
+        StepDefinition(
+            "label", "shipping", _CREATED, _label, (Dependency("shipment"),), "fetch the label"
+        ),
+        StepDefinition(
+            "crm_contact",
+            "crm",
+            frozenset({"order.created", "customer.created"}),
+            _crm_contact,
+            (),
+            "upsert the CRM contact",
+        ),
+        StepDefinition("journey", "email", _CREATED, _journey, (), "start the order journey"),
+        StepDefinition(
+            "subscriber",
+            "email",
+            frozenset({"customer.created"}),
+            _subscriber,
+            (),
+            "add to the audience",
+        ),
+        StepDefinition(
+            "payment",
+            "accounting",
+            frozenset({"order.paid"}),
+            _payment,
+            (Dependency("invoice", of_order),),
+            "record the payment against the invoice",
+        ),
+        StepDefinition(
+            "refund",
+            "accounting",
+            frozenset({"order.refunded"}),
+            _refund,
+            (Dependency("invoice", of_order),),
+            "record the credit note",
+        ),
+        StepDefinition(
+            "void_invoice",
+            "accounting",
+            frozenset({"order.cancelled"}),
+            _void,
+            (Dependency("invoice", of_order),),
+            "void the invoice",
+        ),
+        StepDefinition(
+            "cancel_shipment",
+            "shipping",
+            frozenset({"order.cancelled"}),
+            _cancel_shipment,
+            (Dependency("shipment", of_order),),
+            "cancel the voucher",
+        ),
+        StepDefinition(
+            "inventory_release",
+            "inventory",
+            frozenset({"order.cancelled"}),
+            _inventory_release,
+            (Dependency("inventory", of_order),),
+            "give the stock back",
+        ),
+    ]
+
+
+DEFAULT_PLAN_STEPS: dict[str, tuple[str, ...]] = {
+    "order.created": ("invoice", "inventory", "shipment", "crm_contact", "journey"),
+    "order.paid": ("payment",),
+    "order.refunded": ("refund",),
+    "order.cancelled": ("void_invoice", "cancel_shipment", "inventory_release"),
+    "customer.created": ("crm_contact", "subscriber"),
+    "stock.low": (),
+    "shipment.status_changed": (),
+}
+"""Steps per event type when the host does not choose (each runs if its kind is set up)."""
