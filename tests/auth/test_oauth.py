@@ -17,6 +17,7 @@ from dixis_integrations.auth import (
     OAuth2Auth,
     OAuth2Config,
     Token,
+    TokenLockTimeout,
     TokenManager,
     aclient_credentials,
     aexchange_code,
@@ -455,3 +456,20 @@ def test_auth_retries_post_bodies_intact() -> None:
             client.post(f"{BASE}/api", content=iter([b"chunk-1,", b"chunk-2"])).status_code == 200
         )
     assert seen == [b"chunk-1,chunk-2", b"chunk-1,chunk-2"]
+
+
+def test_manager_gives_up_with_a_typed_error_when_the_lock_is_held_too_long() -> None:
+    server = _server()
+    store = MemoryTokenStore()
+    store.save("sandbox", "t1", _from_response(server.issue_token("app"), expired=True))
+    manager = TokenManager(
+        _config(), "t1", store, lambda: httpx.Client(transport=server.transport()), lock_timeout=0.1
+    )
+    with store.lock("sandbox", "t1", timeout=1):  # another worker is refreshing, or stuck
+        with pytest.raises(TokenLockTimeout) as info:
+            manager.token()
+        with pytest.raises(TokenLockTimeout):
+            asyncio.run(manager.atoken())
+    assert info.value.retryable
+    assert server.token_requests.total() == 0
+    assert _authorized(server, manager.token())  # free again: it refreshes
