@@ -14,6 +14,7 @@ __all__ = ["SANDBOXES", "load"]
 
 SANDBOXES: dict[str, str] = {
     "oauth": "dixis_integrations.sandbox.oauth:OAuthServer",
+    "xero": "dixis_integrations.sandbox.xero:XeroSandbox",
     "hubspot": "dixis_integrations.sandbox.hubspot:HubSpotSandbox",
 }
 
