@@ -144,6 +144,7 @@ class ShipmentRequest(BaseModel):
     options: ShippingOptions = ShippingOptions()
     declared_value: Money | None = None
     notes: str | None = None
+    ship_date: date | None = None
 
     @property
     def total_weight_kg(self) -> Decimal:
@@ -179,6 +180,10 @@ class Shipment(BaseModel):
     cod: CashOnDelivery | None = None
     pickup_point_id: str | None = None
     carrier_data: dict[str, str] = Field(default_factory=dict)
+
+    def handed_over(self) -> Shipment:
+        """This shipment once finalised: on the carrier's list, no longer cancellable."""
+        return self.model_copy(update={"finalised": True, "cancellable": False})
 
 
 class Label(BaseModel):
