@@ -1,0 +1,1 @@
+"""Deliberately broken carrier plugins, for the host's plugin-isolation tests."""
