@@ -246,3 +246,16 @@ def test_quantize_is_within_half_a_cent(value: Decimal) -> None:
     rounded = Money.of(value).quantize()
     assert abs(rounded.amount - value) <= Decimal("0.005")
     assert rounded.amount.as_tuple().exponent == -2
+
+
+@pytest.mark.parametrize("raw", ["1E+15", "-1000000000000000", "0.00000000001"])
+def test_money_refuses_amounts_outside_the_exact_range(raw: str) -> None:
+    with pytest.raises(ValidationError) as info:
+        Money.of(raw)
+    assert info.value.errors()[0]["loc"] == ("amount",)
+
+
+def test_money_accepts_the_edges_of_the_exact_range() -> None:
+    assert Money.of("999999999999999.99").quantize().cents == 99999999999999999
+    assert Money.of("0.0000000001").amount == Decimal("1E-10")
+    assert Money.of("0E-20").is_zero

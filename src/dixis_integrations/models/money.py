@@ -13,6 +13,7 @@ from fractions import Fraction
 from typing import Annotated, Any, Final, Self
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -59,6 +60,8 @@ _MINOR_UNITS: Final[dict[str, int]] = {
     "XPF": 0,
 }
 _EXPONENTS: dict[str, Decimal] = {}
+_MAX_INTEGER_DIGITS: Final = 15
+_MAX_DECIMALS: Final = 10
 _NEW: Final = object.__new__
 _SET: Final = object.__setattr__
 
@@ -93,6 +96,17 @@ def _check_amount_input(value: Any) -> Any:
     return value
 
 
+def _check_amount_range(value: Decimal) -> Decimal:
+    # Bounded so that every amount, and its product with a quantity, fits the default
+    # 28-digit decimal context: arithmetic stays exact and quantize() cannot overflow.
+    if value.adjusted() >= _MAX_INTEGER_DIGITS:
+        raise ValueError(f"amount has more than {_MAX_INTEGER_DIGITS} integer digits")
+    exponent = value.as_tuple().exponent
+    if value and isinstance(exponent, int) and exponent < -_MAX_DECIMALS:
+        raise ValueError(f"amount has more than {_MAX_DECIMALS} decimal places")
+    return value
+
+
 def _amount_to_json(value: Decimal) -> str:
     return format(value, "f")
 
@@ -103,6 +117,7 @@ Currency = Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")]
 _Amount = Annotated[
     Decimal,
     BeforeValidator(_check_amount_input),
+    AfterValidator(_check_amount_range),
     PlainSerializer(_amount_to_json, return_type=str, when_used="json"),
 ]
 
@@ -129,8 +144,10 @@ class Money(BaseModel):
     """An amount of one currency. Immutable, hashable, exact.
 
     ``Money(amount="12.30")`` or ``Money.of("12.30", "EUR")``; floats are refused, as are
-    NaN and infinities. The amount keeps the scale it was given (``"12.3"`` stays
-    ``12.3``) until :meth:`quantize` rounds it to the currency's minor unit.
+    NaN and infinities, amounts of 10**15 or more and more than 10 decimal places (so
+    that arithmetic never leaves the exact range of the decimal context). The amount
+    keeps the scale it was given (``"12.3"`` stays ``12.3``) until :meth:`quantize`
+    rounds it to the currency's minor unit.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")

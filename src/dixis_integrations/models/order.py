@@ -33,7 +33,7 @@ from dixis_integrations.models._types import (
 )
 from dixis_integrations.models.address import Address
 from dixis_integrations.models.customer import Customer
-from dixis_integrations.models.money import Currency, Money, minor_units
+from dixis_integrations.models.money import Currency, Money, _exponent, minor_units
 from dixis_integrations.models.product import SaleUnit, Sku
 from dixis_integrations.models.tax import VatCategory, VatTable, vat_from_gross
 
@@ -104,7 +104,7 @@ def _not_negative(value: Money, what: str) -> Money:
 def _whole_minor_units(value: Money, what: str) -> Money:
     # Amounts that are added to totals must already be rounded: a fee of 3.505 EUR
     # would make every total carry a fraction of a cent.
-    if value.amount != value.quantize().amount:
+    if value.amount != value.amount.quantize(_exponent(value.currency)):
         raise ValueError(f"{what} must be a whole number of {value.currency} minor units")
     return value
 
@@ -161,16 +161,22 @@ class OrderLine(_CachingModel):
     @field_validator("discount")
     @classmethod
     def _check_discount(cls, value: Money, info: ValidationInfo) -> Money:
-        _whole_minor_units(_not_negative(value, "discount"), "discount")
         price: Money | None = info.data.get("unit_price")
+        if not value.amount and (price is None or price.currency == value.currency):
+            return value  # the common case: no discount
+        _whole_minor_units(_not_negative(value, "discount"), "discount")
         if price is None:
             return value
         _same_currency(value, price.currency, "discount")
-        quantity = info.data.get("quantity")
+        quantity: Decimal | None = info.data.get("quantity")
         if quantity is not None:
-            subtotal = (price * quantity).quantize()
-            if value > subtotal:
-                raise ValueError(f"discount {value} is more than the line's {subtotal}")
+            subtotal = (price.amount * quantity).quantize(
+                _exponent(price.currency), rounding=ROUND_HALF_UP
+            )
+            if value.amount > subtotal:
+                raise ValueError(
+                    f"discount {value} is more than the line's {subtotal} {price.currency}"
+                )
         return value
 
     @cached_property
