@@ -59,6 +59,7 @@ class MarketEmulator(Emulator):
         self.adjustments: dict[str, Decimal] = {}
         self.vouchers: dict[str, str] = {}
         self.voucher_writes: Counter[str] = Counter()
+        self.cancelled: set[str] = set()
         self.contacts: dict[str, dict[str, Any]] = {}
         self.contact_writes: Counter[str] = Counter()
         self.messages: dict[str, str] = {}
@@ -105,6 +106,14 @@ class MarketEmulator(Emulator):
         found = [i for i in self.invoices.values() if i["reference"] == ref]
         return json_response(200, {"items": found})
 
+    @route("POST", r"/invoices/(?P<ref>[^/]+)/void")
+    def void_invoice(self, request: httpx.Request, ref: str) -> httpx.Response:
+        found = [i for i in self.invoices.values() if i["reference"] == ref]
+        if not found:
+            return json_response(404, {"error": "no invoice"})
+        found[0]["voided"] = True
+        return json_response(200, found[0])
+
     @route("POST", r"/payments")
     def create_payment(self, request: httpx.Request) -> httpx.Response:
         if (old := self._replayed(request)) is not None:
@@ -139,6 +148,11 @@ class MarketEmulator(Emulator):
         number = f"V{len(self.vouchers) + 1:08d}"
         self.vouchers.setdefault(ref, number)
         return json_response(201, {"reference": ref, "number": self.vouchers[ref]})
+
+    @route("DELETE", r"/vouchers/(?P<ref>[^/]+)")
+    def cancel_voucher(self, request: httpx.Request, ref: str) -> httpx.Response:
+        self.cancelled.add(ref)
+        return json_response(200, {"reference": ref, "number": self.vouchers.get(ref, "")})
 
     @route("PUT", r"/contacts/(?P<email>[^/]+)")
     def put_contact(self, request: httpx.Request, email: str) -> httpx.Response:
@@ -213,7 +227,19 @@ class Ledger:
         )
 
     def void_invoice(self, reference: str) -> Operation[PostedInvoice]:
-        raise NotImplementedError
+        resp = yield self.endpoint.request(
+            "POST", f"/invoices/{reference}/void", operation="ledger.void_invoice", idempotent=True
+        )
+        body = resp.json()
+        total = Money.of(body["total"])
+        return PostedInvoice(
+            provider=self.name,
+            external_id=body["id"],
+            reference=reference,
+            status="voided",
+            total=total,
+            vendor_total=total,
+        )
 
 
 class Stock:
@@ -274,13 +300,22 @@ class Carrier:
                 operation="carrier.create_voucher",
                 json={"reference": request.reference, "to": request.recipient.city},
             )
-        body = resp.json()
-        return Shipment(
-            carrier=self.name,
-            reference=body["reference"],
-            tracking_number=body["number"],
-            created_at=datetime.now(UTC),
+        return _shipment(self.name, resp.json())
+
+    def cancel(self, shipment: Shipment) -> Operation[Shipment]:
+        resp = yield self.endpoint.request(
+            "DELETE", f"/vouchers/{shipment.reference}", operation="carrier.cancel"
         )
+        return _shipment(self.name, resp.json())
+
+
+def _shipment(name: str, body: dict[str, Any]) -> Shipment:
+    return Shipment(
+        carrier=name,
+        reference=body["reference"],
+        tracking_number=body["number"],
+        created_at=datetime.now(UTC),
+    )
 
 
 class CRM:
