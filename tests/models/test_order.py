@@ -412,3 +412,20 @@ def test_yen_orders_total_in_whole_yen() -> None:
     totals = order.totals()
     assert totals.gross == Money.of("1400", "JPY")
     assert totals.vat == Money.of("161", "JPY")  # 1500 * 13/113 = 172.57 -> 173, less 11.5 -> 12
+
+
+def test_refund_lines_accept_sku_quantity_pairs() -> None:
+    refund = Refund(
+        id="re_5",
+        order_id="ord_1",
+        amount=EUR("5.00"),
+        lines=[("TOM", "0.500"), ["OIL", 1]],
+    )
+    assert refund.lines is not None
+    assert [(line.sku, line.quantity) for line in refund.lines] == [
+        ("TOM", Decimal("0.500")),
+        ("OIL", Decimal(1)),
+    ]
+    with pytest.raises(ValidationError) as info:
+        Refund(id="r", order_id="o", amount=EUR("1"), lines=[("TOM", 0)])
+    assert first_loc(info) == ("lines", 0, "quantity")

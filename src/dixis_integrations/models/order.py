@@ -507,12 +507,19 @@ class Payment(BaseModel):
 
 
 class RefundLine(BaseModel):
-    """A quantity of one SKU given back."""
+    """A quantity of one SKU given back; also accepts a ``(sku, quantity)`` pair."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     sku: Sku
     quantity: _PositiveQuantity
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_pair(cls, data: Any) -> Any:
+        if isinstance(data, tuple | list) and len(data) == 2:
+            return {"sku": data[0], "quantity": data[1]}
+        return data
 
 
 class Refund(BaseModel):
