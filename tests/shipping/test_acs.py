@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import json
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -140,8 +139,10 @@ def test_parse_voucher_reads_the_documented_answer() -> None:
         "7400000123",
         "ORD-1001",
     )
-    assert shipment.cod is not None and shipment.cod.amount == Money.of("25.00")
-    assert shipment.cancellable and not shipment.finalised
+    assert shipment.cod is not None
+    assert shipment.cod.amount == Money.of("25.00")
+    assert shipment.cancellable
+    assert not shipment.finalised
 
 
 def test_classify_finds_the_silent_error_inside_http_200() -> None:
@@ -163,7 +164,8 @@ def test_classify_types_execution_errors_403_and_406() -> None:
     assert isinstance(classify(_response(bad_login), ENDPOINT), AuthError)
     assert isinstance(classify(_response({}, 403), ENDPOINT), AuthError)
     throttled = classify(_response({}, 406), ENDPOINT)
-    assert isinstance(throttled, RateLimited) and throttled.retry_at is not None
+    assert isinstance(throttled, RateLimited)
+    assert throttled.retry_at is not None
     ok = {"ACSExecution_HasError": False, "ACSOutputResponce": {"ACSValueOutput": [{}]}}
     assert classify(_response(ok), ENDPOINT) is None
 
@@ -302,7 +304,8 @@ def test_full_lifecycle_against_the_sandbox(make_runner: Any) -> None:
     request = shipment_request(options=cod("30.00"))
 
     (quote,) = run(acs.quote(request))
-    assert quote.source == "api" and quote.price_incl_vat > quote.price_excl_vat
+    assert quote.source == "api"
+    assert quote.price_incl_vat > quote.price_excl_vat
 
     shipment = run(acs.create_shipment(request))
     sent = json.loads(sandbox.requests[-1].content)
@@ -311,7 +314,8 @@ def test_full_lifecycle_against_the_sandbox(make_runner: Any) -> None:
     assert sandbox.requests[-1].headers["AcsApiKey"] == "sandbox-acs-api-key"
 
     label = run(acs.label(shipment, LabelFormat.PDF_THERMAL))
-    assert label.content.startswith(b"%PDF-1.4") and label.content.rstrip().endswith(b"%%EOF")
+    assert label.content.startswith(b"%PDF-1.4")
+    assert label.content.rstrip().endswith(b"%%EOF")
 
     manifest = run(acs.finalise([shipment]))
     assert manifest.tracking_numbers == (shipment.tracking_number,)
@@ -407,6 +411,6 @@ def test_cyprus_is_quoted_from_the_rate_table(make_runner: Any) -> None:
 
 def test_secrets_stay_out_of_repr() -> None:
     acs = ACS(config())
-    assert "demo-company-pass" not in repr(acs) and "sandbox-acs-api-key" not in repr(acs.config)
+    assert "demo-company-pass" not in repr(acs)
+    assert "sandbox-acs-api-key" not in repr(acs.config)
     assert Service.STANDARD in acs.rules.services
-    assert isinstance(base64.b64encode(b"x"), bytes)

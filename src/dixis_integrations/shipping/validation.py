@@ -254,9 +254,15 @@ def parse_shipment_request(data: Mapping[str, Any]) -> ShipmentRequest:
     try:
         return ShipmentRequest.model_validate(data)
     except ValidationError as exc:
-        errors = [
+        found = [
             FieldError(tuple(err["loc"]), err["msg"], code=str(err["type"]))
             for err in exc.errors(include_url=False)
+        ]
+        # A tuple whose item failed is also reported "too short": keep the inner cause.
+        errors = [
+            e
+            for e in found
+            if not any(o.loc[: len(e.loc)] == e.loc and len(o.loc) > len(e.loc) for o in found)
         ]
         raise InvalidInput("invalid shipment request", errors=errors) from None
 
