@@ -473,3 +473,35 @@ def test_manager_gives_up_with_a_typed_error_when_the_lock_is_held_too_long() ->
     assert info.value.retryable
     assert server.token_requests.total() == 0
     assert _authorized(server, manager.token())  # free again: it refreshes
+
+
+def test_refresh_starts_when_the_clock_enters_the_margin_and_not_before() -> None:
+    server = _server()
+    store = MemoryTokenStore()
+    now = [datetime(2026, 5, 1, 9, 0, tzinfo=UTC)]
+    issued = server.issue_token("app")
+    store.save(
+        "sandbox",
+        "t1",
+        Token(
+            access_token=SecretStr(issued["access_token"]),
+            refresh_token=SecretStr(issued["refresh_token"]),
+            expires_at=now[0] + timedelta(seconds=3600),
+        ),
+    )
+    manager = TokenManager(
+        _config(refresh_margin_seconds=300),
+        "t1",
+        store,
+        lambda: httpx.Client(transport=server.transport()),
+        clock=lambda: now[0],
+    )
+    now[0] += timedelta(seconds=3299)
+    first = manager.token()
+    assert server.refresh_count == 0
+    now[0] += timedelta(seconds=1)  # exactly 300 s left: inside the margin
+    second = manager.token()
+    assert server.refresh_count == 1
+    assert second.access_token != first.access_token
+    # The new expiry counts from the (fake) time the request was sent.
+    assert second.expires_at == now[0] + timedelta(seconds=3600)

@@ -348,6 +348,7 @@ def _code_flow(
     config: OAuth2Config, code: str, request: AuthorizationRequest, now: Callable[[], datetime]
 ) -> _TokenFlow:
     verifier = request.code_verifier.get_secret_value() if request.code_verifier else None
+    sent_at = now()  # expiries count from before the request: never later than the vendor's
     response = yield _token_request(
         config,
         "authorization_code",
@@ -355,21 +356,23 @@ def _code_flow(
         redirect_uri=config.redirect_uri,
         code_verifier=verifier,
     )
-    return _parse_token_response(config, response, None, now(), _secrets_of(config, code))
+    return _parse_token_response(config, response, None, sent_at, _secrets_of(config, code))
 
 
 def _client_credentials_flow(config: OAuth2Config, now: Callable[[], datetime]) -> _TokenFlow:
     scope = " ".join(config.scopes) or None
+    sent_at = now()
     response = yield _token_request(config, "client_credentials", scope=scope)
-    return _parse_token_response(config, response, None, now(), _secrets_of(config))
+    return _parse_token_response(config, response, None, sent_at, _secrets_of(config))
 
 
 def _refresh_flow(config: OAuth2Config, token: Token, now: Callable[[], datetime]) -> _TokenFlow:
     assert token.refresh_token is not None
     refresh = token.refresh_token.get_secret_value()
+    sent_at = now()
     response = yield _token_request(config, "refresh_token", refresh_token=refresh)
     secrets = _secrets_of(config, refresh, token.access_token.get_secret_value())
-    return _parse_token_response(config, response, token, now(), secrets)
+    return _parse_token_response(config, response, token, sent_at, secrets)
 
 
 def _transport_error(config: OAuth2Config, exc: httpx.TransportError) -> ProviderError:
