@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from typing import TYPE_CHECKING, Any
 
 from dixis_integrations.auth.crypto import TokenCipher
@@ -73,7 +73,9 @@ class PostgresTokenStore:
             # The message may quote the DSN, which can carry a password: do not chain it.
             raise TransientError("cannot connect to the PostgreSQL token store") from None
         if not self._ready:
-            conn.execute(_SCHEMA)
+            # A concurrent first start may create it meanwhile: IF NOT EXISTS is not atomic.
+            with suppress(pg.errors.UniqueViolation, pg.errors.DuplicateTable):
+                conn.execute(_SCHEMA)
             self._ready = True
         return conn
 
