@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 from collections.abc import Generator
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 import httpx
@@ -21,6 +23,7 @@ __all__ = [
     "QueryAuth",
     "body_of",
     "decode_cursor",
+    "dumps_exact",
     "encode_cursor",
     "next_utc_midnight",
 ]
@@ -99,3 +102,22 @@ def next_utc_midnight(now: datetime | None = None) -> datetime:
     """The next midnight UTC: when a daily quota that we cannot place better resets."""
     now = now or datetime.now(UTC)
     return datetime(now.year, now.month, now.day, tzinfo=UTC) + timedelta(days=1)
+
+
+_DECIMAL_MARK = re.compile(r'"\\u0000dec:(-?[0-9]+(?:\.[0-9]+)?)\\u0000"')
+
+
+def _mark_decimals(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return f"\x00dec:{format(value, 'f')}\x00"
+    if isinstance(value, dict):
+        return {k: _mark_decimals(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_mark_decimals(v) for v in value]
+    return value
+
+
+def dumps_exact(value: Any) -> bytes:
+    """JSON with every ``Decimal`` written as an exact JSON number (never via float)."""
+    text = json.dumps(_mark_decimals(value), separators=(",", ":"), ensure_ascii=False)
+    return _DECIMAL_MARK.sub(r"\1", text).encode()

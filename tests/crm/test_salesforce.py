@@ -1,0 +1,328 @@
+"""Salesforce adapter: exact payloads, parsed documented answers, and runs against the sandbox."""
+
+from __future__ import annotations
+
+import json
+from collections import deque
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from typing import Any
+
+import httpx
+import pytest
+from pydantic import SecretStr
+from tests.crm.conftest import Runner
+
+from dixis_integrations.crm.leads import LeadBook
+from dixis_integrations.crm.salesforce import (
+    Salesforce,
+    SalesforceConfig,
+    build_contact_record,
+    build_lead_record,
+    build_upsert_collection,
+    classify,
+    parse_api_usage,
+    parse_upsert_collection,
+)
+from dixis_integrations.errors import InvalidInput, RateLimited, ValidationRejected
+from dixis_integrations.models import ConsentStatus, MarketingConsent, Money
+from dixis_integrations.models.crm import CRMContact, Lead, LeadStatus, UpsertStatus
+from dixis_integrations.sandbox.kit import Fault, FaultPlan
+from dixis_integrations.sandbox.salesforce import SalesforceSandbox
+
+NOW = datetime(2026, 3, 14, 9, 30, tzinfo=UTC)
+
+
+def contact(i: int = 1, **overrides: Any) -> CRMContact:
+    data: dict[str, Any] = {
+        "reference": f"cus_{i}",
+        "email": f"buyer{i}@example.gr",
+        "first_name": "Γιώργος",
+        "last_name": "Ιωάννου",
+        "total_orders": 2,
+        "total_spent": Money.of("19.90"),
+        "last_order_date": date(2026, 2, 28),
+        "consent": MarketingConsent(status=ConsentStatus.GRANTED),
+    }
+    data.update(overrides)
+    return CRMContact(**data)
+
+
+def lead(**overrides: Any) -> Lead:
+    data: dict[str, Any] = {
+        "id": "lead-1",
+        "email": "farmer@example.gr",
+        "last_name": "Παππάς",
+        "company": "Κτήμα Παππά",
+        "source": "fair",
+        "created_at": NOW,
+    }
+    data.update(overrides)
+    return Lead(**data)
+
+
+@pytest.fixture
+def sandbox() -> SalesforceSandbox:
+    box = SalesforceSandbox()
+    box.bind("http://salesforce.test")
+    return box
+
+
+def adapter_for(sandbox: SalesforceSandbox, **config: Any) -> Salesforce:
+    creds = sandbox.credentials()
+    return Salesforce(
+        SalesforceConfig(
+            base_url=creds["base_url"],
+            client_id=creds["client_id"],
+            username=creds["username"],
+            private_key=SecretStr(creds["private_key"]),
+            **config,
+        )
+    )
+
+
+def classify_body(status: int, body: Any) -> Any:
+    adapter = Salesforce(SalesforceConfig(access_token=SecretStr("00Dx")))
+    req = httpx.Request("PATCH", "https://x.my.salesforce.com/services/data/v59.0/x")
+    return classify(httpx.Response(status, json=body, request=req), adapter.endpoint)
+
+
+# -- pure ------------------------------------------------------------------------------------
+
+
+def test_contact_record_is_keyed_by_external_id_with_exact_money() -> None:
+    assert build_contact_record(contact(), "Dixis_Customer_Id__c") == {
+        "attributes": {"type": "Contact"},
+        "Dixis_Customer_Id__c": "cus_1",
+        "LastName": "Ιωάννου",
+        "FirstName": "Γιώργος",
+        "Email": "buyer1@example.gr",
+        "Dixis_Total_Orders__c": 2,
+        "Dixis_Total_Spent__c": Decimal("19.90"),
+        "Dixis_Last_Order_Date__c": "2026-02-28",
+        "Dixis_Segment__c": None,
+        "Dixis_Acquisition_Source__c": None,
+        "Dixis_Marketing_Consent__c": "granted",
+        "HasOptedOutOfEmail": False,
+    }
+    body = build_upsert_collection([contact()], "Dixis_Customer_Id__c")
+    assert body["allOrNone"] is False
+    assert len(body["records"]) == 1
+
+
+def test_lead_record_carries_the_required_fields() -> None:
+    assert build_lead_record(lead()) == {
+        "LastName": "Παππάς",
+        "Company": "Κτήμα Παππά",
+        "Email": "farmer@example.gr",
+        "Status": "Open - Not Contacted",
+        "LeadSource": "fair",
+    }
+
+
+def test_collection_results_with_http_200_keep_input_order() -> None:
+    body = [
+        {"id": "003R00000000001", "success": True, "errors": [], "created": True},
+        {
+            "success": False,
+            "errors": [
+                {
+                    "statusCode": "DUPLICATES_DETECTED",
+                    "message": "Use one of these records?",
+                    "fields": [],
+                }
+            ],
+        },
+        {"id": "003R00000000003", "success": True, "errors": [], "created": False},
+    ]
+    results = parse_upsert_collection([contact(1), contact(2), contact(3)], body)
+    assert [(r.status, r.external_id, r.error_code) for r in results] == [
+        (UpsertStatus.CREATED, "003R00000000001", None),
+        (UpsertStatus.REJECTED, None, "DUPLICATES_DETECTED"),
+        (UpsertStatus.UPDATED, "003R00000000003", None),
+    ]
+
+
+def test_request_limit_exceeded_403_is_throttling_not_permission() -> None:
+    error = classify_body(
+        403, [{"message": "TotalRequests Limit exceeded.", "errorCode": "REQUEST_LIMIT_EXCEEDED"}]
+    )
+    assert isinstance(error, RateLimited)
+    assert error.scope == "daily"
+    assert error.vendor_code == "REQUEST_LIMIT_EXCEEDED"
+
+
+def test_required_field_error_names_the_field() -> None:
+    error = classify_body(
+        400,
+        [
+            {
+                "message": "Required fields are missing: [Company]",
+                "errorCode": "REQUIRED_FIELD_MISSING",
+                "fields": ["Company"],
+            }
+        ],
+    )
+    assert isinstance(error, ValidationRejected)
+    assert [e.path for e in error.errors] == ["Company"]
+
+
+def test_limit_info_header_is_parsed() -> None:
+    assert parse_api_usage("api-usage=10018/100000") == (10018, 100000)
+    assert parse_api_usage("per-app-api-usage=1/2") is None
+
+
+# -- against the sandbox ---------------------------------------------------------------------
+
+
+def test_bulk_upsert_by_external_id_in_chunks_of_200(
+    sandbox: SalesforceSandbox, run: Runner
+) -> None:
+    adapter = adapter_for(sandbox)
+    contacts = [contact(i) for i in range(450)]
+    results = run(sandbox, adapter.upsert_contacts(contacts))
+    assert [r.reference for r in results] == [c.reference for c in contacts]
+    assert {r.status for r in results} == {UpsertStatus.CREATED}
+    calls = [r for r in sandbox.requests if r.url.path.endswith("/Dixis_Customer_Id__c")]
+    assert [len(json.loads(r.content)["records"]) for r in calls] == [200, 200, 50]
+    assert calls[0].url.host == "salesforce.test"
+    assert b'"Dixis_Total_Spent__c":19.90,' in calls[0].content
+    again = run(sandbox, adapter.upsert_contacts(contacts[:3]))
+    assert {r.status for r in again} == {UpsertStatus.UPDATED}
+    assert adapter.api_usage is not None
+    assert sandbox.jwt_grants == 1
+
+
+def test_duplicate_rule_rejects_one_row_and_the_rest_land(
+    sandbox: SalesforceSandbox, run: Runner
+) -> None:
+    adapter = adapter_for(sandbox)
+    clash = contact(2, email="buyer1@example.gr")
+    results = run(sandbox, adapter.upsert_contacts([contact(1), clash, contact(3)]))
+    assert [r.status for r in results] == [
+        UpsertStatus.CREATED,
+        UpsertStatus.REJECTED,
+        UpsertStatus.CREATED,
+    ]
+    assert results[1].error_code == "DUPLICATES_DETECTED"
+    allowing = adapter_for(sandbox, allow_duplicates=True)
+    saved = run(sandbox, allowing.upsert_contact(clash))
+    assert saved.status is UpsertStatus.CREATED
+
+
+def test_lead_without_company_is_refused_before_anything_is_sent(
+    sandbox: SalesforceSandbox, run: Runner
+) -> None:
+    adapter = adapter_for(sandbox)
+    with pytest.raises(InvalidInput) as info:
+        run(sandbox, adapter.create_lead(lead(company=None, last_name=" ")))
+    assert [e.path for e in info.value.errors] == ["last_name", "company"]
+    assert sandbox.requests == []
+
+
+def test_contact_without_last_name_is_refused_before_anything_is_sent(
+    sandbox: SalesforceSandbox, run: Runner
+) -> None:
+    adapter = adapter_for(sandbox)
+    with pytest.raises(InvalidInput) as info:
+        run(sandbox, adapter.upsert_contact(contact(last_name=None)))
+    assert [e.path for e in info.value.errors] == ["last_name"]
+    assert sandbox.requests == []
+
+
+def test_lead_is_created_and_converted(sandbox: SalesforceSandbox, run: Runner) -> None:
+    adapter = adapter_for(sandbox)
+    book = LeadBook()
+    created = run(sandbox, book.create(lead(), adapter))
+    assert created.crm_id in sandbox.records["Lead"]
+    converted = run(sandbox, book.convert("lead-1", adapter))
+    assert converted.status is LeadStatus.CONVERTED
+    assert sandbox.records["Lead"][created.crm_id]["IsConverted"] is True
+    kept = book.store.get("lead-1")
+    assert kept is not None
+    assert kept.status is LeadStatus.CONVERTED
+
+
+def test_erase_deletes_contacts_and_leads_with_the_email(
+    sandbox: SalesforceSandbox, run: Runner
+) -> None:
+    adapter = adapter_for(sandbox)
+    run(sandbox, adapter.upsert_contact(contact(1, email="farmer@example.gr")))
+    run(sandbox, adapter.create_lead(lead()))
+    result = run(sandbox, adapter.erase("Farmer@Example.gr"))
+    assert result.erased
+    assert result.detail == "2 rows"
+    assert sandbox.records["Contact"] == {}
+    assert sandbox.records["Lead"] == {}
+
+
+def test_daily_allocation_spent_surfaces_as_rate_limited(run: Runner) -> None:
+    box = SalesforceSandbox(daily_api_requests=1)
+    box.bind("http://salesforce.test")
+    adapter = adapter_for(box)
+    run(box, adapter.upsert_contact(contact(1)))
+    with pytest.raises(RateLimited) as info:
+        run(box, adapter.upsert_contact(contact(2)))
+    assert info.value.vendor_code == "REQUEST_LIMIT_EXCEEDED"
+
+
+def test_transient_failures_on_the_upsert_are_retried(
+    sandbox: SalesforceSandbox, run: Runner
+) -> None:
+    sandbox.faults = FaultPlan(script=deque([None, Fault.SERVER_ERROR, Fault.RESET]))
+    adapter = adapter_for(sandbox)
+    results = run(sandbox, adapter.upsert_contacts([contact(1)]))
+    assert results[0].status is UpsertStatus.CREATED
+
+
+def test_check_reports_missing_custom_fields(run: Runner) -> None:
+    box = SalesforceSandbox(custom_fields=False)
+    box.bind("http://salesforce.test")
+    status = run(box, adapter_for(box).check())
+    assert not status.ok
+    assert "Dixis_Total_Spent__c" in status.detail
+    ready = SalesforceSandbox()
+    ready.bind("http://salesforce.test")
+    assert run(ready, adapter_for(ready).check()).ok
+
+
+def test_web_server_flow_token_sends_calls_to_its_instance_url(
+    sandbox: SalesforceSandbox, run: Runner
+) -> None:
+    from dixis_integrations.auth import (
+        MemoryTokenStore,
+        TokenManager,
+        authorization_url,
+        code_from_callback,
+        exchange_code,
+    )
+    from dixis_integrations.crm.salesforce import SalesforceOAuth, oauth_config
+
+    config = oauth_config(
+        sandbox.client_id,
+        SecretStr(sandbox.client_secret),
+        "http://127.0.0.1/callback",
+        login_url="http://salesforce.test",
+    )
+    request = authorization_url(config)
+    with httpx.Client(transport=sandbox.transport()) as client:
+        consent = client.get(request.url)
+        token = exchange_code(
+            config, code_from_callback(request, consent.headers["location"]), request, client
+        )
+    assert token.extra["instance_url"] == "http://salesforce.test"
+    store = MemoryTokenStore()
+    store.save("salesforce", "default", token)
+    manager = TokenManager(
+        config,
+        "default",
+        store,
+        client_factory=lambda: httpx.Client(transport=sandbox.transport()),
+        async_client_factory=lambda: httpx.AsyncClient(transport=sandbox.transport()),
+    )
+    adapter = Salesforce(
+        SalesforceConfig(base_url="https://login.salesforce.com"), auth=SalesforceOAuth(manager)
+    )
+    results = run(sandbox, adapter.upsert_contacts([contact(1)]))
+    assert results[0].status is UpsertStatus.CREATED
+    assert sandbox.requests[-1].url.host == "salesforce.test"
