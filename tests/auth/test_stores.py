@@ -136,3 +136,15 @@ def test_lock_excludes_other_threads_until_released(store: TokenStore, provider:
     with store.lock(provider, "t1", timeout=5):
         outcome.append("granted after release")
     assert outcome == ["timed out", "granted after release"]
+
+
+def test_lock_is_released_when_the_holder_process_dies(
+    store: TokenStore, store_kind: str, store_target: str, provider: str, token_key: str
+) -> None:
+    with _held_by_other_process(store_kind, store_target, provider, "t1", token_key) as proc:
+        with pytest.raises(TokenLockTimeout), store.lock(provider, "t1", timeout=0.1):
+            pytest.fail("the lock was granted while another process held it")
+        proc.kill()  # a worker crashes mid-refresh, without any clean-up
+        proc.wait(5)
+        with store.lock(provider, "t1", timeout=5):
+            pass
