@@ -1223,7 +1223,7 @@ class Xero:
                 if len(rows) < 100:
                     break
                 page += 1
-        new_checkpoint = latest.replace(tzinfo=None).isoformat(timespec="seconds")
+        new_checkpoint = latest.replace(tzinfo=None).isoformat(timespec="milliseconds")
         return LedgerChangePage(changes=tuple(changes), checkpoint=new_checkpoint)
 
 
