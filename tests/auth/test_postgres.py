@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 import sys
 
 import pytest
@@ -60,3 +61,17 @@ def test_repr_and_connection_errors_never_show_the_dsn_password() -> None:
     assert "s3cr3t" not in str(info.value)
     assert "s3cr3t" not in repr(info.value)
     assert info.value.__cause__ is None
+
+
+def test_auth_package_imports_without_psycopg() -> None:
+    script = (
+        "import sys; sys.modules['psycopg'] = None\n"
+        "import dixis_integrations.auth as auth\n"
+        "assert 'psycopg' not in [m for m in sys.modules if sys.modules[m] is not None]\n"
+        "print(auth.PostgresTokenStore.__name__)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=30, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "PostgresTokenStore"
