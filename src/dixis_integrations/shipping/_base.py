@@ -6,8 +6,11 @@ own checks in ``_extra_checks``; everything vendor-specific stays in their modul
 
 from __future__ import annotations
 
+import json
+import re
 from datetime import UTC, date, datetime
 from decimal import Decimal
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from dixis_integrations.errors import FieldError, InvalidInput, NotSupported
@@ -27,6 +30,7 @@ __all__ = [
     "ATHENS",
     "CarrierBase",
     "default_rate_table",
+    "json_bytes",
     "national_phone",
     "require_cancellable",
     "street_and_number",
@@ -34,6 +38,25 @@ __all__ = [
 ]
 
 ATHENS = ZoneInfo("Europe/Athens")
+
+
+_DECIMAL_MARK = re.compile(r'"\\u0000dec:(-?[0-9.]+)\\u0000"')
+
+
+def json_bytes(body: Any) -> bytes:
+    """JSON with Decimals written as exact JSON numbers (``Decimal("1.20")`` -> ``1.20``).
+
+    The standard encoder would need a float for that; a marked string is swapped for the
+    number text instead, so no amount or weight ever passes through binary floating point.
+    """
+
+    def mark(value: Any) -> Any:
+        if isinstance(value, Decimal):
+            return f"\x00dec:{value:f}\x00"
+        raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+
+    text = json.dumps(body, default=mark, ensure_ascii=False, separators=(",", ":"))
+    return _DECIMAL_MARK.sub(lambda m: m.group(1), text).encode()
 
 
 def today_in_athens() -> date:
