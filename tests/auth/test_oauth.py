@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from collections import deque
 from datetime import UTC, datetime, timedelta
 from urllib.parse import parse_qs, urlsplit
@@ -505,3 +506,31 @@ def test_refresh_starts_when_the_clock_enters_the_margin_and_not_before() -> Non
     assert second.access_token != first.access_token
     # The new expiry counts from the (fake) time the request was sent.
     assert second.expires_at == now[0] + timedelta(seconds=3600)
+
+
+def test_json_encoded_token_requests_carry_the_credentials_in_the_body() -> None:
+    seen: list[httpx.Request] = []
+
+    def vendor(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(200, json={"access_token": "tok", "expires_in": "3600"})
+
+    config = OAuth2Config(
+        provider="boxnow",
+        client_id="app",
+        client_secret=SECRET,
+        token_url=f"{BASE}/api/v1/auth-sessions",
+        grant_type="client_credentials",
+        token_request_encoding="json",
+    )
+    with httpx.Client(transport=httpx.MockTransport(vendor)) as client:
+        token = client_credentials(config, client)
+    assert token.access_token.get_secret_value() == "tok"
+    assert token.expires_at is not None
+    assert seen[0].headers["content-type"] == "application/json"
+    assert "authorization" not in seen[0].headers
+    assert json.loads(seen[0].content) == {
+        "grant_type": "client_credentials",
+        "client_id": "app",
+        "client_secret": SECRET,
+    }
