@@ -1,0 +1,60 @@
+"""``dixis-integrations health``: every configured integration's check, concurrently.
+
+Exit code 0 when all are up, 1 when any is down, 2 when the configuration is wrong.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from dixis_integrations.commands._common import add_config_argument, config_path
+
+__all__ = ["add_arguments", "run"]
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options of the ``health`` command."""
+    add_config_argument(parser)
+    parser.add_argument("--timeout", type=float, default=10.0, help="seconds per check")
+    parser.add_argument("--json", action="store_true")
+    parser.add_argument("--sandbox", action="store_true", help="check the embedded sandboxes")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the checks and print them."""
+    from dixis_integrations.errors import ConfigurationError
+    from dixis_integrations.hub import Integrations
+
+    try:
+        hub = (
+            Integrations.sandbox() if args.sandbox else Integrations.from_config(config_path(args))
+        )
+    except ConfigurationError as exc:
+        print(f"dixis-integrations health: {exc}", file=sys.stderr)
+        return 2
+    with hub:
+        statuses = hub.health(timeout=args.timeout)
+        if args.json:
+            rows = [
+                {
+                    "name": s.name,
+                    "ok": s.ok,
+                    "detail": s.detail,
+                    "token_expires_at": s.token_expires_at.isoformat()
+                    if s.token_expires_at
+                    else None,
+                    "quota_remaining": s.quota_remaining,
+                    **s.extra,
+                }
+                for s in statuses
+            ]
+            print(json.dumps(rows, indent=2, ensure_ascii=False))
+        else:
+            if not statuses:
+                print("no integrations configured")
+            for s in statuses:
+                quota = f" quota {s.quota_remaining}" if s.quota_remaining is not None else ""
+                print(f"{'up  ' if s.ok else 'DOWN'}  {s.name:<14} {s.detail}{quota}")
+        return 0 if all(s.ok for s in statuses) else 1

@@ -1,0 +1,563 @@
+"""The facade a host holds: configured adapters, their drivers, the journal and the engine.
+
+``Integrations.from_config("dixis.toml")`` builds everything from one file (checked before
+any call); ``Integrations.sandbox()`` builds it on every installed emulator, in-process,
+with the journal in a temporary folder and no credentials. ``hub.shipping("acs")`` is the
+adapter with its operations run by the hub's driver; :class:`AsyncIntegrations` is the
+asyncio twin for direct calls.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import shutil
+import tempfile
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Generic, TypeVar, cast
+
+import httpx
+
+from dixis_integrations.config import (
+    JournalSettings,
+    Settings,
+    config_class_of,
+    load_settings,
+    validate_integration,
+)
+from dixis_integrations.errors import ConfigurationError, DixisError, PluginLoadError
+from dixis_integrations.http.budget import Budgets
+from dixis_integrations.http.driver import AsyncDriver, CallRecord, Driver, Operation
+from dixis_integrations.models.events import Event
+from dixis_integrations.protocols import KINDS, HealthStatus
+from dixis_integrations.registry import Registry
+from dixis_integrations.sync.engine import CallRecorder, Connection, Engine, JobPolicy
+from dixis_integrations.sync.journal import Journal, SQLiteJournal, open_journal
+from dixis_integrations.sync.marketday import SENDER
+from dixis_integrations.sync.steps import StepSettings
+
+__all__ = [
+    "AsyncIntegrations",
+    "Bound",
+    "Integrations",
+    "SandboxSkip",
+]
+
+T = TypeVar("T")
+A = TypeVar("A")
+
+
+class _Bearer(httpx.Auth):
+    """A static bearer token (sandboxes whose token does not expire during a run)."""
+
+    def __init__(self, token: str) -> None:
+        self._token = token
+
+    def __repr__(self) -> str:
+        return "_Bearer(<token>)"
+
+    def auth_flow(self, request: httpx.Request) -> Any:
+        request.headers["Authorization"] = f"Bearer {self._token}"
+        yield request
+
+
+class Bound(Generic[A]):
+    """An adapter whose operations run through a driver: ``bound.post_invoice(order)``
+    returns the invoice. Plain attributes (``name``, ``capabilities``) pass through."""
+
+    def __init__(self, adapter: A, driver: Driver) -> None:
+        self.adapter = adapter
+        self._driver = driver
+
+    def __getattr__(self, attr: str) -> Any:
+        value = getattr(self.adapter, attr)
+        if not callable(value):
+            return value
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            result: Any = value(*args, **kwargs)
+            if inspect.isgenerator(result):
+                operation = cast("Operation[Any]", result)
+                return self._driver.run(operation)
+            return result
+
+        return call
+
+    def __repr__(self) -> str:
+        return f"Bound({self.adapter!r})"
+
+
+class _AsyncBound(Generic[A]):
+    """The asyncio twin of :class:`Bound`: every operation is awaited."""
+
+    def __init__(self, adapter: A, driver: AsyncDriver) -> None:
+        self.adapter = adapter
+        self._driver = driver
+
+    def __getattr__(self, attr: str) -> Any:
+        value = getattr(self.adapter, attr)
+        if not callable(value):
+            return value
+
+        async def call(*args: Any, **kwargs: Any) -> Any:
+            result: Any = value(*args, **kwargs)
+            if inspect.isgenerator(result):
+                operation = cast("Operation[Any]", result)
+                return await self._driver.run(operation)
+            return result
+
+        return call
+
+
+@dataclass(frozen=True)
+class SandboxSkip:
+    """An adapter the sandbox hub could not set up, and why."""
+
+    kind: str
+    name: str
+    reason: str
+
+
+def _sandbox_auth(
+    name: str, creds: dict[str, str], fields: set[str], emulator: Any, tenant: str
+) -> httpx.Auth | None:
+    token = creds.get("access_token")
+    if not token or "access_token" in fields:
+        return None
+    if creds.get("client_id") and creds.get("token_url"):
+        from pydantic import SecretStr
+
+        from dixis_integrations.auth import (
+            MemoryTokenStore,
+            OAuth2Auth,
+            OAuth2Config,
+            Token,
+            TokenManager,
+        )
+
+        secret = creds.get("client_secret")
+        oauth = OAuth2Config(
+            provider=name,
+            client_id=creds["client_id"],
+            client_secret=SecretStr(secret) if secret else None,
+            token_url=creds["token_url"],
+            refresh_margin_seconds=0,
+        )
+        store = MemoryTokenStore()
+        refresh = creds.get("refresh_token")
+        saved = Token(
+            access_token=SecretStr(token),
+            refresh_token=SecretStr(refresh) if refresh else None,
+        )
+        manager = TokenManager(
+            oauth,
+            tenant,
+            store,
+            client_factory=lambda: httpx.Client(transport=emulator.transport()),
+        )
+        manager.save(saved)
+        return OAuth2Auth(manager)
+    return _Bearer(token)
+
+
+def _adapter_kwargs(adapter_cls: type[Any]) -> set[str]:
+    return set(inspect.signature(adapter_cls).parameters)
+
+
+class Integrations:
+    """Configured adapters, drivers, the journal and the engine, closed together.
+
+    Build with :meth:`from_config` or :meth:`sandbox`; use as a context manager.
+    """
+
+    def __init__(
+        self,
+        *,
+        journal: Journal,
+        connections: Iterable[Connection],
+        settings: Settings | None = None,
+        recorder: CallRecorder | None = None,
+        plan: dict[str, list[str]] | None = None,
+        defaults: dict[str, str] | None = None,
+        step_settings: StepSettings | None = None,
+        policy: JobPolicy | None = None,
+        skipped: Iterable[SandboxSkip] = (),
+        emulators: dict[str, Any] | None = None,
+        tempdir: str | None = None,
+    ) -> None:
+        self.settings = settings or Settings()
+        self.journal = journal
+        self.recorder = recorder or CallRecorder(journal)
+        self.connections = {(c.kind, c.name): c for c in connections}
+        self.skipped = list(skipped)
+        self.emulators = emulators or {}
+        self._tempdir = tempdir
+        self.engine = Engine(
+            journal,
+            self.connections.values(),
+            plan=plan if plan is not None else self.settings.plan,
+            defaults=defaults,
+            settings=step_settings,
+            policy=policy,
+        )
+
+    # -- construction --------------------------------------------------------------------
+    @classmethod
+    def from_config(
+        cls,
+        path: str | Path,
+        *,
+        registry: Registry | None = None,
+        transports: dict[str, httpx.BaseTransport] | None = None,
+    ) -> Integrations:
+        """Everything from one TOML file (see :mod:`dixis_integrations.config`).
+
+        Every integration's settings are checked against its adapter's config class
+        before anything is built; nothing is called.
+
+        Raises:
+            ConfigurationError: naming the bad key.
+        """
+        return cls.from_settings(load_settings(path), registry=registry, transports=transports)
+
+    @classmethod
+    def from_settings(
+        cls,
+        settings: Settings,
+        *,
+        registry: Registry | None = None,
+        transports: dict[str, httpx.BaseTransport] | None = None,
+    ) -> Integrations:
+        """Everything from parsed settings (see :meth:`from_config`)."""
+        registry = registry or Registry()
+        built: list[tuple[str, str, Any, Any]] = []
+        for item in settings.integrations:
+            try:
+                adapter_cls = registry.load(item.kind, item.name)
+            except PluginLoadError as exc:
+                raise ConfigurationError(str(exc), key=item.key) from None
+            except ConfigurationError as exc:
+                raise ConfigurationError(exc.message, key=item.key) from None
+            config = validate_integration(item, adapter_cls)
+            built.append((item.kind, item.name, adapter_cls, config))
+        journal = open_journal(settings.journal.url)
+        recorder = CallRecorder(journal)
+        budgets = Budgets()
+        connections: list[Connection] = []
+        for kind, name, adapter_cls, config in built:
+            kwargs: dict[str, Any] = {"tenant": settings.tenant}
+            if "time_scale" in _adapter_kwargs(adapter_cls):
+                kwargs["time_scale"] = settings.time_scale
+            adapter = adapter_cls(config, **kwargs)
+            transport = (transports or {}).get(name)
+            client = httpx.Client(transport=transport, timeout=httpx.Timeout(30.0))
+            driver = Driver(client, budgets=budgets, on_call=recorder)
+            connections.append(Connection(kind, name, adapter, driver))
+        defaults = {i.kind: i.name for i in settings.integrations if i.default}
+        p = settings.policy
+        return cls(
+            journal=journal,
+            connections=connections,
+            settings=settings,
+            recorder=recorder,
+            defaults=defaults,
+            step_settings=StepSettings(
+                sender=settings.shipping.sender,
+                parcel_weight_kg=settings.shipping.parcel_weight_kg,
+            ),
+            policy=JobPolicy(
+                max_attempts=p.max_attempts,
+                max_rate_limited=p.max_rate_limited,
+                backoff_initial=p.backoff_initial,
+                backoff_max=p.backoff_max,
+                lease=p.lease_seconds,
+            ),
+        )
+
+    @classmethod
+    def sandbox(
+        cls,
+        *,
+        registry: Registry | None = None,
+        data_dir: str | Path | None = None,
+        only: Iterable[str] | None = None,
+        faults: Any = None,
+        time_scale: float = 1.0,
+        sleep: Callable[[float], None] | None = None,
+        policy: JobPolicy | None = None,
+    ) -> Integrations:
+        """Every installed adapter that has an emulator, all in-process, no credentials.
+
+        The journal is a SQLite file in ``data_dir`` (default: a temporary folder removed
+        on close). Adapters without an emulator, or whose set-up fails, are listed in
+        :attr:`skipped` with the reason, never fatal.
+        """
+        from dixis_integrations.sandbox import catalog
+
+        registry = registry or Registry()
+        tempdir = None
+        if data_dir is None:
+            tempdir = tempfile.mkdtemp(prefix="dixis-sandbox-")
+            data_dir = tempdir
+        journal = SQLiteJournal(Path(data_dir) / "journal.db")
+        recorder = CallRecorder(journal)
+        wanted = set(only) if only is not None else None
+        connections: list[Connection] = []
+        skipped: list[SandboxSkip] = []
+        emulators: dict[str, Any] = {}
+        for kind in KINDS:
+            for info in registry.list(kind):
+                name = info.name
+                if wanted is not None and name not in wanted:
+                    continue
+                if name not in catalog.SANDBOXES:
+                    skipped.append(SandboxSkip(kind, name, "no emulator in the catalog"))
+                    continue
+                try:
+                    adapter_cls = registry.load(kind, name)
+                    emulator = emulators.get(name) or catalog.load(name)(
+                        **({"faults": faults} if faults is not None else {}),
+                        time_scale=time_scale,
+                    )
+                    adapter = _sandbox_adapter(kind, name, adapter_cls, emulator, time_scale)
+                except (DixisError, TypeError, ValueError, ImportError) as exc:
+                    skipped.append(SandboxSkip(kind, name, f"{type(exc).__name__}: {exc}"))
+                    continue
+                emulators[name] = emulator
+                client = httpx.Client(transport=emulator.transport())
+                driver = (
+                    Driver(client, on_call=recorder, sleep=sleep)
+                    if sleep is not None
+                    else Driver(client, on_call=recorder)
+                )
+                connections.append(Connection(kind, name, adapter, driver))
+        return cls(
+            journal=journal,
+            connections=connections,
+            settings=Settings(
+                journal=JournalSettings(url=f"sqlite:///{Path(data_dir) / 'journal.db'}")
+            ),
+            recorder=recorder,
+            step_settings=StepSettings(sender=SENDER),
+            policy=policy,
+            skipped=skipped,
+            emulators=emulators,
+            tempdir=tempdir,
+        )
+
+    # -- use ------------------------------------------------------------------------
+    def __enter__(self) -> Integrations:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close drivers and the journal; remove the sandbox's temporary folder."""
+        self.engine.close()
+        if self._tempdir is not None:
+            shutil.rmtree(self._tempdir, ignore_errors=True)
+            self._tempdir = None
+
+    def names(self, kind: str) -> list[str]:
+        """The configured integrations of one kind."""
+        return [name for (k, name) in self.connections if k == kind]
+
+    def connection(self, kind: str, name: str | None = None) -> Connection:
+        """One configured integration (the default of its kind when ``name`` is omitted).
+
+        Raises:
+            ConfigurationError: none such is configured.
+        """
+        chosen = name or self.engine.default_provider(kind)
+        if chosen is None or (kind, chosen) not in self.connections:
+            known = ", ".join(self.names(kind)) or "none"
+            raise ConfigurationError(
+                f"no {kind} integration {chosen or ''!r} is configured (configured: {known})",
+                key=f"integrations.{kind}.{chosen or ''}".rstrip("."),
+            )
+        return self.connections[(kind, chosen)]
+
+    def _bound(self, kind: str, name: str | None) -> Bound[Any]:
+        c = self.connection(kind, name)
+        return Bound(c.adapter, c.driver)
+
+    def accounting(self, name: str | None = None) -> Bound[Any]:
+        """An accounting adapter, its operations run by the hub."""
+        return self._bound("accounting", name)
+
+    def shipping(self, name: str | None = None) -> Bound[Any]:
+        """A carrier, its operations run by the hub."""
+        return self._bound("shipping", name)
+
+    def inventory(self, name: str | None = None) -> Bound[Any]:
+        """An inventory source, its operations run by the hub."""
+        return self._bound("inventory", name)
+
+    def crm(self, name: str | None = None) -> Bound[Any]:
+        """A CRM, its operations run by the hub."""
+        return self._bound("crm", name)
+
+    def email(self, name: str | None = None) -> Bound[Any]:
+        """An email provider, its operations run by the hub."""
+        return self._bound("email", name)
+
+    def run(self, operation: Operation[T], *, kind: str | None = None) -> T:
+        """Run any operation with a driver of the hub (of ``kind``'s default, if given)."""
+        if kind is not None:
+            return self.connection(kind).driver.run(operation)
+        driver = next(iter(self.connections.values())).driver if self.connections else Driver()
+        return driver.run(operation)
+
+    def submit(self, event: Event) -> list[str]:
+        """Record an event's jobs in the journal (a runner executes them)."""
+        return self.engine.submit(event)
+
+    def dispatch(self, event: Event) -> list[str]:
+        """Record an event's jobs and execute them inline now."""
+        keys = self.engine.submit(event)
+        self.engine.drain(wait=False)
+        return keys
+
+    def health(self, *, timeout: float = 10.0) -> list[HealthStatus]:
+        """Every integration's ``check()``, concurrently, each bounded by ``timeout``."""
+        from dixis_integrations.sync.monitor import check_all
+
+        return check_all(self.connections.values(), timeout=timeout)
+
+
+_SANDBOX_OPTIONS: dict[str, dict[str, Any]] = {
+    # The emulated organisation's own tax codes (its /TaxRates), as a host would map them.
+    "xero": {
+        "tax_codes": {
+            "standard": "TAX001",
+            "reduced": "TAX002",
+            "super_reduced": "TAX003",
+            "island_standard": "TAX004",
+            "island_reduced": "TAX005",
+            "island_super_reduced": "TAX006",
+            "zero": "ZERORATEDOUTPUT",
+            "exempt": "EXEMPTOUTPUT",
+        }
+    },
+}
+"""Settings a host would add for each emulated account (beyond its credentials)."""
+
+
+def _sandbox_adapter(
+    kind: str, name: str, adapter_cls: type[Any], emulator: Any, time_scale: float
+) -> Any:
+    creds = dict(emulator.credentials())
+    config_cls = config_class_of(adapter_cls)
+    if config_cls is None:
+        raise TypeError(f"{adapter_cls.__name__} has no pydantic config class")
+    fields = set(config_cls.model_fields)
+    data = {k: v for k, v in _SANDBOX_OPTIONS.get(name, {}).items() if k in fields}
+    data.update({k: v for k, v in creds.items() if k in fields and v != ""})
+    config = config_cls.model_validate(data)
+    kwargs: dict[str, Any] = {}
+    params = _adapter_kwargs(adapter_cls)
+    auth = _sandbox_auth(name, creds, fields, emulator, "default")
+    if auth is not None and "auth" in params:
+        kwargs["auth"] = auth
+    if "time_scale" in params:
+        kwargs["time_scale"] = time_scale
+    return adapter_cls(config, **kwargs)
+
+
+class AsyncIntegrations:
+    """The asyncio twin of :class:`Integrations` for direct adapter calls.
+
+    Wraps a built hub (its adapters, journal and settings) with ``AsyncDriver``s over the
+    same transports; ``await hub.shipping("acs").create_shipment(request)``.
+    """
+
+    def __init__(self, hub: Integrations) -> None:
+        self.hub = hub
+        self._drivers: dict[tuple[str, str], AsyncDriver] = {}
+        for key, c in hub.connections.items():
+            transport = c.driver.client._transport
+            async_transport = _async_transport(transport)
+            client = httpx.AsyncClient(transport=async_transport)
+            self._drivers[key] = AsyncDriver(client, on_call=_record_async(hub.recorder))
+
+    @classmethod
+    def from_config(cls, path: str | Path, **kwargs: Any) -> AsyncIntegrations:
+        """See :meth:`Integrations.from_config`."""
+        return cls(Integrations.from_config(path, **kwargs))
+
+    @classmethod
+    def sandbox(cls, **kwargs: Any) -> AsyncIntegrations:
+        """See :meth:`Integrations.sandbox`."""
+        return cls(Integrations.sandbox(**kwargs))
+
+    async def __aenter__(self) -> AsyncIntegrations:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Close the async drivers and the hub."""
+        for d in self._drivers.values():
+            await d.client.aclose()
+        self.hub.close()
+
+    def _bound(self, kind: str, name: str | None) -> _AsyncBound[Any]:
+        c = self.hub.connection(kind, name)
+        return _AsyncBound(c.adapter, self._drivers[(c.kind, c.name)])
+
+    def accounting(self, name: str | None = None) -> _AsyncBound[Any]:
+        """An accounting adapter, its operations awaited."""
+        return self._bound("accounting", name)
+
+    def shipping(self, name: str | None = None) -> _AsyncBound[Any]:
+        """A carrier, its operations awaited."""
+        return self._bound("shipping", name)
+
+    def inventory(self, name: str | None = None) -> _AsyncBound[Any]:
+        """An inventory source, its operations awaited."""
+        return self._bound("inventory", name)
+
+    def crm(self, name: str | None = None) -> _AsyncBound[Any]:
+        """A CRM, its operations awaited."""
+        return self._bound("crm", name)
+
+    def email(self, name: str | None = None) -> _AsyncBound[Any]:
+        """An email provider, its operations awaited."""
+        return self._bound("email", name)
+
+    async def run(self, operation: Operation[T], *, kind: str) -> T:
+        """Run an operation with the async driver of ``kind``'s default integration."""
+        c = self.hub.connection(kind)
+        return await self._drivers[(c.kind, c.name)].run(operation)
+
+    async def health(self, *, timeout: float = 10.0) -> list[HealthStatus]:
+        """Every integration's ``check()``, concurrently, each bounded by ``timeout``."""
+        from dixis_integrations.sync.monitor import status_of_error
+
+        async def one(key: tuple[str, str]) -> HealthStatus:
+            c = self.hub.connections[key]
+            try:
+                op = c.adapter.check()
+                result: HealthStatus = await asyncio.wait_for(self._drivers[key].run(op), timeout)
+                return result
+            except Exception as exc:
+                return status_of_error(c.name, exc, timeout)
+
+        return list(await asyncio.gather(*(one(k) for k in self.hub.connections)))
+
+
+def _async_transport(transport: Any) -> httpx.AsyncBaseTransport | None:
+    if isinstance(transport, httpx.MockTransport):
+        return transport  # MockTransport serves both clients
+    return None
+
+
+def _record_async(recorder: CallRecorder) -> Callable[[CallRecord], None]:
+    def hook(record: CallRecord) -> None:
+        recorder(record)
+
+    return hook
