@@ -16,6 +16,8 @@ SANDBOXES: dict[str, str] = {
     "oauth": "dixis_integrations.sandbox.oauth:OAuthServer",
     "xero": "dixis_integrations.sandbox.xero:XeroSandbox",
     "hubspot": "dixis_integrations.sandbox.hubspot:HubSpotSandbox",
+    "salesforce": "dixis_integrations.sandbox.salesforce:SalesforceSandbox",
+    "pipedrive": "dixis_integrations.sandbox.pipedrive:PipedriveSandbox",
 }
 
 
