@@ -534,3 +534,26 @@ def test_json_encoded_token_requests_carry_the_credentials_in_the_body() -> None
         "client_id": "app",
         "client_secret": SECRET,
     }
+
+
+def test_short_lived_tokens_are_renewed_at_half_life_not_on_every_call() -> None:
+    server = _server(access_token_lifetime=60)
+    store = MemoryTokenStore()
+    now = [datetime(2026, 5, 1, 9, 0, tzinfo=UTC)]
+    issued = _from_response(server.issue_token("app"))
+    store.save("sandbox", "t1", issued.model_copy(update={"expires_at": now[0]}))
+    manager = TokenManager(
+        _config(refresh_margin_seconds=300),  # longer than the whole 60 s lifetime
+        "t1",
+        store,
+        lambda: httpx.Client(transport=server.transport()),
+        clock=lambda: now[0],
+    )
+    first = manager.token()
+    assert first.lifetime() == 60
+    now[0] += timedelta(seconds=29)
+    assert manager.token() == first
+    assert server.refresh_count == 1
+    now[0] += timedelta(seconds=1)
+    assert manager.token() != first
+    assert server.refresh_count == 2

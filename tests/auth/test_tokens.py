@@ -62,6 +62,7 @@ def test_bytes_round_trip_keeps_every_field() -> None:
         scope="x y",
         extra={"instance_url": "https://eu.example"},
         refresh_token_expires_at=NOW + timedelta(days=100),
+        issued_at=NOW - timedelta(hours=1),
     )
     assert Token.from_bytes(token.to_bytes()) == token
 
@@ -96,3 +97,9 @@ def test_memory_store_lock_times_out_while_another_thread_holds_it() -> None:
         thread.join(5)
     with store.lock("p", "t", timeout=1):
         pass
+
+
+def test_lifetime_is_known_only_with_both_ends() -> None:
+    token = Token(access_token=SecretStr("a"), issued_at=NOW, expires_at=NOW + timedelta(60))
+    assert token.lifetime() == 60 * 86400
+    assert Token(access_token=SecretStr("a"), expires_at=NOW).lifetime() is None

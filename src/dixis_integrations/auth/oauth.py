@@ -343,6 +343,7 @@ def _parse_token_response(
         scope=str(scope) if scope else (previous.scope if previous else None),
         extra=extra,
         refresh_token_expires_at=refresh_expires_at,
+        issued_at=now,
     )
 
 
@@ -545,7 +546,13 @@ class TokenManager:
             rejected.access_token.get_secret_value().encode(),
         ):
             return False
-        return not token.expires_within(self.config.refresh_margin_seconds, self._now())
+        margin = self.config.refresh_margin_seconds
+        lifetime = token.lifetime()
+        if lifetime is not None:
+            # A token that lives less than twice the margin would be "expiring" as soon as
+            # it is issued, and every call would refresh: renew it at half-life instead.
+            margin = min(margin, lifetime / 2)
+        return not token.expires_within(margin, self._now())
 
     def save(self, token: Token) -> None:
         """Store a new grant (after :func:`exchange_code`); clears a remembered failure."""

@@ -40,6 +40,7 @@ class Token(BaseModel):
 
     ``extra`` carries vendor data that travels with the grant (a Xero tenant id, the
     Salesforce ``instance_url``, the QuickBooks ``realmId``); it is not secret.
+    ``issued_at`` (when known) lets a refresh margin shrink for short-lived tokens.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -51,8 +52,9 @@ class Token(BaseModel):
     scope: str | None = None
     extra: dict[str, str] = Field(default_factory=dict)
     refresh_token_expires_at: datetime | None = None
+    issued_at: datetime | None = None
 
-    @field_validator("expires_at", "refresh_token_expires_at")
+    @field_validator("expires_at", "refresh_token_expires_at", "issued_at")
     @classmethod
     def _aware_utc(cls, value: datetime | None) -> datetime | None:
         if value is None:
@@ -71,6 +73,12 @@ class Token(BaseModel):
             return False
         now = now or datetime.now(UTC)
         return self.expires_at - now <= timedelta(seconds=seconds)
+
+    def lifetime(self) -> float | None:
+        """Seconds from ``issued_at`` to ``expires_at``, when both are known."""
+        if self.issued_at is None or self.expires_at is None:
+            return None
+        return (self.expires_at - self.issued_at).total_seconds()
 
     def refresh_token_expired(self, now: datetime | None = None) -> bool:
         """Whether the refresh token is past its known expiry (then only a person can help)."""
@@ -92,6 +100,7 @@ class Token(BaseModel):
             "refresh_token_expires_at": (
                 self.refresh_token_expires_at.isoformat() if self.refresh_token_expires_at else None
             ),
+            "issued_at": self.issued_at.isoformat() if self.issued_at else None,
         }
 
     def to_bytes(self) -> bytes:
