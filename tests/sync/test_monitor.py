@@ -40,7 +40,7 @@ def test_report_counts_what_each_integration_did(tmp_path: Path) -> None:
     assert by["carrier"].shipments_created == orders
     assert by["mailer"].emails_sent == orders
     assert by["stock"].inventory_updates == orders
-    assert by["crm"].crm_contacts_synced == orders
+    assert by["crm"].crm_contacts_synced == orders + day.customers
     assert report.totals["orders_synced"] == orders
     assert by["ledger"].error_rate == 0.0
     assert by["ledger"].availability == 1.0
