@@ -33,7 +33,7 @@ from dixis_integrations.models._types import (
 )
 from dixis_integrations.models.address import Address
 from dixis_integrations.models.customer import Customer
-from dixis_integrations.models.money import Currency, Money, _exponent, minor_units
+from dixis_integrations.models.money import Currency, Money, _exponent
 from dixis_integrations.models.product import SaleUnit, Sku
 from dixis_integrations.models.tax import VatCategory, VatTable, vat_from_gross
 
@@ -233,8 +233,19 @@ class OrderTotals(BaseModel):
     by_category: dict[VatCategory, VatAmounts]
 
 
+def _line_gross(line: OrderLine, exponent: Decimal) -> Decimal:
+    """Decimal twin of :attr:`OrderLine.gross`, for loops over many lines."""
+    subtotal = (line.unit_price.amount * line.quantity).quantize(exponent, rounding=ROUND_HALF_UP)
+    return subtotal - line.discount.amount
+
+
 def _gross_total(lines: Iterable[OrderLine], shipping: Money, discount: Money) -> Money:
-    return sum((line.gross for line in lines), Money.zero(shipping.currency)) + shipping - discount
+    """Lines + shipping - discount, computed on Decimals (validation runs it per order)."""
+    exponent = _exponent(shipping.currency)
+    total = shipping.amount - discount.amount
+    for line in lines:
+        total += _line_gross(line, exponent)
+    return Money._trusted(total, shipping.currency)
 
 
 def _vat_in(gross: Decimal, pct: Decimal, exponent: Decimal) -> Decimal:
@@ -255,7 +266,7 @@ def _compute_totals(
     # Works on Decimals and builds Money objects only for the result: an order's
     # totals are computed for every order an adapter handles.
     currency = shipping.currency
-    exponent = Decimal(1).scaleb(-minor_units(currency))
+    exponent = _exponent(currency)
     gross: dict[VatCategory, Decimal] = {}
     vat: dict[VatCategory, Decimal] = {}
     rates: dict[VatCategory, Decimal] = {}
@@ -272,7 +283,7 @@ def _compute_totals(
 
     lines_gross = _ZERO
     for line in lines:
-        line_gross = line.gross.amount
+        line_gross = _line_gross(line, exponent)
         lines_gross += line_gross
         add(line.vat_category, line_gross)
     if shipping.amount:
@@ -287,7 +298,7 @@ def _compute_totals(
             add(category, -share.amount)
 
     def money(amount: Decimal) -> Money:
-        return Money.model_construct(amount=amount, currency=currency)
+        return Money._trusted(amount, currency)
 
     by_category: dict[VatCategory, VatAmounts] = {}
     total_gross = total_vat = _ZERO
@@ -385,6 +396,8 @@ class Order(_CachingModel):
 
     @model_validator(mode="after")
     def _discount_within_total(self) -> Self:
+        if not self.discount.amount:
+            return self
         ceiling = _gross_total(self.lines, self.shipping_fee, Money.zero(self.currency))
         if self.discount > ceiling:
             raise _field_error(
