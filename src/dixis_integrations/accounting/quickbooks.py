@@ -1,0 +1,1373 @@
+"""QuickBooks Online Accounting API (v3) adapter: customers, items, invoices, payments,
+credit memos, batch, webhooks and CDC, with ``minorversion`` pinned.
+
+Every operation is a sans-I/O generator run by a driver. Writes carry a ``requestid``
+derived from (tenant, operation, our reference), so QBO replays instead of acting twice,
+and are preceded by a query by our reference. Updates are sparse and carry the current
+``SyncToken``; a stale token (5010) is recovered by re-reading once. ``Fault`` bodies,
+also inside HTTP 200 and as XML throttle answers, become typed errors.
+
+Prices are VAT-inclusive (``GlobalTaxCalculation=TaxInclusive``): each line carries its
+gross as ``TaxInclusiveAmt`` and its net as ``Amount``, and ``TxnTaxDetail.TotalTax`` is
+the VAT we computed, so QBO's totals equal ours; any difference is reported on the
+result (``PostedInvoice.total_mismatch``).
+
+Stripe fees: the payment is recorded gross against the invoice, deposited to
+``deposit_account_id`` (a Stripe clearing account), and the fee becomes a separate
+``Purchase`` (an expense) paid from that account to ``fee_account_id``. The invoice is
+fully paid and the clearing account's balance equals the payout.
+"""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+from collections.abc import Iterable, Sequence
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+import httpx
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
+
+from dixis_integrations.accounting._common import check_customer, local_date, signature_matches
+from dixis_integrations.accounting._wire import MalformedBody, dumps, response_json
+from dixis_integrations.accounting.tax import (
+    InvoiceLine,
+    LineKind,
+    TaxCodeMap,
+    TenantTaxCode,
+    check_order,
+    check_tenant_codes,
+)
+from dixis_integrations.auth.oauth import OAuth2Config
+from dixis_integrations.errors import (
+    AuthError,
+    ConfigurationError,
+    Conflict,
+    FieldError,
+    InvalidInput,
+    NotFound,
+    PermissionDenied,
+    ProviderError,
+    RateLimited,
+    TransientError,
+    ValidationRejected,
+    WebhookError,
+)
+from dixis_integrations.http.driver import Operation
+from dixis_integrations.http.endpoint import (
+    Endpoint,
+    Limits,
+    Window,
+    default_classify,
+    idempotency_key,
+    parse_retry_after,
+    request_id_of,
+)
+from dixis_integrations.http.redact import register_secret
+from dixis_integrations.models.accounting import (
+    BatchItemResult,
+    BatchItemStatus,
+    LedgerChange,
+    LedgerChangePage,
+    LedgerRecord,
+    PostedInvoice,
+)
+from dixis_integrations.models.customer import Customer
+from dixis_integrations.models.money import Money
+from dixis_integrations.models.order import Order, Payment, Refund
+from dixis_integrations.models.product import Product
+from dixis_integrations.models.tax import VatCategory
+from dixis_integrations.protocols import Capability, HealthStatus
+
+__all__ = [
+    "QBO_BATCH_LIMITS",
+    "QBO_LIMITS",
+    "IntuitDiscovery",
+    "QuickBooks",
+    "QuickBooksConfig",
+    "build_customer",
+    "build_invoice",
+    "classify",
+    "parse_fault",
+    "parse_invoice",
+    "parse_webhook",
+    "verify_webhook",
+]
+
+VENDOR = "quickbooks"
+BATCH_SIZE = 30
+MINOR_VERSION = 75
+DOC_NUMBER_MAX = 21
+_STALE = "5010"
+_DUPLICATE_NAME = "6240"
+_DUPLICATE_DOC = "6140"
+_REQUEST_ID_HEADERS = ("intuit_tid",)
+
+QBO_LIMITS = Limits(windows=(Window(500, 60.0, "minute"),), concurrency=10)
+"""QBO's documented limits per realm: 500 requests/min, 10 concurrent."""
+
+QBO_BATCH_LIMITS = Limits(windows=(Window(40, 60.0, "batch-minute"),), concurrency=10)
+"""``/batch`` calls: 40 per minute per realm (they also count in :data:`QBO_LIMITS`)."""
+
+
+class IntuitDiscovery(BaseModel):
+    """The endpoints of Intuit's OpenID discovery document (fetch once, then cache)."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    issuer: str = ""
+    authorization_endpoint: str
+    token_endpoint: str
+    revocation_endpoint: str | None = None
+    userinfo_endpoint: str | None = None
+
+
+class QuickBooksConfig(BaseModel):
+    """How to reach one QuickBooks Online company (realm).
+
+    Attributes:
+        realm_id: the company id (``realmId``).
+        minor_version: pinned ``minorversion`` (75: anything lower is ignored by QBO).
+        tax_codes: our VAT category -> the company's ``TaxCode`` id.
+        income_account_id: the income account of items we create.
+        deposit_account_id: where payments go (e.g. a Stripe clearing account).
+        fee_account_id: expense account for processor fees; ``None`` skips fees.
+        webhook_verifier_token: the app's Verifier Token (signs webhooks).
+
+    Tokens: access tokens last 3600 s; the refresh token lasts 100 days on a rolling
+    basis and rotates (always keep the latest: a replaced one dies after 24 h); tokens
+    issued since Oct 2023 have a 5-year hard maximum. Endpoints come from the discovery
+    document (:meth:`QuickBooks.discover`, cached, never fetched in a constructor).
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    base_url: str = "https://quickbooks.api.intuit.com"
+    realm_id: str = Field(min_length=1)
+    minor_version: int = Field(default=MINOR_VERSION, ge=MINOR_VERSION)
+    discovery_url: str = "https://developer.intuit.com/.well-known/openid_configuration/"
+    client_id: str | None = None
+    client_secret: SecretStr | None = None
+    scopes: tuple[str, ...] = ("com.intuit.quickbooks.accounting",)
+    tax_codes: dict[VatCategory, str] = Field(default_factory=dict)
+    verify_tax_codes: bool = True
+    income_account_id: str = "1"
+    deposit_account_id: str = "4"
+    fee_account_id: str | None = None
+    shipping_item_name: str = "Shipping"
+    discount_item_name: str = "Discount"
+    due_days: int = Field(default=0, ge=0)
+    timezone: str = "Europe/Athens"
+    webhook_verifier_token: SecretStr | None = None
+
+    def oauth(self, discovery: IntuitDiscovery) -> OAuth2Config:
+        """OAuth2 settings from the (cached) discovery document.
+
+        Raises:
+            ConfigurationError: when ``client_id`` is not set.
+        """
+        if not self.client_id:
+            raise ConfigurationError("client_id is required", key="quickbooks.client_id")
+        return OAuth2Config(
+            provider=VENDOR,
+            client_id=self.client_id,
+            client_secret=self.client_secret,
+            authorize_url=discovery.authorization_endpoint,
+            token_url=discovery.token_endpoint,
+            scopes=self.scopes,
+            use_pkce=False,
+        )
+
+
+# -- pure builders -------------------------------------------------------------------------
+def _ref(value: str, name: str | None = None) -> dict[str, str]:
+    return {"value": value, "name": name} if name else {"value": value}
+
+
+def _quote(value: str) -> str:
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def select(entity: str, field: str, values: Sequence[str], *, limit: int | None = None) -> str:
+    """A QBO query: ``select * from Invoice where DocNumber in ('a', 'b')`` (values quoted)."""
+    quoted = [_quote(v) for v in values]
+    where = f"{field} = {quoted[0]}" if len(quoted) == 1 else f"{field} in ({', '.join(quoted)})"
+    tail = f" maxresults {limit}" if limit else ""
+    return f"select * from {entity} where {where}{tail}"  # noqa: S608 - values are quoted
+
+
+def build_customer(customer: Customer, display_name: str) -> dict[str, Any]:
+    """A ``Customer``; ``AcctNum`` carries our reference (``DisplayName`` must be unique)."""
+    body: dict[str, Any] = {
+        "DisplayName": display_name,
+        "AcctNum": customer.id,
+        "PrimaryEmailAddr": {"Address": customer.email},
+    }
+    if customer.first_name:
+        body["GivenName"] = customer.first_name
+    if customer.last_name:
+        body["FamilyName"] = customer.last_name
+    if customer.company:
+        body["CompanyName"] = customer.company
+    if customer.phone:
+        body["Mobile"] = {"FreeFormNumber": customer.phone}
+    address = customer.billing_address
+    if address is not None:
+        body["BillAddr"] = {
+            "Line1": " ".join(p for p in (address.street, address.number) if p),
+            "City": address.city,
+            "PostalCode": address.postcode,
+            "Country": address.country,
+        }
+    return body
+
+
+def build_item(name: str, description: str, price: Money, income_account_id: str) -> dict[str, Any]:
+    """A ``Service`` item named by our SKU, at a VAT-inclusive price."""
+    return {
+        "Name": name,
+        "Sku": name,
+        "Description": description,
+        "Type": "Service",
+        "UnitPrice": price.amount,
+        "SalesTaxIncluded": True,
+        "IncomeAccountRef": _ref(income_account_id),
+    }
+
+
+def build_line(line: InvoiceLine, *, item_id: str, tax_code: str) -> dict[str, Any]:
+    """One ``SalesItemLineDetail`` line: gross as ``TaxInclusiveAmt``, net as ``Amount``."""
+    detail: dict[str, Any] = {
+        "ItemRef": _ref(item_id),
+        "Qty": line.quantity,
+        "UnitPrice": line.unit_price.amount,
+        "TaxCodeRef": _ref(tax_code),
+        "TaxInclusiveAmt": line.gross.amount,
+    }
+    if not line.discount.is_zero:
+        detail["DiscountAmt"] = line.discount.amount
+    return {
+        "DetailType": "SalesItemLineDetail",
+        "Amount": line.net.amount,
+        "Description": line.description,
+        "SalesItemLineDetail": detail,
+    }
+
+
+def build_invoice(
+    order: Order,
+    lines: Sequence[InvoiceLine],
+    config: QuickBooksConfig,
+    codes: TaxCodeMap,
+    *,
+    tenant: str,
+    customer_id: str,
+    item_ids: dict[str, str],
+) -> dict[str, Any]:
+    """The ``Invoice`` for an order; ``DocNumber`` is our order number (or id)."""
+    issued = local_date(order.created_at, config.timezone)
+    out_lines = []
+    for line in lines:
+        if line.kind is LineKind.ITEM:
+            item = item_ids[line.sku or ""]
+        elif line.kind is LineKind.SHIPPING:
+            item = item_ids[config.shipping_item_name]
+        else:
+            item = item_ids[config.discount_item_name]
+        loc: tuple[str | int, ...] = (
+            ("lines", line.source_index, "vat_category")
+            if line.source_index is not None
+            else ("shipping_vat_category",)
+        )
+        code = codes.code_for(line.category, tenant=tenant, vendor=VENDOR, loc=loc)
+        out_lines.append(build_line(line, item_id=item, tax_code=code))
+    total_tax = sum((line.vat for line in lines), Money.zero(order.currency))
+    return {
+        "CustomerRef": _ref(customer_id),
+        "DocNumber": order.id,
+        "TxnDate": issued.isoformat(),
+        "DueDate": (issued + timedelta(days=config.due_days)).isoformat(),
+        "CurrencyRef": _ref(order.currency),
+        "GlobalTaxCalculation": "TaxInclusive",
+        "PrivateNote": f"order {order.id}" + (f" ({order.number})" if order.number else ""),
+        "Line": out_lines,
+        "TxnTaxDetail": {"TotalTax": total_tax.amount},
+    }
+
+
+def build_payment(
+    payment: Payment, customer_id: str, invoice_id: str, account_id: str, day: date
+) -> dict[str, Any]:
+    """A ``Payment`` applied to one invoice; ``PaymentRefNum`` is our payment id."""
+    return {
+        "CustomerRef": _ref(customer_id),
+        "TotalAmt": payment.amount.amount,
+        "TxnDate": day.isoformat(),
+        "PaymentRefNum": payment.id[:DOC_NUMBER_MAX],
+        "PrivateNote": f"payment {payment.id}",
+        "DepositToAccountRef": _ref(account_id),
+        "Line": [
+            {
+                "Amount": payment.amount.amount,
+                "LinkedTxn": [{"TxnId": invoice_id, "TxnType": "Invoice"}],
+            }
+        ],
+    }
+
+
+def build_fee_purchase(payment: Payment, config: QuickBooksConfig, day: date) -> dict[str, Any]:
+    """The processor fee of a payment as a ``Purchase`` (expense) from the clearing account."""
+    assert payment.fee is not None
+    assert config.fee_account_id is not None
+    payout = f", payout {payment.payout_id}" if payment.payout_id else ""
+    return {
+        "PaymentType": "Cash",
+        "AccountRef": _ref(config.deposit_account_id),
+        "TxnDate": day.isoformat(),
+        "PrivateNote": f"fee {payment.id}{payout}",
+        "GlobalTaxCalculation": "NotApplicable",
+        "Line": [
+            {
+                "DetailType": "AccountBasedExpenseLineDetail",
+                "Amount": payment.fee.amount,
+                "Description": f"Processing fee for payment {payment.id}{payout}",
+                "AccountBasedExpenseLineDetail": {"AccountRef": _ref(config.fee_account_id)},
+            }
+        ],
+    }
+
+
+def build_credit_memo(refund: Refund, invoice: dict[str, Any], day: date) -> dict[str, Any]:
+    """A ``CreditMemo`` for a refund, split across the invoice's tax codes by amount."""
+    weights: dict[tuple[str, str], int] = {}
+    for line in invoice.get("Line") or ():
+        detail = line.get("SalesItemLineDetail")
+        if not detail:
+            continue
+        gross = Decimal(str(detail.get("TaxInclusiveAmt", line.get("Amount", 0))))
+        key = (str(detail["TaxCodeRef"]["value"]), str(detail["ItemRef"]["value"]))
+        weights[key] = weights.get(key, 0) + int(gross * 100)
+    positive = {k: v for k, v in weights.items() if v > 0}
+    if not positive:
+        raise InvalidInput(
+            "refund cannot be itemised",
+            errors=[FieldError(("order_id",), "the invoice has no taxable lines")],
+            vendor=VENDOR,
+        )
+    shares = refund.amount.allocate(list(positive.values()))
+    reason = f": {refund.reason}" if refund.reason else ""
+    lines = [
+        {
+            "DetailType": "SalesItemLineDetail",
+            "Amount": share.amount,
+            "Description": f"Refund {refund.id} of order {refund.order_id}{reason}",
+            "SalesItemLineDetail": {
+                "ItemRef": _ref(item),
+                "TaxCodeRef": _ref(code),
+                "TaxInclusiveAmt": share.amount,
+            },
+        }
+        for (code, item), share in zip(positive, shares, strict=True)
+        if not share.is_zero
+    ]
+    return {
+        "CustomerRef": invoice["CustomerRef"],
+        "DocNumber": refund.id[:DOC_NUMBER_MAX],
+        "TxnDate": day.isoformat(),
+        "GlobalTaxCalculation": "TaxInclusive",
+        "PrivateNote": f"refund {refund.id} of order {refund.order_id}",
+        "Line": lines,
+    }
+
+
+# -- pure parsers and the error classifier ----------------------------------------------
+def _money(value: Any, currency: str) -> Money:
+    return Money.of(Decimal(str(value if value is not None else 0)), currency)
+
+
+def parse_invoice(
+    data: dict[str, Any],
+    *,
+    reference: str | None = None,
+    total: Money | None = None,
+    tax: Money | None = None,
+    created: bool = True,
+) -> PostedInvoice:
+    """A QBO ``Invoice`` as a :class:`PostedInvoice`; ``total``/``tax`` are ours."""
+    currency = str((data.get("CurrencyRef") or {}).get("value") or "EUR")
+    vendor_total = _money(data.get("TotalAmt"), currency)
+    vendor_tax = _money((data.get("TxnTaxDetail") or {}).get("TotalTax"), currency)
+    voided = "Voided" in str(data.get("PrivateNote") or "") or (
+        vendor_total.is_zero and data.get("TxnStatus") == "Voided"
+    )
+    return PostedInvoice(
+        provider=VENDOR,
+        external_id=str(data["Id"]),
+        reference=reference or str(data.get("DocNumber") or ""),
+        number=data.get("DocNumber"),
+        status="VOIDED"
+        if voided
+        else (
+            "PAID"
+            if _money(data.get("Balance"), currency).is_zero and not vendor_total.is_zero
+            else "OPEN"
+        ),
+        total=total if total is not None else vendor_total,
+        vendor_total=vendor_total,
+        created=created,
+        tax=tax if tax is not None else vendor_tax,
+        vendor_tax=vendor_tax,
+    )
+
+
+def _fault_error(fault: dict[str, Any], *, status: int | None, rid: str | None) -> ProviderError:
+    errors = fault.get("Error") or [{}]
+    first = errors[0] if isinstance(errors, list) else errors
+    code = str(first.get("code") or "")
+    kind = str(fault.get("type") or "")
+    text = (
+        "; ".join(
+            f"{e.get('Message') or ''}: {e.get('Detail') or ''}".strip(": ")
+            for e in (errors if isinstance(errors, list) else [errors])
+        )
+        or kind
+        or "QuickBooks fault"
+    )
+    common: dict[str, Any] = {
+        "vendor": VENDOR,
+        "request_id": rid,
+        "status_code": status,
+        "vendor_code": code or None,
+    }
+    numeric = int(code) if code.isdigit() else -1
+    if code in (_STALE, _DUPLICATE_NAME, _DUPLICATE_DOC, "600"):
+        return Conflict(text, **common)
+    if code in ("3001", "003001") or "throttle" in text.lower():
+        return RateLimited(
+            text, retry_at=datetime.now(UTC) + timedelta(seconds=60), scope="minute", **common
+        )
+    if kind.upper() == "AUTHENTICATION" or code in ("3200", "003200", "120", "100"):
+        return AuthError(text, **common)
+    if kind == "AuthorizationFault" or code == "3100":
+        return PermissionDenied(text, **common)
+    if code == "610":
+        return NotFound(text, **common)
+    if kind == "SystemFault" or numeric >= 10000:
+        return TransientError(text, **common)
+    field_errors = [
+        FieldError(
+            (str(e.get("element") or "body"),),
+            str(e.get("Message") or ""),
+            code=str(e.get("code") or "qbo"),
+        )
+        for e in (errors if isinstance(errors, list) else [errors])
+    ]
+    return ValidationRejected(text, errors=field_errors, **common)
+
+
+def parse_fault(body: Any) -> dict[str, Any] | None:
+    """The ``Fault`` of a JSON body (top level or in ``IntuitResponse``), if any."""
+    if not isinstance(body, dict):
+        return None
+    fault = body.get("Fault") or (body.get("IntuitResponse") or {}).get("Fault")
+    return fault if isinstance(fault, dict) else None
+
+
+def _xml_fault(content: bytes) -> dict[str, Any] | None:
+    try:
+        root = ET.fromstring(content)  # noqa: S314 - no entities are resolved by ET
+    except ET.ParseError:
+        return None
+    for node in root.iter():
+        if node.tag.rsplit("}", 1)[-1] == "Fault":
+            errors = []
+            for err in node:
+                if err.tag.rsplit("}", 1)[-1] != "Error":
+                    continue
+                fields = {child.tag.rsplit("}", 1)[-1]: (child.text or "") for child in err}
+                errors.append({**fields, "code": err.get("code") or ""})
+            return {"Error": errors, "type": node.get("type") or ""}
+    return None
+
+
+def classify(response: httpx.Response, endpoint: Endpoint) -> ProviderError | None:
+    """QBO failures as typed errors: ``Fault`` bodies (also in HTTP 200), XML throttles.
+
+    Batch answers are not classified as a whole: their per-item faults are read by
+    :meth:`QuickBooks.post_invoices`.
+    """
+    status = response.status_code
+    rid = request_id_of(response, _REQUEST_ID_HEADERS)
+    content = response.content
+    stripped = content.lstrip()[:1]
+    if stripped == b"<":
+        fault = _xml_fault(content)
+        if status == 429 or (fault and "throttl" in str(fault).lower()):
+            return RateLimited(
+                "QuickBooks throttled the request",
+                retry_at=parse_retry_after(response.headers.get("retry-after"))
+                or datetime.now(UTC) + timedelta(seconds=60),
+                vendor=VENDOR,
+                request_id=rid,
+                status_code=status,
+                vendor_code="003001",
+                scope="minute",
+            )
+        if fault is not None:
+            return _fault_error(fault, status=status, rid=rid)
+        return (
+            default_classify(response, endpoint)
+            if status >= 400
+            else TransientError(
+                "QuickBooks answered with XML where JSON was asked", vendor=VENDOR, request_id=rid
+            )
+        )
+    try:
+        body = response_json(response) if content else {}
+    except MalformedBody:
+        if status >= 400:
+            return default_classify(response, endpoint)
+        return TransientError(
+            "QuickBooks answered with a malformed body", vendor=VENDOR, request_id=rid
+        )
+    if status == 429:
+        return RateLimited(
+            "QuickBooks throttled the request",
+            retry_at=parse_retry_after(response.headers.get("retry-after"))
+            or datetime.now(UTC) + timedelta(seconds=60),
+            vendor=VENDOR,
+            request_id=rid,
+            status_code=status,
+            vendor_code="003001",
+            scope="minute",
+        )
+    fault = parse_fault(body)
+    if fault is not None:
+        return _fault_error(fault, status=status, rid=rid)
+    if status >= 400:
+        return default_classify(response, endpoint)
+    return None
+
+
+# -- webhooks ------------------------------------------------------------------------------
+_ENTITY_KIND = {
+    "invoice": "invoice",
+    "customer": "customer",
+    "payment": "payment",
+    "creditmemo": "credit_note",
+    "item": "item",
+}
+
+
+def verify_webhook(body: bytes, signature: str | None, verifier_token: SecretStr | str) -> bool:
+    """Whether ``intuit-signature`` is right for the raw ``body`` (constant time)."""
+    token = (
+        verifier_token.get_secret_value()
+        if isinstance(verifier_token, SecretStr)
+        else verifier_token
+    )
+    return signature_matches(token.encode(), body, signature)
+
+
+def _when(value: Any) -> datetime | None:
+    if not value:
+        return None
+    try:
+        moment = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).astimezone(UTC)
+
+
+def parse_webhook(
+    body: bytes, signature: str | None, verifier_token: SecretStr | str
+) -> list[LedgerChange]:
+    """Verify and parse a QBO webhook: the legacy ``eventNotifications`` payload or the
+    CloudEvents array (``type: qbo.invoice.created.v1``).
+
+    Raises:
+        WebhookError: bad signature or an unreadable body.
+    """
+    if not verify_webhook(body, signature, verifier_token):
+        raise WebhookError("intuit-signature does not match", vendor=VENDOR)
+    try:
+        data = response_json(httpx.Response(200, content=body))
+    except MalformedBody:
+        raise WebhookError("webhook body is not JSON", vendor=VENDOR) from None
+    changes: list[LedgerChange] = []
+    if isinstance(data, list):  # CloudEvents
+        for event in data:
+            parts = str(event.get("type") or "").split(".")
+            entity = parts[1] if len(parts) > 2 else ""
+            operation = parts[2] if len(parts) > 2 else ""
+            changes.append(
+                LedgerChange(
+                    provider=VENDOR,
+                    tenant=str(event.get("intuitaccountid") or ""),
+                    kind=_ENTITY_KIND.get(entity.lower(), entity.lower()),
+                    external_id=str(event.get("intuitentityid") or ""),
+                    operation=operation,
+                    changed_at=_when(event.get("time")),
+                    event_id=str(event.get("id") or "") or None,
+                    deleted=operation == "deleted",
+                )
+            )
+        return changes
+    for note in data.get("eventNotifications") or ():
+        realm = str(note.get("realmId") or "")
+        for entity in (note.get("dataChangeEvent") or {}).get("entities") or ():
+            name = str(entity.get("name") or "")
+            operation = str(entity.get("operation") or "").lower()
+            changes.append(
+                LedgerChange(
+                    provider=VENDOR,
+                    tenant=realm,
+                    kind=_ENTITY_KIND.get(name.lower(), name.lower()),
+                    external_id=str(entity.get("id") or ""),
+                    operation=operation,
+                    changed_at=_when(entity.get("lastUpdated")),
+                    event_id=f"{realm}:{name}:{entity.get('id')}:{entity.get('lastUpdated')}",
+                    deleted=operation in ("delete", "merge"),
+                )
+            )
+    return changes
+
+
+# -- the adapter ---------------------------------------------------------------------------
+class QuickBooks:
+    """QuickBooks Online as an :class:`~dixis_integrations.protocols.AccountingProvider`.
+
+    ``tenant`` is our name for the company (budgets and keys are per tenant). No call
+    is made here: the first write checks the tax codes against the company.
+    """
+
+    name = VENDOR
+    capabilities = frozenset(
+        {
+            Capability.INVOICES,
+            Capability.PAYMENTS,
+            Capability.CREDIT_NOTES,
+            Capability.BATCH,
+            Capability.WEBHOOKS,
+            Capability.IDEMPOTENCY_KEYS,
+            Capability.INCREMENTAL,
+        }
+    )
+
+    def __init__(
+        self,
+        config: QuickBooksConfig,
+        *,
+        tenant: str = "default",
+        auth: httpx.Auth | None = None,
+        time_scale: float = 1.0,
+    ) -> None:
+        self.config = config
+        self.tenant = tenant
+        self.codes = TaxCodeMap(codes=dict(config.tax_codes))
+        for secret in (config.client_secret, config.webhook_verifier_token):
+            if secret is not None:
+                register_secret(secret.get_secret_value())
+        base = f"{config.base_url.rstrip('/')}/v3/company/{config.realm_id}"
+        common: dict[str, Any] = {
+            "vendor": VENDOR,
+            "base_url": base,
+            "tenant": tenant,
+            "auth": auth,
+            "classify": classify,
+            "headers": {"Accept": "application/json"},
+            "request_id_headers": _REQUEST_ID_HEADERS,
+        }
+        self._api = Endpoint(limits=QBO_LIMITS.scaled(time_scale), **common)
+        # Batch calls have their own 40/min budget; they share the realm's concurrency
+        # through the vendor, so the batch budget keeps its own cap of 10 as well.
+        self._batch = Endpoint(
+            limits=QBO_BATCH_LIMITS.scaled(time_scale), **{**common, "tenant": f"{tenant}:batch"}
+        )
+        self._codes_checked = not config.verify_tax_codes
+        self._items: dict[str, str] = {}
+        self._customers: dict[str, str] = {}
+        self._discovery: IntuitDiscovery | None = None
+
+    def __repr__(self) -> str:
+        return f"QuickBooks(tenant={self.tenant!r}, realm={self.config.realm_id!r})"
+
+    @property
+    def _params(self) -> dict[str, str]:
+        return {"minorversion": str(self.config.minor_version)}
+
+    def _key(self, operation: str, reference: str) -> str:
+        return idempotency_key(self.tenant, f"quickbooks.{operation}", reference)
+
+    def _write(
+        self,
+        path: str,
+        body: dict[str, Any],
+        *,
+        operation: str,
+        key: str,
+        params: dict[str, str] | None = None,
+        endpoint: Endpoint | None = None,
+    ) -> httpx.Request:
+        return (endpoint or self._api).request(
+            "POST",
+            path,
+            params={**self._params, **(params or {}), "requestid": key},
+            content=dumps(body),
+            headers={"Content-Type": "application/json"},
+            operation=f"quickbooks.{operation}",
+            idempotency_key=key,
+        )
+
+    def _query(self, text: str, operation: str) -> httpx.Request:
+        return self._api.request(
+            "POST",
+            "/query",
+            params=self._params,
+            content=text.encode(),
+            headers={"Content-Type": "application/text"},
+            operation=f"quickbooks.{operation}",
+            idempotent=True,
+        )
+
+    # -- set-up --------------------------------------------------------------------------
+    def discover(self) -> Operation[IntuitDiscovery]:
+        """Intuit's discovery document, fetched on first use and cached on the adapter."""
+        if self._discovery is None:
+            response = yield self._api.request(
+                "GET", self.config.discovery_url, operation="quickbooks.discovery"
+            )
+            self._discovery = IntuitDiscovery.model_validate(response_json(response))
+        return self._discovery
+
+    def connect(self) -> Operation[None]:
+        """Check the tax codes against the company's ``TaxCode``/``TaxRate`` lists.
+
+        Raises:
+            ConfigurationError: a code missing, inactive or at another rate.
+        """
+        if self._codes_checked:
+            return
+        response = yield self._batch_request(
+            [
+                {"bId": "codes", "Query": "select * from TaxCode"},
+                {"bId": "rates", "Query": "select * from TaxRate"},
+            ],
+            operation="tax_codes",
+            idempotent=True,
+        )
+        answers = {
+            str(item.get("bId")): item
+            for item in response_json(response).get("BatchItemResponse") or ()
+        }
+        for item in answers.values():
+            fault = parse_fault(item)
+            if fault is not None:
+                raise _fault_error(fault, status=200, rid=None)
+        codes = (answers.get("codes", {}).get("QueryResponse") or {}).get("TaxCode") or []
+        rates = (answers.get("rates", {}).get("QueryResponse") or {}).get("TaxRate") or []
+        check_tenant_codes(
+            self.codes, parse_tax_codes(codes, rates), tenant=self.tenant, vendor=VENDOR
+        )
+        self._codes_checked = True
+
+    def check(self) -> Operation[HealthStatus]:
+        """One cheap call (``CompanyInfo``)."""
+        try:
+            response = yield self._api.request(
+                "GET",
+                f"/companyinfo/{self.config.realm_id}",
+                params=self._params,
+                operation="quickbooks.company_info",
+            )
+        except ProviderError as exc:
+            return HealthStatus(name=VENDOR, ok=False, detail=str(exc))
+        info = response_json(response).get("CompanyInfo") or {}
+        return HealthStatus(name=VENDOR, ok=True, detail=str(info.get("CompanyName") or ""))
+
+    def _batch_request(
+        self,
+        items: list[dict[str, Any]],
+        *,
+        operation: str,
+        key: str | None = None,
+        idempotent: bool | None = None,
+    ) -> httpx.Request:
+        params = dict(self._params)
+        if key is not None:
+            params["requestid"] = key
+        return self._batch.request(
+            "POST",
+            "/batch",
+            params=params,
+            content=dumps({"BatchItemRequest": items}),
+            headers={"Content-Type": "application/json"},
+            operation=f"quickbooks.batch.{operation}",
+            idempotency_key=key,
+            idempotent=idempotent,
+        )
+
+    # -- customers and items -----------------------------------------------------------
+    def upsert_customer(self, customer: Customer) -> Operation[LedgerRecord]:
+        """Find the customer by ``AcctNum`` (our id) or create them.
+
+        ``DisplayName`` must be unique at QBO: on 6240 the name is retried once as
+        ``"<name> (<our id>)"``.
+        """
+        name = check_customer(customer, vendor=VENDOR)
+        names = (name, f"{name} ({customer.id})")
+        response = yield self._query(
+            select("Customer", "DisplayName", names),
+            "find_customer",
+        )
+        rows = (response_json(response).get("QueryResponse") or {}).get("Customer") or []
+        for row in rows:
+            if row.get("AcctNum") == customer.id:
+                self._customers[customer.id] = str(row["Id"])
+                return _record("customer", row["Id"], customer.id, created=False)
+        for attempt, shown in enumerate(names):
+            try:
+                response = yield self._write(
+                    "/customer",
+                    build_customer(customer, shown),
+                    operation="create_customer",
+                    key=self._key(f"create_customer.{attempt}", customer.id),
+                )
+            except Conflict as exc:
+                if exc.vendor_code != _DUPLICATE_NAME or attempt:
+                    raise
+                continue
+            created = response_json(response)["Customer"]
+            self._customers[customer.id] = str(created["Id"])
+            return _record("customer", created["Id"], customer.id)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def upsert_products(self, products: Sequence[Product]) -> Operation[list[LedgerRecord]]:
+        """Find or create ``Service`` items named by SKU: one query, at most one batch."""
+        ids = yield from self._ensure_items([(p.sku, p.name, p.price) for p in products])
+        return [_record("item", ids[p.sku][0], p.sku, created=ids[p.sku][1]) for p in products]
+
+    def _ensure_items(
+        self, wanted: Iterable[tuple[str, str, Money]]
+    ) -> Operation[dict[str, tuple[str, bool]]]:
+        wanted = list(wanted)
+        out: dict[str, tuple[str, bool]] = {}
+        unknown = [w for w in wanted if w[0] not in self._items]
+        if unknown:
+            names = sorted({w[0] for w in unknown})
+            response = yield self._query(
+                select("Item", "Name", names, limit=1000),
+                "find_items",
+            )
+            for row in (response_json(response).get("QueryResponse") or {}).get("Item") or ():
+                self._items[str(row["Name"])] = str(row["Id"])
+        missing: dict[str, tuple[str, str, Money]] = {}
+        for sku, name, price in wanted:
+            if sku not in self._items:
+                missing.setdefault(sku, (sku, name, price))
+        rows = list(missing.values())
+        for start in range(0, len(rows), BATCH_SIZE):
+            chunk = rows[start : start + BATCH_SIZE]
+            refs = ",".join(r[0] for r in chunk)
+            response = yield self._batch_request(
+                [
+                    {
+                        "bId": str(n),
+                        "operation": "create",
+                        "Item": build_item(sku, name, price, self.config.income_account_id),
+                    }
+                    for n, (sku, name, price) in enumerate(chunk)
+                ],
+                operation="create_items",
+                key=self._key("create_items", refs),
+            )
+            for item in response_json(response).get("BatchItemResponse") or ():
+                fault = parse_fault(item)
+                if fault is not None:
+                    raise _fault_error(fault, status=200, rid=None)
+                created = item["Item"]
+                self._items[str(created["Name"])] = str(created["Id"])
+                out[str(created["Name"])] = (str(created["Id"]), True)
+        for sku, _, _ in wanted:
+            out.setdefault(sku, (self._items[sku], False))
+        return out
+
+    def _items_for(self, orders: Iterable[Order]) -> Operation[dict[str, str]]:
+        wanted: dict[str, tuple[str, str, Money]] = {}
+        for order in orders:
+            for line in order.lines:
+                wanted.setdefault(line.sku, (line.sku, line.name, line.unit_price))
+            zero = Money.zero(order.currency)
+            wanted.setdefault(
+                self.config.shipping_item_name, (self.config.shipping_item_name, "Shipping", zero)
+            )
+            wanted.setdefault(
+                self.config.discount_item_name,
+                (self.config.discount_item_name, "Order discount", zero),
+            )
+        ids = yield from self._ensure_items(wanted.values())
+        return {k: v[0] for k, v in ids.items()}
+
+    def _customer_ids(self, customers: Sequence[Customer]) -> Operation[dict[str, str]]:
+        """Our customer id -> QBO id, finding all in one query and creating the rest."""
+        unknown: dict[str, tuple[Customer, str]] = {}
+        for customer in customers:
+            if customer.id not in self._customers and customer.id not in unknown:
+                unknown[customer.id] = (customer, check_customer(customer, vendor=VENDOR))
+        if unknown:
+            names = sorted({n for c, name in unknown.values() for n in (name, f"{name} ({c.id})")})
+            for start in range(0, len(names), 500):
+                response = yield self._query(
+                    select("Customer", "DisplayName", names[start : start + 500], limit=1000),
+                    "find_customers",
+                )
+                rows = (response_json(response).get("QueryResponse") or {}).get("Customer")
+                for row in rows or ():
+                    if row.get("AcctNum") in unknown:
+                        self._customers[str(row["AcctNum"])] = str(row["Id"])
+            missing = [c for ref, (c, _) in unknown.items() if ref not in self._customers]
+            for customer in missing:
+                yield from self.upsert_customer(customer)
+        return {c.id: self._customers[c.id] for c in customers}
+
+    # -- invoices ----------------------------------------------------------------------
+    def _check(self, order: Order) -> tuple[InvoiceLine, ...]:
+        return check_order(
+            order,
+            self.codes,
+            tenant=self.tenant,
+            vendor=VENDOR,
+            number=order.id,
+            number_max_length=DOC_NUMBER_MAX,
+            number_field="id",
+        )
+
+    def _find(self, reference: str) -> Operation[dict[str, Any] | None]:
+        response = yield self._query(select("Invoice", "DocNumber", [reference]), "find_invoice")
+        rows = (response_json(response).get("QueryResponse") or {}).get("Invoice") or []
+        return rows[0] if rows else None
+
+    def post_invoice(self, order: Order) -> Operation[PostedInvoice]:
+        """Post the order (or return the invoice already posted for it).
+
+        Raises:
+            InvalidInput: before any call: lines that do not add up, an unmapped VAT
+                category, a customer without a name, a document number over 21 chars.
+        """
+        lines = self._check(order)
+        totals = order.totals()
+        yield from self.connect()
+        number = order.id
+        existing = yield from self._find(number)
+        if existing is not None:
+            return parse_invoice(
+                existing, reference=order.id, total=totals.gross, tax=totals.vat, created=False
+            )
+        customers = yield from self._customer_ids([order.customer])
+        items = yield from self._items_for([order])
+        body = build_invoice(
+            order,
+            lines,
+            self.config,
+            self.codes,
+            tenant=self.tenant,
+            customer_id=customers[order.customer.id],
+            item_ids=items,
+        )
+        try:
+            response = yield self._write(
+                "/invoice",
+                body,
+                operation="create_invoice",
+                key=self._key("create_invoice", order.id),
+            )
+        except Conflict as exc:
+            if exc.vendor_code != _DUPLICATE_DOC:
+                raise
+            existing = yield from self._find(number)
+            if existing is None:
+                raise
+            return parse_invoice(
+                existing, reference=order.id, total=totals.gross, tax=totals.vat, created=False
+            )
+        return parse_invoice(
+            response_json(response)["Invoice"],
+            reference=order.id,
+            total=totals.gross,
+            tax=totals.vat,
+        )
+
+    def post_invoices(self, orders: Sequence[Order]) -> Operation[list[BatchItemResult]]:
+        """Push many orders through ``/batch``, 30 per call, ``bId`` = position.
+
+        One result per order in input order: created, already existed (6140 duplicate
+        ``DocNumber``, read back by one query per chunk), or rejected with QBO's fault
+        (or ours, for input refused before sending; nothing is sent for those).
+        """
+        results: list[BatchItemResult | None] = [None] * len(orders)
+        ready: list[tuple[int, Order, tuple[InvoiceLine, ...]]] = []
+        for index, order in enumerate(orders):
+            try:
+                ready.append((index, order, self._check(order)))
+            except InvalidInput as exc:
+                results[index] = BatchItemResult(
+                    reference=order.id,
+                    status=BatchItemStatus.REJECTED,
+                    error_code=exc.code,
+                    reason=str(exc),
+                )
+        if ready:
+            yield from self.connect()
+            customers = yield from self._customer_ids([o.customer for _, o, _ in ready])
+            items = yield from self._items_for(o for _, o, _ in ready)
+            for start in range(0, len(ready), BATCH_SIZE):
+                chunk = ready[start : start + BATCH_SIZE]
+                requests = [
+                    {
+                        "bId": str(n),
+                        "operation": "create",
+                        "Invoice": build_invoice(
+                            order,
+                            lines,
+                            self.config,
+                            self.codes,
+                            tenant=self.tenant,
+                            customer_id=customers[order.customer.id],
+                            item_ids=items,
+                        ),
+                    }
+                    for n, (_, order, lines) in enumerate(chunk)
+                ]
+                response = yield self._batch_request(
+                    requests,
+                    operation="create_invoices",
+                    key=self._key("create_invoices", ",".join(o.id for _, o, _ in chunk)),
+                )
+                answers = {
+                    str(item.get("bId")): item
+                    for item in response_json(response).get("BatchItemResponse") or ()
+                }
+                duplicates: dict[str, tuple[int, Order]] = {}
+                for n, (index, order, _) in enumerate(chunk):
+                    totals = order.totals()
+                    answer = answers.get(str(n), {})
+                    fault = parse_fault(answer)
+                    if fault is None and "Invoice" in answer:
+                        invoice = parse_invoice(
+                            answer["Invoice"],
+                            reference=order.id,
+                            total=totals.gross,
+                            tax=totals.vat,
+                        )
+                        results[index] = BatchItemResult(
+                            reference=order.id,
+                            status=BatchItemStatus.CREATED,
+                            external_id=invoice.external_id,
+                            invoice=invoice,
+                        )
+                        continue
+                    error = _fault_error(fault or {}, status=200, rid=None)
+                    if error.vendor_code == _DUPLICATE_DOC:
+                        duplicates[order.id] = (index, order)
+                        continue
+                    results[index] = BatchItemResult(
+                        reference=order.id,
+                        status=BatchItemStatus.REJECTED,
+                        error_code=error.vendor_code or error.code,
+                        reason=error.message,
+                    )
+                if duplicates:
+                    response = yield self._query(
+                        select("Invoice", "DocNumber", list(duplicates)),
+                        "find_invoices",
+                    )
+                    rows = (response_json(response).get("QueryResponse") or {}).get("Invoice")
+                    by_number = {str(r.get("DocNumber")): r for r in rows or ()}
+                    for number, (index, order) in duplicates.items():
+                        totals = order.totals()
+                        row = by_number.get(number)
+                        found = (
+                            parse_invoice(
+                                row,
+                                reference=order.id,
+                                total=totals.gross,
+                                tax=totals.vat,
+                                created=False,
+                            )
+                            if row
+                            else None
+                        )
+                        results[index] = BatchItemResult(
+                            reference=order.id,
+                            status=BatchItemStatus.ALREADY_EXISTED,
+                            external_id=found.external_id if found else None,
+                            invoice=found,
+                        )
+        return [r for r in results if r is not None]
+
+    def find_invoice(self, reference: str) -> Operation[PostedInvoice | None]:
+        """The invoice whose ``DocNumber`` is our order reference, if any."""
+        row = yield from self._find(reference)
+        return None if row is None else parse_invoice(row, created=False)
+
+    def sparse_update(
+        self, entity: str, entity_id: str, fields: dict[str, Any], *, attempts: int = 3
+    ) -> Operation[dict[str, Any]]:
+        """A sparse update with the current ``SyncToken``; on 5010 re-read and retry.
+
+        ``entity`` is the QBO resource (``"invoice"``, ``"customer"``...). Sending
+        ``Line`` replaces every line (QBO's rule), so leave it out unless you mean it.
+        """
+        for attempt in range(attempts):
+            response = yield self._api.request(
+                "GET",
+                f"/{entity}/{entity_id}",
+                params=self._params,
+                operation=f"quickbooks.read_{entity}",
+            )
+            current = next(iter(v for k, v in response_json(response).items() if k != "time"))
+            body = {"Id": entity_id, "SyncToken": current["SyncToken"], "sparse": True, **fields}
+            try:
+                response = yield self._write(
+                    f"/{entity}",
+                    body,
+                    operation=f"update_{entity}",
+                    key=self._key(f"update_{entity}", f"{entity_id}@{current['SyncToken']}"),
+                )
+            except Conflict as exc:
+                if exc.vendor_code != _STALE or attempt == attempts - 1:
+                    raise
+                continue
+            return dict(next(iter(v for k, v in response_json(response).items() if k != "time")))
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def void_invoice(self, reference: str) -> Operation[PostedInvoice]:
+        """Void the order's invoice (``operation=void`` with the current SyncToken).
+
+        Raises:
+            NotFound: no invoice for ``reference``.
+        """
+        row = yield from self._find(reference)
+        if row is None:
+            raise NotFound(f"no invoice for {reference!r}", vendor=VENDOR)
+        for attempt in range(3):
+            try:
+                response = yield self._write(
+                    "/invoice",
+                    {"Id": row["Id"], "SyncToken": row["SyncToken"]},
+                    params={"operation": "void"},
+                    operation="void_invoice",
+                    key=self._key("void_invoice", f"{reference}@{row['SyncToken']}"),
+                )
+            except Conflict as exc:
+                if exc.vendor_code != _STALE or attempt == 2:
+                    raise
+                response = yield self._api.request(
+                    "GET",
+                    f"/invoice/{row['Id']}",
+                    params=self._params,
+                    operation="quickbooks.read_invoice",
+                )
+                row = response_json(response)["Invoice"]
+                continue
+            return parse_invoice(response_json(response)["Invoice"], created=False)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    # -- payments and refunds ----------------------------------------------------------
+    def record_payment(self, payment: Payment) -> Operation[LedgerRecord]:
+        """Record the payment against the order's invoice (and its fee: see the module).
+
+        Raises:
+            NotFound: the order has no invoice.
+        """
+        ref = payment.id[:DOC_NUMBER_MAX]
+        response = yield self._query(select("Payment", "PaymentRefNum", [ref]), "find_payment")
+        rows = (response_json(response).get("QueryResponse") or {}).get("Payment") or []
+        mine = [r for r in rows if f"payment {payment.id}" == r.get("PrivateNote")]
+        if mine:
+            return _record("payment", mine[0]["Id"], payment.id, created=False)
+        invoice = yield from self._find_for_order(payment.order_id)
+        day = local_date(payment.paid_at, self.config.timezone)
+        response = yield self._write(
+            "/payment",
+            build_payment(
+                payment,
+                str(invoice["CustomerRef"]["value"]),
+                str(invoice["Id"]),
+                self.config.deposit_account_id,
+                day,
+            ),
+            operation="create_payment",
+            key=self._key("create_payment", payment.id),
+        )
+        created = response_json(response)["Payment"]
+        if payment.fee is not None and payment.fee.is_positive and self.config.fee_account_id:
+            yield self._write(
+                "/purchase",
+                build_fee_purchase(payment, self.config, day),
+                operation="create_fee",
+                key=self._key("create_fee", payment.id),
+            )
+        return _record("payment", created["Id"], payment.id)
+
+    def _find_for_order(self, order_id: str) -> Operation[dict[str, Any]]:
+        row = yield from self._find(order_id)
+        if row is None:
+            raise NotFound(f"no invoice for order {order_id!r}", vendor=VENDOR)
+        return row
+
+    def record_refund(self, refund: Refund) -> Operation[LedgerRecord]:
+        """A ``CreditMemo`` for the refund, applied to the order's invoice.
+
+        The credit is applied (a zero ``Payment`` linking the memo and the invoice) up to
+        the invoice's balance; the rest stays as customer credit.
+
+        Raises:
+            NotFound: the order has no invoice.
+        """
+        number = refund.id[:DOC_NUMBER_MAX]
+        response = yield self._query(
+            select("CreditMemo", "DocNumber", [number]), "find_credit_memo"
+        )
+        rows = (response_json(response).get("QueryResponse") or {}).get("CreditMemo") or []
+        if rows:
+            return _record("credit_note", rows[0]["Id"], refund.id, created=False)
+        invoice = yield from self._find_for_order(refund.order_id)
+        day = local_date(refund.created_at, self.config.timezone)
+        response = yield self._write(
+            "/creditmemo",
+            build_credit_memo(refund, invoice, day),
+            operation="create_credit_memo",
+            key=self._key("create_credit_memo", refund.id),
+        )
+        memo = response_json(response)["CreditMemo"]
+        balance = _money(invoice.get("Balance"), refund.amount.currency)
+        applied = min(balance, refund.amount)
+        if applied.is_positive:
+            yield self._write(
+                "/payment",
+                {
+                    "CustomerRef": invoice["CustomerRef"],
+                    "TotalAmt": Decimal(0),
+                    "TxnDate": day.isoformat(),
+                    "PrivateNote": f"credit {refund.id}",
+                    "Line": [
+                        {
+                            "Amount": applied.amount,
+                            "LinkedTxn": [{"TxnId": invoice["Id"], "TxnType": "Invoice"}],
+                        },
+                        {
+                            "Amount": applied.amount,
+                            "LinkedTxn": [{"TxnId": memo["Id"], "TxnType": "CreditMemo"}],
+                        },
+                    ],
+                },
+                operation="apply_credit_memo",
+                key=self._key("apply_credit_memo", refund.id),
+            )
+        return _record("credit_note", memo["Id"], refund.id)
+
+    # -- webhooks and CDC --------------------------------------------------------------
+    def parse_webhook(self, body: bytes, signature: str | None) -> list[LedgerChange]:
+        """Verify (Verifier Token) and parse one delivery, legacy or CloudEvents.
+
+        Raises:
+            ConfigurationError: no ``webhook_verifier_token`` configured.
+            WebhookError: bad signature.
+        """
+        if self.config.webhook_verifier_token is None:
+            raise ConfigurationError(
+                "webhook_verifier_token is not set", key="quickbooks.webhook_verifier_token"
+            )
+        return parse_webhook(body, signature, self.config.webhook_verifier_token)
+
+    def fetch_invoice(self, invoice_id: str) -> Operation[PostedInvoice]:
+        """Re-read one invoice by QBO id (after a webhook)."""
+        response = yield self._api.request(
+            "GET",
+            f"/invoice/{invoice_id}",
+            params=self._params,
+            operation="quickbooks.read_invoice",
+        )
+        return parse_invoice(response_json(response)["Invoice"], created=False)
+
+    def changes_since(self, checkpoint: str | None) -> Operation[LedgerChangePage]:
+        """Changed invoices, customers, payments, credit memos and items, by CDC.
+
+        ``checkpoint`` is an ISO time (default: 30 days ago, CDC's look-back); the new
+        checkpoint is the latest ``LastUpdatedTime`` seen (or the old one).
+        """
+        since = _when(checkpoint) or datetime.now(UTC) - timedelta(days=30)
+        response = yield self._api.request(
+            "GET",
+            "/cdc",
+            params={
+                **self._params,
+                "entities": "Invoice,Customer,Payment,CreditMemo,Item",
+                "changedSince": since.isoformat(timespec="milliseconds"),
+            },
+            operation="quickbooks.cdc",
+        )
+        latest = since
+        changes: list[LedgerChange] = []
+        for block in response_json(response).get("CDCResponse") or ():
+            for query in block.get("QueryResponse") or ():
+                for entity, rows in query.items():
+                    if not isinstance(rows, list):
+                        continue
+                    for row in rows:
+                        when = _when((row.get("MetaData") or {}).get("LastUpdatedTime"))
+                        if when is not None and when > latest:
+                            latest = when
+                        deleted = row.get("status") == "Deleted"
+                        changes.append(
+                            LedgerChange(
+                                provider=VENDOR,
+                                tenant=self.tenant,
+                                kind=_ENTITY_KIND.get(entity.lower(), entity.lower()),
+                                external_id=str(row.get("Id") or ""),
+                                operation="delete" if deleted else "update",
+                                changed_at=when,
+                                deleted=deleted,
+                            )
+                        )
+        return LedgerChangePage(
+            changes=tuple(changes), checkpoint=latest.isoformat(timespec="milliseconds")
+        )
+
+
+def parse_tax_codes(
+    codes: Sequence[dict[str, Any]], rates: Sequence[dict[str, Any]]
+) -> list[TenantTaxCode]:
+    """``TaxCode`` rows with their sales rate (the sum of their sales ``TaxRate``s)."""
+    rate_by_id = {str(r.get("Id")): Decimal(str(r.get("RateValue") or 0)) for r in rates}
+    out = []
+    for code in codes:
+        details = (code.get("SalesTaxRateList") or {}).get("TaxRateDetail") or []
+        rate = sum(
+            (
+                rate_by_id.get(str((d.get("TaxRateRef") or {}).get("value")), Decimal(0))
+                for d in details
+            ),
+            Decimal(0),
+        )
+        out.append(
+            TenantTaxCode(
+                code=str(code.get("Id")),
+                rate=rate,
+                name=str(code.get("Name") or ""),
+                active=bool(code.get("Active", True)),
+            )
+        )
+    return out
+
+
+def _record(kind: str, external_id: Any, reference: str, *, created: bool = True) -> LedgerRecord:
+    return LedgerRecord(
+        provider=VENDOR,
+        kind=kind,
+        external_id=str(external_id),
+        reference=reference,
+        created=created,
+    )
