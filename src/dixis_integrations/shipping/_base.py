@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import json
 import re
+import threading
+import time
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
@@ -29,6 +31,7 @@ from dixis_integrations.shipping.validation import CarrierRules, check_request, 
 __all__ = [
     "ATHENS",
     "CarrierBase",
+    "SessionCache",
     "default_rate_table",
     "json_bytes",
     "national_phone",
@@ -129,6 +132,40 @@ def require_cancellable(shipment: Shipment, vendor: str) -> None:
             ),
             vendor=vendor,
         )
+
+
+class SessionCache:
+    """One session key or token per adapter, shared by its threads and tasks.
+
+    Carriers that log in (Speedex sessions, Geniki keys, BOX NOW tokens) keep the key here
+    until it expires or the carrier rejects it; :meth:`forget` only drops the key that was
+    rejected, so a key another caller just renewed survives.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._value: tuple[str, float] | None = None
+
+    def get(self) -> str | None:
+        """The cached key, if it has not expired."""
+        with self._lock:
+            if self._value is None or self._value[1] <= time.monotonic():
+                return None
+            return self._value[0]
+
+    def set(self, key: str, lifetime: float = float("inf")) -> None:
+        """Keep ``key`` for ``lifetime`` real seconds."""
+        with self._lock:
+            self._value = (key, time.monotonic() + lifetime)
+
+    def forget(self, key: str) -> None:
+        """Drop ``key`` if it is still the cached one."""
+        with self._lock:
+            if self._value is not None and self._value[0] == key:
+                self._value = None
+
+    def __repr__(self) -> str:
+        return "SessionCache(<hidden>)"
 
 
 class CarrierBase:
