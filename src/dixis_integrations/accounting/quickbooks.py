@@ -77,7 +77,7 @@ from dixis_integrations.models.customer import Customer
 from dixis_integrations.models.money import Money
 from dixis_integrations.models.order import Order, Payment, Refund
 from dixis_integrations.models.product import Product
-from dixis_integrations.models.tax import VatCategory
+from dixis_integrations.models.tax import VatCategory, VatTable, vat_from_gross
 from dixis_integrations.protocols import Capability, HealthStatus
 
 __all__ = [
@@ -338,8 +338,14 @@ def build_fee_purchase(payment: Payment, config: QuickBooksConfig, day: date) ->
     }
 
 
-def build_credit_memo(refund: Refund, invoice: dict[str, Any], day: date) -> dict[str, Any]:
-    """A ``CreditMemo`` for a refund, split across the invoice's tax codes by amount."""
+def build_credit_memo(
+    refund: Refund, invoice: dict[str, Any], day: date, codes: TaxCodeMap
+) -> dict[str, Any]:
+    """A ``CreditMemo`` for a refund, split across the invoice's tax codes by amount.
+
+    Each share is VAT-inclusive; its net (``Amount``) uses the rate of the category the
+    tax code is mapped from.
+    """
     weights: dict[tuple[str, str], int] = {}
     for line in invoice.get("Line") or ():
         detail = line.get("SalesItemLineDetail")
@@ -357,20 +363,24 @@ def build_credit_memo(refund: Refund, invoice: dict[str, Any], day: date) -> dic
         )
     shares = refund.amount.allocate(list(positive.values()))
     reason = f": {refund.reason}" if refund.reason else ""
-    lines = [
-        {
-            "DetailType": "SalesItemLineDetail",
-            "Amount": share.amount,
-            "Description": f"Refund {refund.id} of order {refund.order_id}{reason}",
-            "SalesItemLineDetail": {
-                "ItemRef": _ref(item),
-                "TaxCodeRef": _ref(code),
-                "TaxInclusiveAmt": share.amount,
-            },
-        }
-        for (code, item), share in zip(positive, shares, strict=True)
-        if not share.is_zero
-    ]
+    lines = []
+    for (code, item), share in zip(positive, shares, strict=True):
+        if share.is_zero:
+            continue
+        category = codes.category_of(code)
+        rate = VatTable.greece().rate(category) if category is not None else Decimal(0)
+        lines.append(
+            {
+                "DetailType": "SalesItemLineDetail",
+                "Amount": (share - vat_from_gross(share, rate)).amount,
+                "Description": f"Refund {refund.id} of order {refund.order_id}{reason}",
+                "SalesItemLineDetail": {
+                    "ItemRef": _ref(item),
+                    "TaxCodeRef": _ref(code),
+                    "TaxInclusiveAmt": share.amount,
+                },
+            }
+        )
     return {
         "CustomerRef": invoice["CustomerRef"],
         "DocNumber": refund.id[:DOC_NUMBER_MAX],
@@ -1237,7 +1247,7 @@ class QuickBooks:
         day = local_date(refund.created_at, self.config.timezone)
         response = yield self._write(
             "/creditmemo",
-            build_credit_memo(refund, invoice, day),
+            build_credit_memo(refund, invoice, day, self.codes),
             operation="create_credit_memo",
             key=self._key("create_credit_memo", refund.id),
         )
@@ -1295,10 +1305,10 @@ class QuickBooks:
     def changes_since(self, checkpoint: str | None) -> Operation[LedgerChangePage]:
         """Changed invoices, customers, payments, credit memos and items, by CDC.
 
-        ``checkpoint`` is an ISO time (default: 30 days ago, CDC's look-back); the new
+        ``checkpoint`` is an ISO time (default: just inside CDC's 30-day look-back); the new
         checkpoint is the latest ``LastUpdatedTime`` seen (or the old one).
         """
-        since = _when(checkpoint) or datetime.now(UTC) - timedelta(days=30)
+        since = _when(checkpoint) or datetime.now(UTC) - timedelta(days=30) + timedelta(minutes=5)
         response = yield self._api.request(
             "GET",
             "/cdc",
