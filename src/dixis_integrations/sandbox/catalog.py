@@ -15,6 +15,7 @@ __all__ = ["SANDBOXES", "load"]
 SANDBOXES: dict[str, str] = {
     "oauth": "dixis_integrations.sandbox.oauth:OAuthServer",
     "xero": "dixis_integrations.sandbox.xero:XeroSandbox",
+    "quickbooks": "dixis_integrations.sandbox.quickbooks:QuickBooksSandbox",
     "hubspot": "dixis_integrations.sandbox.hubspot:HubSpotSandbox",
     "salesforce": "dixis_integrations.sandbox.salesforce:SalesforceSandbox",
     "pipedrive": "dixis_integrations.sandbox.pipedrive:PipedriveSandbox",
