@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import threading
+import time
 from collections import deque
 from datetime import UTC, datetime, timedelta
 from urllib.parse import parse_qs, urlsplit
@@ -557,3 +559,57 @@ def test_short_lived_tokens_are_renewed_at_half_life_not_on_every_call() -> None
     now[0] += timedelta(seconds=1)
     assert manager.token() != first
     assert server.refresh_count == 2
+
+
+class _WatchedStore(MemoryTokenStore):
+    """Counts reads, so a test knows when every caller is past the fast path."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.reads = 0
+
+    def get(self, provider: str, tenant: str) -> Token | None:
+        self.reads += 1
+        return super().get(provider, tenant)
+
+
+def test_callers_waiting_on_a_failed_refresh_share_its_error_instead_of_retrying() -> None:
+    store = _WatchedStore()
+    store.save("sandbox", "t1", _from_response(_server().issue_token("app"), expired=True))
+    calls: list[int] = []
+    release = threading.Event()
+
+    def failing_vendor(request: httpx.Request) -> httpx.Response:
+        calls.append(1)
+        release.wait(10)  # hold the flight until every caller is queued behind it
+        return httpx.Response(503, json={"error": "temporarily_unavailable"})
+
+    manager = TokenManager(
+        _config(), "t1", store, lambda: httpx.Client(transport=httpx.MockTransport(failing_vendor))
+    )
+    outcomes: list[BaseException | Token] = []
+
+    def call() -> None:
+        try:
+            outcomes.append(manager.token())
+        except TransientError as exc:
+            outcomes.append(exc)
+
+    threads = [threading.Thread(target=call) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    deadline = time.monotonic() + 10
+    while (not calls or store.reads < 9) and time.monotonic() < deadline:
+        time.sleep(0.01)  # 8 fast-path reads + the leader's re-read under the lock
+    time.sleep(0.1)  # let the 7 others reach the flight lock
+    release.set()
+    for thread in threads:
+        thread.join(10)
+    assert len(outcomes) == 8
+    assert all(isinstance(o, TransientError) for o in outcomes)
+    assert len(calls) == 1
+    # Later callers, who did not wait on that flight, try again.
+    release.set()
+    with pytest.raises(TransientError):
+        manager.token()
+    assert len(calls) == 2

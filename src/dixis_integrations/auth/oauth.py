@@ -40,6 +40,7 @@ from dixis_integrations.auth.tokens import Token, TokenLockTimeout, TokenStore
 from dixis_integrations.errors import (
     AuthError,
     ConfigurationError,
+    DixisError,
     FieldError,
     InvalidInput,
     ProviderError,
@@ -528,6 +529,8 @@ class TokenManager:
         self._now = clock or _utcnow
         self._cached: Token | None = None
         self._dead_refresh: str | None = None
+        self._flights = 0
+        self._flight_error: DixisError | None = None
         self._async_locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = (
             weakref.WeakKeyDictionary()
         )
@@ -605,8 +608,13 @@ class TokenManager:
         _log.debug("refreshing the token of %s/%s", provider, tenant)
         return _refresh_flow(self.config, current, self._now)
 
-    def _note_failure(self, current: Token | None, exc: ReauthorizationRequired) -> None:
-        if current is not None and exc.vendor_code == "invalid_grant":
+    def _note_failure(self, current: Token | None, exc: DixisError) -> None:
+        self._flight_error = exc
+        if (
+            current is not None
+            and isinstance(exc, ReauthorizationRequired)
+            and exc.vendor_code == "invalid_grant"
+        ):
             self._dead_refresh = _fingerprint(current.refresh_token)
             _log.warning(
                 "refresh of %s/%s refused (invalid_grant): reauthorization required",
@@ -648,8 +656,19 @@ class TokenManager:
         renewed since is used instead of calling the vendor again."""
         return self._renew(rejected=rejected, force=True)
 
+    def _shared_failure(self, seen: int) -> None:
+        """A caller that waited while another one's flight failed gets that failure too,
+        instead of calling a failing vendor once more per waiting caller.
+
+        ``seen`` is the number of finished flights when the caller started to wait.
+        """
+        if self._flights != seen and self._flight_error is not None:
+            raise self._flight_error
+
     def _renew(self, *, rejected: Token | None, force: bool) -> Token:
+        seen = self._flights
         with self._enter_locks():
+            self._shared_failure(seen)
             current = self.store.get(*self._key)
             plan = self._plan(current, rejected, force)
             if isinstance(plan, Token):
@@ -658,9 +677,12 @@ class TokenManager:
             try:
                 with self._client_factory() as client:
                     new = _drive(self.config, plan, client)
-            except ReauthorizationRequired as exc:
+            except DixisError as exc:
                 self._note_failure(current, exc)
                 raise
+            finally:
+                self._flights += 1
+            self._flight_error = None
             self.store.save(*self._key, new)
             self._cached = new
             return new
@@ -690,6 +712,7 @@ class TokenManager:
         return await self._arenew(rejected=rejected, force=True)
 
     async def _arenew(self, *, rejected: Token | None, force: bool) -> Token:
+        seen = self._flights
         async with self._async_lock():
             # Tasks of this loop queue on the asyncio lock; the blocking locks are taken
             # in a worker thread. If we are cancelled meanwhile, release them once taken.
@@ -700,6 +723,7 @@ class TokenManager:
                 pending.add_done_callback(_close_when_done)
                 raise
             try:
+                self._shared_failure(seen)
                 current = await asyncio.to_thread(self.store.get, *self._key)
                 plan = self._plan(current, rejected, force)
                 if isinstance(plan, Token):
@@ -708,9 +732,12 @@ class TokenManager:
                 try:
                     async with self._async_client_factory() as client:
                         new = await _adrive(self.config, plan, client)
-                except ReauthorizationRequired as exc:
+                except DixisError as exc:
                     self._note_failure(current, exc)
                     raise
+                finally:
+                    self._flights += 1
+                self._flight_error = None
                 await asyncio.to_thread(self.store.save, *self._key, new)
                 self._cached = new
                 return new
