@@ -429,3 +429,17 @@ def test_refund_lines_accept_sku_quantity_pairs() -> None:
     with pytest.raises(ValidationError) as info:
         Refund(id="r", order_id="o", amount=EUR("1"), lines=[("TOM", 0)])
     assert first_loc(info) == ("lines", 0, "quantity")
+
+
+def test_line_subtotal_is_exact_even_beyond_28_significant_digits() -> None:
+    # In the default 28-digit context this product rounds to ...749.03 (double rounding).
+    line = make_line(unit_price=EUR("38185576470620.2223044082"), quantity="73089976031.838056")
+    assert line.subtotal.amount == Decimal("2790982868999551275407749.02")
+    assert make_order(lines=[line]).totals().gross == line.gross
+
+
+@pytest.mark.parametrize("quantity", ["1E+12", "1000000000000", "0.0000001"])
+def test_quantity_outside_the_exact_range_is_refused_at_quantity(quantity: str) -> None:
+    with pytest.raises(ValidationError) as info:
+        make_line(quantity=quantity)
+    assert first_loc(info) == ("quantity",)

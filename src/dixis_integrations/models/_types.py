@@ -20,6 +20,7 @@ __all__ = [
     "NonEmptyStr",
     "Reference",
     "UtcDatetime",
+    "check_decimal_range",
     "ensure_utc",
     "normalize_email",
     "reject_float",
@@ -70,8 +71,29 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-ExactDecimal = Annotated[Decimal, BeforeValidator(reject_float)]
-"""A finite ``Decimal`` that refuses floats (ints, numeric strings and Decimals pass)."""
+_MAX_INTEGER_DIGITS: Final = 12
+_MAX_DECIMALS: Final = 6
+_SMALLEST: Final = Decimal(1).scaleb(-_MAX_DECIMALS)
+
+
+def check_decimal_range(value: Decimal) -> Decimal:
+    """Keep quantities and rates in a range where arithmetic with amounts stays exact.
+
+    Raises:
+        ValueError: with 12 or more integer digits, or more than 6 decimal places.
+    """
+    if value.adjusted() >= _MAX_INTEGER_DIGITS:
+        raise ValueError(f"more than {_MAX_INTEGER_DIGITS} integer digits")
+    if value != value.quantize(_SMALLEST):  # trailing zeros past the limit are harmless
+        raise ValueError(f"more than {_MAX_DECIMALS} decimal places")
+    return value
+
+
+ExactDecimal = Annotated[
+    Decimal, BeforeValidator(reject_float), AfterValidator(check_decimal_range)
+]
+"""A finite ``Decimal`` that refuses floats (ints, numeric strings and Decimals pass),
+with fewer than 12 integer digits and at most 6 decimal places (grams of a kilo)."""
 
 UtcDatetime = Annotated[AwareDatetime, AfterValidator(ensure_utc)]
 """A timezone-aware datetime, converted to UTC; naive datetimes are refused."""

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from decimal import ROUND_HALF_UP, Context, Decimal, InvalidOperation
 from fractions import Fraction
 from typing import Annotated, Any, Final, Self
 
@@ -64,6 +64,8 @@ _EXPONENTS: dict[str, Decimal] = {}
 _MAX_INTEGER_DIGITS: Final = 15
 _MAX_DECIMALS: Final = 10
 _SMALLEST: Final = Decimal(1).scaleb(-_MAX_DECIMALS)
+# Products of an amount (25 digits at most) and a quantity (18 at most) are exact here.
+_EXACT: Final = Context(prec=60)
 _NEW: Final = object.__new__
 _SET: Final = object.__setattr__
 
@@ -85,6 +87,14 @@ def _exponent(currency: str) -> Decimal:
     if exp is None:
         exp = _EXPONENTS[currency] = Decimal(1).scaleb(-minor_units(currency))
     return exp
+
+
+def _times(amount: Decimal, factor: Decimal | int, exponent: Decimal | None = None) -> Decimal:
+    """``amount * factor`` computed exactly; rounded half up to ``exponent`` if given."""
+    product = _EXACT.multiply(amount, factor)
+    if exponent is None:
+        return product
+    return product.quantize(exponent, rounding=ROUND_HALF_UP, context=_EXACT)
 
 
 def _check_amount_input(value: Any) -> Any:
@@ -344,7 +354,7 @@ class Money(BaseModel):
             return NotImplemented
         if isinstance(factor, Decimal) and not factor.is_finite():
             raise ValueError("cannot multiply money by a non-finite Decimal")
-        return self._new(self.amount * factor)
+        return self._new(_times(self.amount, factor))
 
     __rmul__ = __mul__
 

@@ -33,7 +33,7 @@ from dixis_integrations.models._types import (
 )
 from dixis_integrations.models.address import Address
 from dixis_integrations.models.customer import Customer
-from dixis_integrations.models.money import Currency, Money, _exponent
+from dixis_integrations.models.money import Currency, Money, _exponent, _times
 from dixis_integrations.models.product import SaleUnit, Sku
 from dixis_integrations.models.tax import VatCategory, VatTable, vat_from_gross
 
@@ -170,9 +170,7 @@ class OrderLine(_CachingModel):
         _same_currency(value, price.currency, "discount")
         quantity: Decimal | None = info.data.get("quantity")
         if quantity is not None:
-            subtotal = (price.amount * quantity).quantize(
-                _exponent(price.currency), rounding=ROUND_HALF_UP
-            )
+            subtotal = _times(price.amount, quantity, _exponent(price.currency))
             if value.amount > subtotal:
                 raise ValueError(
                     f"discount {value} is more than the line's {subtotal} {price.currency}"
@@ -182,7 +180,8 @@ class OrderLine(_CachingModel):
     @cached_property
     def subtotal(self) -> Money:
         """``quantity * unit_price`` rounded to the cent (ROUND_HALF_UP), before discount."""
-        return (self.unit_price * self.quantity).quantize(ROUND_HALF_UP)
+        amount = _times(self.unit_price.amount, self.quantity, _exponent(self.unit_price.currency))
+        return Money._trusted(amount, self.unit_price.currency)
 
     @cached_property
     def gross(self) -> Money:
@@ -235,8 +234,7 @@ class OrderTotals(BaseModel):
 
 def _line_gross(line: OrderLine, exponent: Decimal) -> Decimal:
     """Decimal twin of :attr:`OrderLine.gross`, for loops over many lines."""
-    subtotal = (line.unit_price.amount * line.quantity).quantize(exponent, rounding=ROUND_HALF_UP)
-    return subtotal - line.discount.amount
+    return _times(line.unit_price.amount, line.quantity, exponent) - line.discount.amount
 
 
 def _gross_total(lines: Iterable[OrderLine], shipping: Money, discount: Money) -> Money:
