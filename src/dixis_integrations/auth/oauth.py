@@ -501,7 +501,8 @@ class TokenManager:
     Otherwise one thread (or task) of the process takes the (provider, tenant) flight,
     then ``store.lock()`` across processes, re-reads the store (another process may have
     refreshed: then that token is used), calls the token endpoint, saves the rotated
-    refresh token, and only then returns. Callers that waited get the saved token.
+    refresh token, and only then returns. Callers that waited get the saved token, or the
+    error of that refresh if it failed (a failing vendor is called once, not once each).
 
     After ``invalid_grant`` the manager remembers the dead refresh token and fails fast
     with :class:`ReauthorizationRequired` until a new grant is saved to the store.
