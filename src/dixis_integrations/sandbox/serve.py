@@ -93,7 +93,12 @@ def serve_in_thread(
     real_port = server.server_address[1]
     base_url = f"http://{host}:{real_port}"
     server.RequestHandlerClass = _make_request_handler(handler, base_url, hold_seconds)
-    thread = threading.Thread(target=server.serve_forever, name=f"sandbox:{real_port}", daemon=True)
+    thread = threading.Thread(
+        target=server.serve_forever,
+        kwargs={"poll_interval": 0.05},  # stop() waits up to one poll
+        name=f"sandbox:{real_port}",
+        daemon=True,
+    )
     thread.start()
     return ServedSandbox(base_url, host, int(real_port), server, thread)
 

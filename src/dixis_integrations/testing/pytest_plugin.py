@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Iterator
+from pathlib import Path
 from typing import Any, Protocol
 
 import httpx
@@ -22,6 +23,8 @@ __all__ = [
     "DriverFactory",
     "FakeSleep",
     "async_sandbox_driver",
+    "cassette",
+    "cassette_dir",
     "fake_sleep",
     "sandbox_driver",
 ]
@@ -134,3 +137,23 @@ def async_sandbox_driver(fake_sleep: FakeSleep) -> Iterator[AsyncDriverFactory]:
 
     if clients:
         asyncio.run(close())
+
+
+@pytest.fixture
+def cassette_dir(request: pytest.FixtureRequest) -> Path:
+    """Where :func:`cassette` keeps its files: ``cassettes/`` beside the test module."""
+    return Path(request.node.path).parent / "cassettes"
+
+
+@pytest.fixture
+def cassette(request: pytest.FixtureRequest, cassette_dir: Path) -> Iterator[Any]:
+    """Replay ``cassettes/<module>/<test>.yaml`` strictly (``DIXIS_RECORD=1`` records).
+
+    Secrets are filtered before anything is written; interactions left unplayed fail
+    the test. Yields the vcrpy cassette.
+    """
+    from dixis_integrations.testing.vcr import Recorder  # vcrpy is only needed here
+
+    module = request.node.path.stem
+    with Recorder(cassette_dir).use(f"{module}/{request.node.name}") as recorded:
+        yield recorded
