@@ -7,6 +7,7 @@ the test passes only if the refresh happens exactly once and everybody gets its 
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import os
 import subprocess
@@ -161,3 +162,42 @@ def test_one_refresh_for_8_threads_and_4_processes_and_401_recovery(
         with httpx.Client(auth=OAuth2Auth(shared), timeout=10) as client:
             assert client.get(f"{served.base_url}/oauth2/userinfo").status_code == 200
         assert server.refresh_count == 2
+
+
+def test_async_tasks_refresh_once_through_a_persistent_store(
+    store: TokenStore, provider: str
+) -> None:
+    server = OAuthServer(clients=[SandboxClient(client_id="app", client_secret=SECRET)])
+    config = OAuth2Config(
+        provider=provider,
+        client_id="app",
+        client_secret=SECRET,
+        token_url="https://vendor.test/oauth2/token",
+    )
+    issued = server.issue_token("app")
+    store.save(
+        provider,
+        TENANT,
+        Token(
+            access_token=SecretStr(issued["access_token"]),
+            refresh_token=SecretStr(issued["refresh_token"]),
+            expires_at=datetime.now(UTC) - timedelta(minutes=1),
+        ),
+    )
+    manager = TokenManager(
+        config,
+        TENANT,
+        store,
+        async_client_factory=lambda: httpx.AsyncClient(transport=server.transport()),
+        lock_timeout=10,
+    )
+
+    async def many() -> list[Token]:
+        return await asyncio.wait_for(asyncio.gather(*(manager.atoken() for _ in range(12))), 30)
+
+    tokens = asyncio.run(many())
+    assert len({_digest(t) for t in tokens}) == 1
+    assert server.refresh_count == 1
+    saved = store.get(provider, TENANT)
+    assert saved is not None
+    assert _digest(saved) == _digest(tokens[0])
