@@ -311,7 +311,7 @@ def test_payment_net_amount_subtracts_the_processor_fee() -> None:
     [
         ({"amount": EUR("0")}, ("amount",)),
         ({"amount": EUR("-5")}, ("amount",)),
-        ({"fee": Money.of("0.80", "USD")}, ("fee",)),
+        ({"fee": Money.of("0.80", "USD")}, ("fee", "currency")),
         ({"fee": EUR("-0.01")}, ("fee",)),
         ({"paid_at": "2026-01-01T10:00:00"}, ("paid_at",)),
         ({"method": "bitcoin"}, ("method",)),

@@ -84,12 +84,15 @@ def _field_error(
     )
 
 
-def _same_currency(value: Money, currency: str | None, what: str) -> Money:
+def _same_currency(
+    value: Money, currency: str | None, what: str, reference: str = "the order"
+) -> Money:
+    """Refuse ``value`` unless it is in ``currency``; the error is at ``<field>.currency``."""
     if currency is not None and value.currency != currency:
         raise _field_error(
             ("currency",),
             "currency_mismatch",
-            f"{what} is in {value.currency} but the order is in {currency}",
+            f"{what} is in {value.currency} but {reference} is in {currency}",
             value.currency,
         )
     return value
@@ -167,7 +170,7 @@ class OrderLine(_CachingModel):
         _whole_minor_units(_not_negative(value, "discount"), "discount")
         if price is None:
             return value
-        _same_currency(value, price.currency, "discount")
+        _same_currency(value, price.currency, "discount", "unit_price")
         quantity: Decimal | None = info.data.get("quantity")
         if quantity is not None:
             subtotal = _times(price.amount, quantity, _exponent(price.currency))
@@ -507,8 +510,8 @@ class Payment(BaseModel):
             return None
         _whole_minor_units(_not_negative(value, "fee"), "fee")
         amount: Money | None = info.data.get("amount")
-        if amount is not None and value.currency != amount.currency:
-            raise ValueError(f"fee is in {value.currency} but the amount is in {amount.currency}")
+        if amount is not None:
+            _same_currency(value, amount.currency, "fee", "amount")
         return value
 
     @property
