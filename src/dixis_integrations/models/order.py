@@ -458,14 +458,16 @@ class Order(_CachingModel):
         subtracted from each. The breakdown sums exactly to the totals.
 
         Args:
-            table: VAT rates; default :meth:`VatTable.greece` (the result is cached).
+            table: VAT rates; default :meth:`VatTable.greece` (computed once per order).
             country: ISO 3166 alpha-2 code of the taxing country.
 
         Raises:
             ConfigurationError: if ``table`` lacks a rate used by the order.
         """
         if table is None and country == "GR":
-            return self._greek_totals
+            cached = self._greek_totals
+            # A fresh breakdown dict each time, so that no caller can alter the cache.
+            return cached.model_copy(update={"by_category": dict(cached.by_category)})
         return _compute_totals(
             self.lines,
             self.shipping_fee,
