@@ -65,6 +65,8 @@ Operation: TypeAlias = Generator[httpx.Request, httpx.Response, T]
 
 logger = logging.getLogger("dixis_integrations.http")
 install_secret_filter(logger)
+# httpx logs every request line (URL and query included) on its own logger
+install_secret_filter(logging.getLogger("httpx"))
 
 
 @dataclass(frozen=True, slots=True)

@@ -94,16 +94,24 @@ def redact_mapping(data: Mapping[str, Any]) -> dict[str, Any]:
 
 
 class SecretFilter(logging.Filter):
-    """Scrubs registered secrets from a record's message and arguments."""
+    """Scrubs registered secrets from a record's formatted message.
+
+    The message is formatted once and, only when it held a secret, replaced by its
+    redacted text (with no arguments left), whatever the types of the arguments (URLs,
+    requests...) that carried the secret.
+    """
 
     def filter(self, record: logging.LogRecord) -> bool:
         if _pattern is None:
             return True
-        record.msg = redact_text(str(record.msg))
-        if isinstance(record.args, Mapping):
-            record.args = redact_mapping(record.args)
-        elif record.args:
-            record.args = tuple(redact_text(a) if isinstance(a, str) else a for a in record.args)
+        try:
+            message = record.getMessage()
+        except Exception:  # a malformed record is logging's problem, not ours
+            return True
+        redacted = redact_text(message)
+        if redacted != message:
+            record.msg = redacted
+            record.args = None
         return True
 
 
