@@ -46,18 +46,24 @@ class Runner:
         self.transport = transport
         self.sleeps: list[float] = []
         self.budgets = Budgets()
+        self.on_sleep: Callable[[float], None] | None = None
+
+    def _slept(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        if self.on_sleep is not None:
+            self.on_sleep(seconds)
 
     def __call__(self, operation: Generator[httpx.Request, httpx.Response, T]) -> T:
         if self.mode == "sync":
             with Driver(
                 httpx.Client(transport=self.transport),
-                sleep=self.sleeps.append,
+                sleep=self._slept,
                 budgets=self.budgets,
             ) as driver:
                 return driver.run(operation)
 
         async def fake_sleep(seconds: float) -> None:
-            self.sleeps.append(seconds)
+            self._slept(seconds)
 
         async def go() -> T:
             async with AsyncDriver(

@@ -503,8 +503,8 @@ class QuickBooksSandbox(Emulator):
                 response.read()
                 if (
                     response.status_code < 500
-                    and response.status_code != 429
-                    and (response.status_code != 401)
+                    and response.status_code not in (401, 429)
+                    and b'"SystemFault"' not in response.content
                 ):
                     with self.lock:
                         company.replays[request_id] = (

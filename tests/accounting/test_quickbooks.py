@@ -1,0 +1,558 @@
+"""The QuickBooks Online adapter: exact payloads, documented faults, and the sandbox."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+import httpx
+import pytest
+from hypothesis import HealthCheck, given, settings
+from tests.accounting.conftest import Runner, StaticBearer
+from tests.models.factories import make_customer, make_line, make_order, orders
+
+from dixis_integrations.accounting._wire import dumps, loads
+from dixis_integrations.accounting.quickbooks import (
+    QuickBooks,
+    QuickBooksConfig,
+    build_customer,
+    build_invoice,
+    classify,
+    parse_invoice,
+    parse_tax_codes,
+    parse_webhook,
+    select,
+)
+from dixis_integrations.accounting.tax import TaxCodeMap, invoice_lines
+from dixis_integrations.errors import (
+    AuthError,
+    ConfigurationError,
+    Conflict,
+    InvalidInput,
+    NotFound,
+    RateLimited,
+    TransientError,
+    ValidationRejected,
+    WebhookError,
+)
+from dixis_integrations.http import Driver, Endpoint
+from dixis_integrations.models import Money, Order, Payment, PaymentMethod, Refund, VatCategory
+from dixis_integrations.models.accounting import BatchItemStatus
+from dixis_integrations.sandbox.kit import sign_hmac_sha256
+from dixis_integrations.sandbox.quickbooks import QuickBooksSandbox
+
+QBO_CODES = {
+    VatCategory.STANDARD: "1",
+    VatCategory.REDUCED: "2",
+    VatCategory.SUPER_REDUCED: "3",
+    VatCategory.ISLAND_STANDARD: "4",
+    VatCategory.ISLAND_REDUCED: "5",
+    VatCategory.ISLAND_SUPER_REDUCED: "6",
+    VatCategory.ZERO: "7",
+    VatCategory.EXEMPT: "8",
+}
+ENDPOINT = Endpoint(vendor="quickbooks", base_url="https://quickbooks.api.intuit.com")
+PAID_AT = datetime(2026, 3, 14, 10, 0, tzinfo=UTC)
+
+
+def _response(
+    status: int, content: bytes, content_type: str = "application/json"
+) -> httpx.Response:
+    request = httpx.Request("POST", "https://quickbooks.api.intuit.com/v3/company/1/invoice")
+    return httpx.Response(
+        status, content=content, headers={"content-type": content_type}, request=request
+    )
+
+
+def _order(**overrides: Any) -> Order:
+    data: dict[str, Any] = {
+        "lines": [
+            make_line(),
+            make_line(
+                sku="HONEY-1",
+                name="Μέλι",
+                quantity=Decimal("1.250"),
+                unit_price=Money.of("9.99"),
+                vat_category=VatCategory.SUPER_REDUCED,
+            ),
+        ],
+        "shipping_fee": Money.of("3.50"),
+    }
+    data.update(overrides)
+    return make_order(**data)
+
+
+# -- pure -----------------------------------------------------------------------------------
+def test_build_invoice_is_tax_inclusive_with_gross_net_and_our_total_tax() -> None:
+    order = _order()
+    config = QuickBooksConfig(realm_id="1", tax_codes=QBO_CODES)
+    body = build_invoice(
+        order,
+        invoice_lines(order),
+        config,
+        TaxCodeMap(codes=QBO_CODES),
+        tenant="t",
+        customer_id="58",
+        item_ids={"OIL-1L": "11", "HONEY-1": "12", "Shipping": "13", "Discount": "14"},
+    )
+    assert loads(dumps(body)) == {
+        "CustomerRef": {"value": "58"},
+        "DocNumber": "ord_1",
+        "TxnDate": "2026-03-14",
+        "DueDate": "2026-03-14",
+        "CurrencyRef": {"value": "EUR"},
+        "GlobalTaxCalculation": "TaxInclusive",
+        "PrivateNote": "order ord_1",
+        "Line": [
+            {
+                "DetailType": "SalesItemLineDetail",
+                "Amount": Decimal("10.97"),
+                "Description": "Ελαιόλαδο 1L",
+                "SalesItemLineDetail": {
+                    "ItemRef": {"value": "11"},
+                    "Qty": 1,
+                    "UnitPrice": Decimal("12.40"),
+                    "TaxCodeRef": {"value": "2"},
+                    "TaxInclusiveAmt": Decimal("12.40"),
+                },
+            },
+            {
+                "DetailType": "SalesItemLineDetail",
+                "Amount": Decimal("11.78"),  # 12.49 - 0.71 (6%)
+                "Description": "Μέλι",
+                "SalesItemLineDetail": {
+                    "ItemRef": {"value": "12"},
+                    "Qty": Decimal("1.250"),
+                    "UnitPrice": Decimal("9.99"),
+                    "TaxCodeRef": {"value": "3"},
+                    "TaxInclusiveAmt": Decimal("12.49"),
+                },
+            },
+            {
+                "DetailType": "SalesItemLineDetail",
+                "Amount": Decimal("2.82"),
+                "Description": "Shipping",
+                "SalesItemLineDetail": {
+                    "ItemRef": {"value": "13"},
+                    "Qty": 1,
+                    "UnitPrice": Decimal("3.50"),
+                    "TaxCodeRef": {"value": "1"},
+                    "TaxInclusiveAmt": Decimal("3.50"),
+                },
+            },
+        ],
+        "TxnTaxDetail": {"TotalTax": Decimal("2.82")},
+    }
+
+
+def test_build_customer_keeps_our_id_in_acct_num() -> None:
+    assert build_customer(make_customer(), "Μαρία Παπαδοπούλου") == {
+        "DisplayName": "Μαρία Παπαδοπούλου",
+        "AcctNum": "cus_1",
+        "PrimaryEmailAddr": {"Address": "maria@example.gr"},
+        "GivenName": "Μαρία",
+        "FamilyName": "Παπαδοπούλου",
+    }
+
+
+def test_select_quotes_values() -> None:
+    assert select("Invoice", "DocNumber", ["a'b"]) == (
+        "select * from Invoice where DocNumber = 'a\\'b'"
+    )
+    assert select("Item", "Name", ["x", "y"], limit=1000) == (
+        "select * from Item where Name in ('x', 'y') maxresults 1000"
+    )
+
+
+def test_parse_invoice_reads_totals_and_reports_mismatch() -> None:
+    data = {
+        "Id": "130",
+        "DocNumber": "ord_1",
+        "SyncToken": "0",
+        "TotalAmt": 28.39,
+        "Balance": 28.39,
+        "CurrencyRef": {"value": "EUR"},
+        "TxnTaxDetail": {"TotalTax": 2.74},
+    }
+    posted = parse_invoice(loads(json.dumps(data)), total=Money.of("28.40"), tax=Money.of("2.74"))
+    assert (posted.external_id, posted.status) == ("130", "OPEN")
+    assert posted.total_mismatch == Money.of("-0.01")
+    assert posted.tax_mismatch is None
+
+
+def test_parse_tax_codes_sums_the_sales_rates() -> None:
+    codes = [
+        {
+            "Id": "2",
+            "Name": "13%",
+            "Active": True,
+            "SalesTaxRateList": {"TaxRateDetail": [{"TaxRateRef": {"value": "7"}}]},
+        }
+    ]
+    rates = [{"Id": "7", "RateValue": 13}]
+    (code,) = parse_tax_codes(codes, rates)
+    assert (code.code, code.rate, code.active) == ("2", Decimal(13), True)
+
+
+def test_fault_inside_http_200_is_classified() -> None:
+    body = {
+        "Fault": {
+            "Error": [
+                {
+                    "Message": "Duplicate Name Exists Error",
+                    "Detail": "The name supplied already exists.",
+                    "code": "6240",
+                    "element": "",
+                }
+            ],
+            "type": "ValidationFault",
+        },
+        "time": "2026-03-14T09:30:00.000-07:00",
+    }
+    error = classify(_response(200, json.dumps(body).encode()), ENDPOINT)
+    assert isinstance(error, Conflict)
+    assert error.vendor_code == "6240"
+
+
+@pytest.mark.parametrize(
+    ("code", "kind", "expected"),
+    [
+        ("5010", "ValidationFault", Conflict),
+        ("610", "ValidationFault", NotFound),
+        ("2500", "ValidationFault", ValidationRejected),
+        ("6000", "ValidationFault", ValidationRejected),
+        ("3200", "AUTHENTICATION", AuthError),
+        ("10000", "SystemFault", TransientError),
+    ],
+)
+def test_fault_codes_map_to_the_error_tree(code: str, kind: str, expected: type) -> None:
+    body = {
+        "Fault": {
+            "Error": [{"Message": "m", "Detail": "d", "code": code, "element": "Line"}],
+            "type": kind,
+        }
+    }
+    error = classify(_response(400, json.dumps(body).encode()), ENDPOINT)
+    assert type(error) is expected
+    assert getattr(error, "vendor_code", None) == code
+
+
+def test_xml_throttle_body_is_rate_limited_even_when_json_was_asked() -> None:
+    xml = (
+        b'<?xml version="1.0" encoding="UTF-8" standalone="yes"?>'
+        b'<IntuitResponse xmlns="http://schema.intuit.com/finance/v3" time="2026-03-14">'
+        b'<Fault type="SERVICE"><Error code="003001"><Message>message=ThrottleExceeded; '
+        b"errorCode=003001; statusCode=429</Message></Error></Fault></IntuitResponse>"
+    )
+    error = classify(_response(429, xml, "application/xml"), ENDPOINT)
+    assert isinstance(error, RateLimited)
+    assert error.retry_at is not None
+    assert error.vendor_code == "003001"
+
+
+def test_malformed_200_is_transient() -> None:
+    assert isinstance(classify(_response(200, b'{"Invoice": {'), ENDPOINT), TransientError)
+
+
+LEGACY = json.dumps(
+    {
+        "eventNotifications": [
+            {
+                "realmId": "9130",
+                "dataChangeEvent": {
+                    "entities": [
+                        {
+                            "name": "Invoice",
+                            "id": "130",
+                            "operation": "Update",
+                            "lastUpdated": "2026-03-14T09:30:00.000Z",
+                        }
+                    ]
+                },
+            }
+        ]
+    }
+).encode()
+CLOUD = json.dumps(
+    [
+        {
+            "specversion": "1.0",
+            "id": "e-1",
+            "source": "intuit.x",
+            "type": "qbo.invoice.created.v1",
+            "time": "2026-03-14T09:30:00Z",
+            "intuitentityid": "130",
+            "intuitaccountid": "9130",
+            "data": {},
+        }
+    ]
+).encode()
+
+
+@pytest.mark.parametrize("body", [LEGACY, CLOUD], ids=["legacy", "cloudevents"])
+def test_webhooks_verify_and_parse_both_payloads(body: bytes) -> None:
+    (change,) = parse_webhook(body, sign_hmac_sha256("verifier", body), "verifier")
+    assert (change.kind, change.external_id, change.tenant) == ("invoice", "130", "9130")
+    assert change.changed_at == datetime(2026, 3, 14, 9, 30, tzinfo=UTC)
+    with pytest.raises(WebhookError):
+        parse_webhook(body, sign_hmac_sha256("other", body), "verifier")
+
+
+# -- end to end ------------------------------------------------------------------------------
+@pytest.fixture
+def sandbox() -> QuickBooksSandbox:
+    return QuickBooksSandbox()
+
+
+def _adapter(sandbox: QuickBooksSandbox, **overrides: Any) -> QuickBooks:
+    creds = sandbox.credentials()
+    settings_: dict[str, Any] = {
+        "base_url": creds["base_url"],
+        "realm_id": creds["realm_id"],
+        "tax_codes": QBO_CODES,
+        "fee_account_id": "5",
+        "webhook_verifier_token": creds["webhook_verifier_token"],
+    }
+    return QuickBooks(
+        QuickBooksConfig(**{**settings_, **overrides}),
+        tenant="farm-a",
+        auth=StaticBearer(creds["access_token"]),
+    )
+
+
+@pytest.fixture
+def run(sandbox: QuickBooksSandbox, make_runner: Callable[[Any], Runner]) -> Runner:
+    return make_runner(sandbox)
+
+
+def test_post_invoice_agrees_to_the_cent_and_never_duplicates(
+    sandbox: QuickBooksSandbox, run: Runner
+) -> None:
+    qbo = _adapter(sandbox)
+    order = _order(discount=Money.of("1.00"))
+    posted = run(qbo.post_invoice(order))
+    assert posted.created is True
+    assert posted.vendor_total == order.total
+    assert posted.vendor_tax == order.totals().vat
+    assert posted.total_mismatch is None
+    again = run(qbo.post_invoice(order))
+    assert (again.created, again.external_id) == (False, posted.external_id)
+    assert len(sandbox.companies[sandbox.realm_id].table("Invoice")) == 1
+    assert set(sandbox.minor_versions) == {"75"}
+
+
+def test_a_22_character_document_number_is_refused_before_sending(
+    sandbox: QuickBooksSandbox, run: Runner
+) -> None:
+    with pytest.raises(InvalidInput) as info:
+        run(_adapter(sandbox).post_invoice(_order(id="X" * 22)))
+    assert [e.path for e in info.value.errors] == ["id"]
+    assert sandbox.requests == []
+
+
+def test_unmapped_category_names_category_and_tenant(
+    sandbox: QuickBooksSandbox, run: Runner
+) -> None:
+    qbo = _adapter(sandbox, tax_codes={VatCategory.REDUCED: "2"})
+    with pytest.raises(InvalidInput) as info:
+        run(qbo.post_invoice(_order()))
+    assert "'super_reduced' has no tax code for tenant 'farm-a'" in str(info.value)
+    assert sandbox.requests == []
+
+
+def test_a_tax_code_at_another_rate_is_a_configuration_error(
+    sandbox: QuickBooksSandbox, run: Runner
+) -> None:
+    qbo = _adapter(sandbox, tax_codes={**QBO_CODES, VatCategory.REDUCED: "1"})
+    with pytest.raises(ConfigurationError) as info:
+        run(qbo.post_invoice(_order()))
+    assert "is 24% at tenant 'farm-a' but VAT category 'reduced' is 13%" in str(info.value)
+
+
+def test_request_id_replay_after_a_lost_answer(sandbox: QuickBooksSandbox, run: Runner) -> None:
+    qbo = _adapter(sandbox)
+    lost = {"done": False}
+
+    def lose_invoice_answer(request: httpx.Request) -> httpx.Response:
+        response = sandbox.handle(request)
+        if request.url.path.endswith("/invoice") and not lost["done"]:
+            lost["done"] = True
+            raise httpx.ReadTimeout("lost", request=request)
+        return response
+
+    posted = Runner(run.mode, httpx.MockTransport(lose_invoice_answer))(qbo.post_invoice(_order()))
+    assert posted.created is True
+    assert sandbox.replayed == 1
+    assert len(sandbox.companies[sandbox.realm_id].table("Invoice")) == 1
+
+
+def test_a_fault_inside_http_200_is_retried_with_the_same_request_id(
+    sandbox: QuickBooksSandbox, run: Runner
+) -> None:
+    qbo = _adapter(sandbox)
+    run(qbo.upsert_customer(make_customer()))
+    sandbox.faults_in_200.append(("10000", "An application error has occurred"))
+    posted = run(qbo.post_invoice(_order()))
+    assert posted.created is True
+    writes = [r for r in sandbox.requests if r.url.path.endswith("/invoice")]
+    assert len(writes) == 2
+    assert len({r.url.params["requestid"] for r in writes}) == 1
+
+
+def test_duplicate_display_name_6240_gets_a_suffixed_name(
+    sandbox: QuickBooksSandbox, run: Runner
+) -> None:
+    qbo = _adapter(sandbox)
+    first = run(qbo.upsert_customer(make_customer()))
+    assert run(qbo.upsert_customer(make_customer())).created is False
+    namesake = run(qbo.upsert_customer(make_customer(id="cus_2")))
+    table = sandbox.companies[sandbox.realm_id].table("Customer")
+    assert table[namesake.external_id]["DisplayName"] == "Μαρία Παπαδοπούλου (cus_2)"
+    assert first.external_id != namesake.external_id
+    assert run(qbo.upsert_customer(make_customer(id="cus_2"))).external_id == namesake.external_id
+
+
+def test_sparse_update_recovers_from_a_stale_sync_token(
+    sandbox: QuickBooksSandbox, run: Runner
+) -> None:
+    qbo = _adapter(sandbox)
+    record = run(qbo.upsert_customer(make_customer()))
+    table = sandbox.companies[sandbox.realm_id].table("Customer")
+    bumped = {"done": False}
+
+    def someone_else_edits_first(request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("/customer") and not bumped["done"]:
+            bumped["done"] = True
+            table[record.external_id]["SyncToken"] = "7"  # a concurrent edit landed
+        return sandbox.handle(request)
+
+    racing = Runner(run.mode, httpx.MockTransport(someone_else_edits_first))
+    updated = racing(qbo.sparse_update("customer", record.external_id, {"Notes": "VIP"}))
+    assert updated["Notes"] == "VIP"
+    assert updated["SyncToken"] == "8"
+    assert table[record.external_id]["GivenName"] == "Μαρία"  # sparse: the rest is kept
+
+
+def test_batch_pushes_30_per_call_with_results_in_input_order(
+    sandbox: QuickBooksSandbox, run: Runner
+) -> None:
+    qbo = _adapter(sandbox)
+    run(qbo.post_invoice(make_order(id="o-2")))
+    batch = [make_order(id=f"o-{i}") for i in range(65)]
+    batch[5] = make_order(id="o-5", lines=[make_line(vat_category=VatCategory.SUPER_REDUCED)])
+    batch[9] = make_order(id="o-9" + "x" * 30)  # refused before sending
+    run(qbo.connect())
+    del sandbox.companies[sandbox.realm_id].table("TaxCode")["3"]  # the company changed
+    results = run(qbo.post_invoices(batch))
+    assert [r.reference for r in results] == [o.id for o in batch]
+    assert results[2].status is BatchItemStatus.ALREADY_EXISTED
+    assert results[5].status is BatchItemStatus.REJECTED
+    assert results[5].error_code == "2500"
+    assert results[9].status is BatchItemStatus.REJECTED
+    assert results[9].error_code == "invalid_input"
+    assert sum(r.status is BatchItemStatus.CREATED for r in results) == 62
+    batch_bodies = [
+        json.loads(r.content) for r in sandbox.requests if r.url.path.endswith("/batch")
+    ]
+    invoice_batches = [b for b in batch_bodies if "Invoice" in b["BatchItemRequest"][0]]
+    assert [len(b["BatchItemRequest"]) for b in invoice_batches] == [30, 30, 4]  # 64 sent
+    assert invoice_batches[0]["BatchItemRequest"][0]["bId"] == "0"
+
+
+def test_payment_fee_refund_and_void(sandbox: QuickBooksSandbox, run: Runner) -> None:
+    qbo = _adapter(sandbox)
+    order = _order()
+    posted = run(qbo.post_invoice(order))
+    payment = Payment(
+        id="pay_1",
+        order_id=order.id,
+        amount=Money.of("20.00"),
+        method=PaymentMethod.CARD,
+        paid_at=PAID_AT,
+        fee=Money.of("0.55"),
+    )
+    assert run(qbo.record_payment(payment)).created is True
+    assert run(qbo.record_payment(payment)).created is False
+    company = sandbox.companies[sandbox.realm_id]
+    (fee,) = company.table("Purchase").values()
+    assert fee["TotalAmt"] == Decimal("0.55")
+    invoice = company.table("Invoice")[posted.external_id]
+    assert invoice["Balance"] == order.total.amount - Decimal("20.00")
+    memo = run(
+        qbo.record_refund(
+            Refund(id="ref_1", order_id=order.id, amount=Money.of("5.00"), created_at=PAID_AT)
+        )
+    )
+    assert company.table("CreditMemo")[memo.external_id]["TotalAmt"] == Decimal("5.00")
+    assert invoice["Balance"] == order.total.amount - Decimal("25.00")
+    with pytest.raises(ValidationRejected):  # payments applied: QBO refuses the void
+        run(qbo.void_invoice(order.id))
+    run(qbo.post_invoice(make_order(id="ord_2")))
+    voided = run(qbo.void_invoice("ord_2"))
+    assert (voided.status, voided.vendor_total) == ("VOIDED", Money.of("0.00"))
+    with pytest.raises(NotFound):
+        run(qbo.void_invoice("nope"))
+
+
+def test_throttle_is_waited_out_then_succeeds(make_runner: Callable[[Any], Runner]) -> None:
+    sandbox = QuickBooksSandbox(minute_limit=3)
+    run = make_runner(sandbox)
+    qbo = _adapter(sandbox, verify_tax_codes=False)
+    run.on_sleep = lambda seconds: sandbox.minute._windows.clear()  # the minute passes
+    for n in range(4):
+        assert run(qbo.find_invoice(f"none-{n}")) is None
+    assert sandbox.minute.rejected == 1
+    assert len(run.sleeps) == 1
+
+
+def test_other_companies_are_isolated(sandbox: QuickBooksSandbox, run: Runner) -> None:
+    qbo = _adapter(sandbox)
+    run(qbo.post_invoice(_order()))
+    other = list(sandbox.companies)[1]
+    foreign = _adapter(sandbox, realm_id=other)
+    from dixis_integrations.errors import PermissionDenied
+
+    with pytest.raises(PermissionDenied):  # the first company's token
+        run(foreign.find_invoice("ord_1"))
+
+
+def test_webhook_reread_and_cdc_resume(sandbox: QuickBooksSandbox, run: Runner) -> None:
+    qbo = _adapter(sandbox)
+    posted = run(qbo.post_invoice(_order()))
+    seen: list[bytes] = []
+
+    def receiver(request: httpx.Request) -> httpx.Response:
+        seen.append(request.content)
+        qbo.parse_webhook(request.content, request.headers.get("intuit-signature"))
+        return httpx.Response(200)
+
+    sandbox._webhook_client = httpx.Client(transport=httpx.MockTransport(receiver))
+    assert sandbox.deliver_events("https://hooks.example/qbo", cloudevents=True) == 200
+    changes = qbo.parse_webhook(seen[0], sign_hmac_sha256(sandbox.verifier_token, seen[0]))
+    invoice_ids = [c.external_id for c in changes if c.kind == "invoice"]
+    assert invoice_ids == [posted.external_id]
+    assert run(qbo.fetch_invoice(invoice_ids[0])).vendor_total == posted.vendor_total
+    page = run(qbo.changes_since(None))
+    assert posted.external_id in {c.external_id for c in page.changes if c.kind == "invoice"}
+    later = run(qbo.changes_since(page.checkpoint))
+    assert later.changes == ()
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(orders())
+def test_posted_invoice_lines_vat_and_total_equal_the_orders(order: Order) -> None:
+    if len(order.id) > 21:
+        return
+    sandbox = QuickBooksSandbox()
+    qbo = _adapter(sandbox)
+    with Driver(httpx.Client(transport=sandbox.transport()), sleep=lambda s: None) as driver:
+        posted = driver.run(qbo.post_invoice(order))
+    totals = order.totals()
+    assert (posted.vendor_total, posted.vendor_tax) == (totals.gross, totals.vat)
+    stored = sandbox.companies[sandbox.realm_id].table("Invoice")[posted.external_id]
+    assert [
+        Money.of(line["SalesItemLineDetail"]["TaxInclusiveAmt"]) for line in stored["Line"]
+    ] == [line.gross for line in invoice_lines(order)]
