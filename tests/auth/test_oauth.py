@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import threading
 import time
 from collections import deque
@@ -613,3 +614,19 @@ def test_callers_waiting_on_a_failed_refresh_share_its_error_instead_of_retrying
     with pytest.raises(TransientError):
         manager.token()
     assert len(calls) == 2
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_a_forked_worker_does_not_inherit_a_held_flight_lock() -> None:
+    from dixis_integrations.auth import oauth
+
+    held = oauth._key_lock("sandbox", "forked")
+    assert held.acquire(timeout=1)  # another thread of the parent is mid-refresh
+    try:
+        pid = os.fork()
+        if pid == 0:  # the child: it must be able to take the flight lock
+            os._exit(0 if oauth._key_lock("sandbox", "forked").acquire(timeout=2) else 1)
+        _, status = os.waitpid(pid, 0)
+    finally:
+        held.release()
+    assert os.waitstatus_to_exitcode(status) == 0

@@ -15,6 +15,7 @@ import hashlib
 import hmac
 import json
 import logging
+import os
 import threading
 import weakref
 from collections.abc import AsyncGenerator, Callable, Generator, Iterable
@@ -484,6 +485,18 @@ def _key_lock(provider: str, tenant: str) -> threading.Lock:
     """The process-wide single-flight lock of one (provider, tenant)."""
     with _KEY_LOCKS_GUARD:
         return _KEY_LOCKS.setdefault((provider, tenant), threading.Lock())
+
+
+def _reset_key_locks_after_fork() -> None:
+    # A forked worker (Celery prefork, gunicorn) must not inherit a lock some other
+    # thread of its parent held at fork time: nobody would ever release it.
+    global _KEY_LOCKS_GUARD
+    _KEY_LOCKS_GUARD = threading.Lock()
+    _KEY_LOCKS.clear()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_reset_key_locks_after_fork)
 
 
 def _default_client() -> httpx.Client:
