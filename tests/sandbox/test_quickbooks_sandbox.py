@@ -1,0 +1,201 @@
+"""The QuickBooks Online emulator against Intuit's documented behaviour (raw httpx)."""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+from typing import Any
+
+import httpx
+import pytest
+
+from dixis_integrations.sandbox.quickbooks import QuickBooksSandbox
+from dixis_integrations.sandbox.serve import serve
+
+
+@pytest.fixture
+def sandbox() -> QuickBooksSandbox:
+    return QuickBooksSandbox()
+
+
+def _client(sandbox: QuickBooksSandbox, token: str | None = None) -> httpx.Client:
+    creds = sandbox.credentials()
+    return httpx.Client(
+        transport=sandbox.transport(),
+        base_url=f"http://sandbox.invalid/v3/company/{creds['realm_id']}",
+        headers={
+            "Authorization": f"Bearer {token or creds['access_token']}",
+            "Accept": "application/json",
+        },
+        params={"minorversion": "75"},
+    )
+
+
+def _customer(client: httpx.Client, name: str = "Γιώργος") -> dict[str, Any]:
+    response = client.post("/customer", json={"DisplayName": name})
+    assert response.status_code == 200
+    return dict(response.json()["Customer"])
+
+
+def _item(client: httpx.Client, name: str = "OIL") -> dict[str, Any]:
+    response = client.post(
+        "/item", json={"Name": name, "Type": "Service", "IncomeAccountRef": {"value": "1"}}
+    )
+    return dict(response.json()["Item"])
+
+
+def _invoice(customer: str, item: str, **extra: Any) -> dict[str, Any]:
+    return {
+        "CustomerRef": {"value": customer},
+        "GlobalTaxCalculation": "TaxInclusive",
+        "Line": [
+            {
+                "DetailType": "SalesItemLineDetail",
+                "Amount": 10.97,
+                "SalesItemLineDetail": {
+                    "ItemRef": {"value": item},
+                    "TaxCodeRef": {"value": "2"},
+                    "TaxInclusiveAmt": 12.40,
+                },
+            }
+        ],
+        **extra,
+    }
+
+
+def test_no_token_is_401_and_another_companys_token_is_403(sandbox: QuickBooksSandbox) -> None:
+    plain = httpx.Client(transport=sandbox.transport())
+    realm = sandbox.realm_id
+    assert plain.get(f"http://sandbox.invalid/v3/company/{realm}/invoice/1").status_code == 401
+    other = list(sandbox.tokens.values())[1]
+    assert _client(sandbox, token=other).get("/invoice/1").status_code == 403
+
+
+def test_tax_inclusive_invoice_totals(sandbox: QuickBooksSandbox) -> None:
+    client = _client(sandbox)
+    body = _invoice(_customer(client)["Id"], _item(client)["Id"], DocNumber="A-1")
+    invoice = json.loads(client.post("/invoice", json=body).content, parse_float=Decimal)["Invoice"]
+    assert invoice["TotalAmt"] == Decimal("12.40")
+    assert invoice["TxnTaxDetail"]["TotalTax"] == Decimal("1.43")
+    assert invoice["SyncToken"] == "0"
+
+
+def test_duplicate_display_name_is_fault_6240(sandbox: QuickBooksSandbox) -> None:
+    client = _client(sandbox)
+    _customer(client)
+    response = client.post("/customer", json={"DisplayName": "Γιώργος"})
+    assert response.status_code == 400
+    assert response.json()["Fault"]["Error"][0]["code"] == "6240"
+
+
+def test_duplicate_doc_number_is_6140_and_long_doc_number_is_refused(
+    sandbox: QuickBooksSandbox,
+) -> None:
+    client = _client(sandbox)
+    body = _invoice(_customer(client)["Id"], _item(client)["Id"], DocNumber="A-1")
+    client.post("/invoice", json=body)
+    assert client.post("/invoice", json=body).json()["Fault"]["Error"][0]["code"] == "6140"
+    long = {**body, "DocNumber": "X" * 22}
+    assert client.post("/invoice", json=long).status_code == 400
+
+
+def test_stale_sync_token_is_5010_and_sparse_update_keeps_fields(
+    sandbox: QuickBooksSandbox,
+) -> None:
+    client = _client(sandbox)
+    customer = _customer(client)
+    ok = client.post(
+        "/customer", json={"Id": customer["Id"], "SyncToken": "0", "sparse": True, "Notes": "vip"}
+    ).json()["Customer"]
+    assert (ok["SyncToken"], ok["DisplayName"], ok["Notes"]) == ("1", "Γιώργος", "vip")
+    stale = client.post(
+        "/customer", json={"Id": customer["Id"], "SyncToken": "0", "sparse": True, "Notes": "x"}
+    )
+    assert stale.json()["Fault"]["Error"][0]["code"] == "5010"
+
+
+def test_unknown_property_is_2010(sandbox: QuickBooksSandbox) -> None:
+    response = _client(sandbox).post("/customer", json={"DisplayName": "A", "Nickname": "x"})
+    assert response.json()["Fault"]["Error"][0]["code"] == "2010"
+
+
+def test_request_id_replays_and_a_different_body_is_600(sandbox: QuickBooksSandbox) -> None:
+    client = _client(sandbox)
+    first = client.post("/customer", params={"requestid": "r1"}, json={"DisplayName": "A"})
+    again = client.post("/customer", params={"requestid": "r1"}, json={"DisplayName": "A"})
+    assert again.json()["Customer"]["Id"] == first.json()["Customer"]["Id"]
+    other = client.post("/customer", params={"requestid": "r1"}, json={"DisplayName": "B"})
+    assert other.json()["Fault"]["Error"][0]["code"] == "600"
+
+
+def test_query_and_batch_with_bids(sandbox: QuickBooksSandbox) -> None:
+    client = _client(sandbox)
+    customer = _customer(client)["Id"]
+    item = _item(client)["Id"]
+    batch = {
+        "BatchItemRequest": [
+            {"bId": "a", "operation": "create", "Invoice": _invoice(customer, item, DocNumber="1")},
+            {"bId": "b", "operation": "create", "Invoice": _invoice("999", item)},
+            {"bId": "c", "Query": "select * from Invoice where DocNumber = '1'"},
+        ]
+    }
+    answers = client.post("/batch", json=batch).json()["BatchItemResponse"]
+    assert [a["bId"] for a in answers] == ["a", "b", "c"]
+    assert "Invoice" in answers[0]
+    assert answers[1]["Fault"]["Error"][0]["code"] == "2500"
+    assert answers[2]["QueryResponse"]["Invoice"][0]["DocNumber"] == "1"
+    too_big = {
+        "BatchItemRequest": [{"bId": str(n), "Query": "select * from Item"} for n in range(31)]
+    }
+    assert client.post("/batch", json=too_big).json()["Fault"]["Error"][0]["code"] == "1040"
+    query = client.post(
+        "/query",
+        content=b"select * from Item where Name in ('OIL', 'X')",
+        headers={"Content-Type": "application/text"},
+    )
+    assert [i["Name"] for i in query.json()["QueryResponse"]["Item"]] == ["OIL"]
+
+
+def test_throttle_answers_xml_429() -> None:
+    sandbox = QuickBooksSandbox(minute_limit=1)
+    client = _client(sandbox)
+    client.get("/invoice/1")
+    throttled = client.get("/invoice/1")
+    assert throttled.status_code == 429
+    assert throttled.headers["content-type"] == "application/xml"
+    assert b"ThrottleExceeded" in throttled.content
+
+
+def test_batch_calls_have_their_own_minute() -> None:
+    sandbox = QuickBooksSandbox(batch_minute_limit=1)
+    client = _client(sandbox)
+    body = {"BatchItemRequest": [{"bId": "1", "Query": "select * from Item"}]}
+    assert client.post("/batch", json=body).status_code == 200
+    assert client.post("/batch", json=body).status_code == 429
+    assert client.get("/invoice/1").status_code == 400  # plain calls still go through
+
+
+def test_cdc_lists_changes_since(sandbox: QuickBooksSandbox) -> None:
+    client = _client(sandbox)
+    _customer(client)
+    body = client.get(
+        "/cdc", params={"entities": "Customer,Invoice", "changedSince": "2026-11-01T00:00:00Z"}
+    ).json()
+    blocks = body["CDCResponse"][0]["QueryResponse"]
+    assert len(blocks[0]["Customer"]) == 1
+    assert blocks[1]["Invoice"] == []
+
+
+def test_discovery_document_and_token_refresh(sandbox: QuickBooksSandbox) -> None:
+    with serve(sandbox.handle) as served:
+        sandbox.bind(served.base_url)
+        creds = sandbox.credentials()
+        discovery = httpx.get(creds["discovery_url"]).json()
+        token = httpx.post(
+            discovery["token_endpoint"],
+            data={"grant_type": "refresh_token", "refresh_token": creds["refresh_token"]},
+            auth=(creds["client_id"], creds["client_secret"]),
+        )
+    assert token.status_code == 200
+    assert token.json()["expires_in"] == 3600
+    assert token.json()["x_refresh_token_expires_in"] == 8640000
