@@ -1,0 +1,106 @@
+"""Run journal jobs as Celery tasks (extra ``[celery]``).
+
+One task per job key, declared ``acks_late`` and ``reject_on_worker_lost``: a worker that
+dies mid-job leaves its message to be delivered again, and the journal (claimed with a
+lease, completed in one transaction) makes the second delivery find the first effect.
+A job that must wait (``RateLimited``, backoff, a dependency not done) is retried with
+``eta`` at its next attempt time instead of holding a worker.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from dixis_integrations.models.events import Event
+from dixis_integrations.sync.engine import Engine
+from dixis_integrations.sync.journal import JobState
+from dixis_integrations.sync.runners import worker_name
+
+__all__ = ["TASK_NAME", "CeleryRunner", "install"]
+
+TASK_NAME = "dixis_integrations.execute_job"
+_WAIT_FOR_DEPENDENCY = 1.0
+
+
+def next_attempt(engine: Engine, key: str) -> tuple[str, datetime | None]:
+    """Claim and execute one job; (state, when to try again or ``None``)."""
+    name = _worker()
+    jobs = engine.journal.claim(name, lease=engine.policy.lease, key=key)
+    now = datetime.now(UTC)
+    if not jobs:
+        job = engine.journal.get(key)
+        if job is None or job.state in (JobState.DONE, JobState.DEAD):
+            return (job.state.value if job else "missing"), None
+        if job.state is JobState.FAILED and job.next_attempt_at is not None:
+            return job.state.value, job.next_attempt_at
+        if job.state is JobState.RUNNING and job.lease_until is not None:
+            return job.state.value, job.lease_until
+        return job.state.value, now + timedelta(seconds=_WAIT_FOR_DEPENDENCY)
+    outcome = engine.execute(jobs[0], name)
+    if outcome.state is JobState.FAILED:
+        return outcome.state.value, outcome.retry_at or now
+    return outcome.state.value, None
+
+
+_local = threading.local()
+
+
+def _worker() -> str:
+    name: str | None = getattr(_local, "name", None)
+    if name is None:
+        name = worker_name("celery")
+        _local.name = name
+    return name
+
+
+def install(app: Any, engine_factory: Callable[[], Engine], *, queue: str | None = None) -> Any:
+    """Register the job task on a Celery ``app``; returns the task.
+
+    ``engine_factory`` builds the engine once per worker process (on first task).
+    """
+    engines: dict[str, Engine] = {}
+    lock = threading.Lock()
+
+    def engine() -> Engine:
+        with lock:
+            if "engine" not in engines:
+                engines["engine"] = engine_factory()
+            return engines["engine"]
+
+    options: dict[str, Any] = {
+        "name": TASK_NAME,
+        "bind": True,
+        "acks_late": True,
+        "reject_on_worker_lost": True,
+        "max_retries": None,
+        "ignore_result": True,
+    }
+    if queue is not None:
+        options["queue"] = queue
+
+    @app.task(**options)  # type: ignore[untyped-decorator]
+    def execute_job(self: Any, key: str) -> str:
+        state, retry_at = next_attempt(engine(), key)
+        if retry_at is not None:
+            raise self.retry(eta=retry_at, countdown=None)
+        return state
+
+    return execute_job
+
+
+class CeleryRunner:
+    """Records an event's jobs, then sends one task per job."""
+
+    def __init__(self, engine: Engine, task: Any) -> None:
+        self.engine = engine
+        self.task = task
+
+    def dispatch(self, event: Event) -> list[str]:
+        """Record the jobs and enqueue them."""
+        keys = self.engine.submit(event)
+        for key in keys:
+            self.task.apply_async(args=(key,))
+        return keys
