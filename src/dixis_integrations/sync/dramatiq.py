@@ -1,0 +1,74 @@
+"""Run journal jobs as Dramatiq messages (extra ``[dramatiq]``, RabbitMQ broker).
+
+One message per job key. Dramatiq acknowledges a message only after the actor returns,
+so a worker killed mid-job has its message delivered again; the journal (claimed with a
+lease, completed in one transaction) makes the second delivery find the first effect.
+A job that must wait (``RateLimited``, backoff, a dependency not done) is sent again
+with a ``delay`` until its next attempt time instead of holding a worker.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from dixis_integrations.models.events import Event
+from dixis_integrations.sync.celery import next_attempt
+from dixis_integrations.sync.engine import Engine
+
+__all__ = ["ACTOR_NAME", "DramatiqRunner", "install"]
+
+ACTOR_NAME = "dixis_integrations_execute_job"
+
+
+def install(
+    broker: Any, engine_factory: Callable[[], Engine], *, queue_name: str = "default"
+) -> Any:
+    """Declare the job actor on ``broker``; returns the actor.
+
+    ``engine_factory`` builds the engine once per worker process (on first message).
+    """
+    import dramatiq
+
+    engines: dict[str, Engine] = {}
+    lock = threading.Lock()
+
+    def engine() -> Engine:
+        with lock:
+            if "engine" not in engines:
+                engines["engine"] = engine_factory()
+            return engines["engine"]
+
+    def execute_job(key: str) -> str:
+        state, retry_at = next_attempt(engine(), key)
+        if retry_at is not None:
+            delay_ms = max(0, int((retry_at - datetime.now(UTC)).total_seconds() * 1000))
+            actor.send_with_options(args=(key,), delay=delay_ms)
+        return state
+
+    actor = dramatiq.actor(
+        actor_name=ACTOR_NAME,
+        broker=broker,
+        queue_name=queue_name,
+        max_retries=20,
+        min_backoff=100,
+        max_backoff=30_000,
+    )(execute_job)
+    return actor
+
+
+class DramatiqRunner:
+    """Records an event's jobs, then sends one message per job."""
+
+    def __init__(self, engine: Engine, actor: Any) -> None:
+        self.engine = engine
+        self.actor = actor
+
+    def dispatch(self, event: Event) -> list[str]:
+        """Record the jobs and enqueue them."""
+        keys = self.engine.submit(event)
+        for key in keys:
+            self.actor.send(key)
+        return keys
