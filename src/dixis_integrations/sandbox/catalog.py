@@ -19,6 +19,12 @@ SANDBOXES: dict[str, str] = {
     "hubspot": "dixis_integrations.sandbox.hubspot:HubSpotSandbox",
     "salesforce": "dixis_integrations.sandbox.salesforce:SalesforceSandbox",
     "pipedrive": "dixis_integrations.sandbox.pipedrive:PipedriveSandbox",
+    "acs": "dixis_integrations.sandbox.acs:ACSSandbox",
+    "boxnow": "dixis_integrations.sandbox.boxnow:BoxNowSandbox",
+    "courier_center": "dixis_integrations.sandbox.courier_center:CourierCenterSandbox",
+    "elta": "dixis_integrations.sandbox.elta:ELTASandbox",
+    "geniki": "dixis_integrations.sandbox.geniki:GenikiSandbox",
+    "speedex": "dixis_integrations.sandbox.speedex:SpeedexSandbox",
 }
 
 
