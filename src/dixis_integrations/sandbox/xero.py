@@ -720,7 +720,6 @@ class XeroSandbox(Emulator):
             "Reference": data.get("Reference") or "",
             "Contact": {"ContactID": contact["ContactID"], "Name": contact["Name"]},
             "Date": _day_ms(day),
-            "DateString": day[:10] + "T00:00:00",
             "LineAmountTypes": amount_types,
             "LineItems": lines,
             "SubTotal": sub_total,
@@ -740,7 +739,6 @@ class XeroSandbox(Emulator):
         }
         if data.get("DueDate"):
             invoice["DueDate"] = _day_ms(str(data["DueDate"]))
-            invoice["DueDateString"] = str(data["DueDate"])[:10] + "T00:00:00"
         tenant.invoices[invoice["InvoiceID"]] = invoice
         self._event(tenant, "INVOICE", "CREATE", invoice["InvoiceID"])
         return invoice
