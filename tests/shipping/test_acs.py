@@ -330,13 +330,17 @@ def test_full_lifecycle_against_the_sandbox(make_runner: Any) -> None:
     assert run(acs.track(shipment.tracking_number)).status is TrackingStatus.DELIVERED
 
 
-def test_pickup_list_is_refused_while_a_voucher_is_unprinted(make_runner: Any) -> None:
+def test_finalise_prints_its_vouchers_but_acs_refuses_other_unprinted_ones(
+    make_runner: Any,
+) -> None:
     sandbox = ACSSandbox()
     run = make_runner(sandbox.handle)
     acs = ACS(config())
-    shipment = run(acs.create_shipment(shipment_request()))
+    mine = run(acs.create_shipment(shipment_request(reference="A")))
+    run(acs.create_shipment(shipment_request(reference="B")))  # never printed
     with pytest.raises(ValidationRejected, match="Unprinted"):
-        run(acs.finalise([shipment]))
+        run(acs.finalise([mine]))
+    assert sandbox.vouchers[mine.tracking_number].printed
 
 
 def test_cancel_before_the_pickup_list_deletes_the_voucher(make_runner: Any) -> None:
@@ -347,8 +351,9 @@ def test_cancel_before_the_pickup_list_deletes_the_voucher(make_runner: Any) -> 
     cancelled = run(acs.cancel(shipment))
     assert not cancelled.cancellable
     assert sandbox.vouchers[shipment.tracking_number].deleted
+    assert run(acs.track(shipment.tracking_number)).status is TrackingStatus.CANCELLED
     with pytest.raises(NotFound):
-        run(acs.track(shipment.tracking_number))
+        run(acs.track("1234"))
 
 
 def test_sandbox_validation_error_inside_200_reaches_us_typed(make_runner: Any) -> None:

@@ -137,7 +137,10 @@ def test_parse_delivery_request_and_events() -> None:
     ("options", "path"),
     [
         (ShippingOptions(), "options.delivery_type"),
-        (locker(cod=CashOnDelivery(amount=Money.of("10"))), "options.cod.method"),
+        (
+            locker(cod=CashOnDelivery(amount=Money.of("10"), method=CodMethod.CHEQUE)),
+            "options.cod.method",
+        ),
         (locker(saturday=True), "options.saturday"),
         (locker(refrigerated=True), "options.refrigerated"),
     ],

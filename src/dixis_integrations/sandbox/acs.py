@@ -99,6 +99,7 @@ class _Voucher:
     params: dict[str, Any]
     printed: bool = False
     deleted: bool = False
+    created: float = 0.0
     pickup_list: str | None = None
     listed_at: float | None = None
     outcome: str = "delivered"
@@ -308,7 +309,7 @@ class ACSSandbox(Emulator):
         if problem is not None:
             return self._silent_error(problem)
         number = str(next(self._numbers))
-        self.vouchers[number] = _Voucher(number, dict(params))
+        self.vouchers[number] = _Voucher(number, dict(params), created=self._now())
         quantity = int(params.get("Item_Quantity") or 1)
         multi = ",".join(f"{number}{i:02d}" for i in range(1, quantity + 1)) if quantity > 1 else ""
         return self._answer(
@@ -368,6 +369,9 @@ class ACSSandbox(Emulator):
             "returned_flag": "0",
             "non_delivery_reason_code": "",
         }
+        if voucher.deleted:
+            at = voucher.created
+            return [self._checkpoint(at, "ΑΚΥΡΩΣΗ ΑΠΟΣΤΟΛΗΣ", "ΑΘΗΝΑ")], summary
         if voucher.listed_at is None:
             return [], summary
         elapsed = self._now() - voucher.listed_at
@@ -402,8 +406,7 @@ class ACSSandbox(Emulator):
         }
 
     def _tracked(self, params: dict[str, Any]) -> _Voucher | None:
-        voucher = self.vouchers.get(str(params.get("Voucher_No") or ""))
-        return None if voucher is None or voucher.deleted else voucher
+        return self.vouchers.get(str(params.get("Voucher_No") or ""))
 
     def _acs_trackingdetails(self, params: dict[str, Any]) -> httpx.Response:
         voucher = self._tracked(params)

@@ -656,10 +656,22 @@ class ACS(CarrierBase):
     def finalise(self, shipments: Sequence[Shipment]) -> Operation[Manifest]:
         """``ACS_Issue_Pickup_List`` for the day: after it, vouchers cannot be deleted.
 
-        ACS refuses the list while any voucher is unprinted: print labels first.
+        ACS refuses the list while any voucher is unprinted, so the given shipments are
+        printed first (ten per call; printing again is harmless). Vouchers created
+        elsewhere and never printed still make ACS refuse, with a typed error.
         """
-        day = today_in_athens()
         vouchers = [s.tracking_number for s in shipments]
+        for start in range(0, len(vouchers), 10):
+            yield self._call(
+                "ACS_Print_Voucher",
+                {
+                    "Voucher_No": ",".join(vouchers[start : start + 10]),
+                    "Print_Type": 2,
+                    "Start_Position": 1,
+                },
+                safe=True,
+            )
+        day = today_in_athens()
         # Not retried blindly: a second list for the same day is refused by ACS.
         response = yield self._call(
             "ACS_Issue_Pickup_List", {"Pickup_Date": day.isoformat(), "MyData": 1}

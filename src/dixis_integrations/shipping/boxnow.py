@@ -120,7 +120,9 @@ _RULES = CarrierRules(
     max_weight_kg=Decimal(20),
     max_parcels=10,
     max_side_cm=Decimal(60),
-    cod_methods=frozenset({CodMethod.CARD}),
+    # BOX NOW collects "cod" at the locker or by payment link, by card; either method asked
+    # for by the shop is sent as paymentMode "cod".
+    cod_methods=frozenset({CodMethod.CASH, CodMethod.CARD}),
     cod_max=Decimal(500),
     delivery_types=frozenset({DeliveryType.LOCKER}),
     content_type_for=frozenset(),

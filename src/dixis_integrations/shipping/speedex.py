@@ -260,6 +260,7 @@ class Speedex(CarrierBase):
             Capability.LABELS,
             Capability.TRACKING,
             Capability.CANCELLATION,
+            Capability.LOCKERS,
             Capability.COD,
             Capability.SATURDAY,
             Capability.INSURANCE,
