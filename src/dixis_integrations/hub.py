@@ -33,7 +33,7 @@ from dixis_integrations.http.driver import AsyncDriver, CallRecord, Driver, Oper
 from dixis_integrations.models.events import Event
 from dixis_integrations.protocols import KINDS, HealthStatus
 from dixis_integrations.registry import Registry
-from dixis_integrations.sync.engine import CallRecorder, Connection, Engine, JobPolicy
+from dixis_integrations.sync.engine import CallRecorder, Connection, Engine, JobPolicy, Router
 from dixis_integrations.sync.journal import Journal, SQLiteJournal, open_journal
 from dixis_integrations.sync.marketday import SENDER
 from dixis_integrations.sync.steps import StepSettings
@@ -186,6 +186,7 @@ class Integrations:
         skipped: Iterable[SandboxSkip] = (),
         emulators: dict[str, Any] | None = None,
         tempdir: str | None = None,
+        router: Router | None = None,
     ) -> None:
         self.settings = settings or Settings()
         self.journal = journal
@@ -201,6 +202,7 @@ class Integrations:
             defaults=defaults,
             settings=step_settings,
             policy=policy,
+            router=router,
         )
 
     # -- construction --------------------------------------------------------------------
@@ -287,6 +289,7 @@ class Integrations:
         time_scale: float = 1.0,
         sleep: Callable[[float], None] | None = None,
         policy: JobPolicy | None = None,
+        router: Router | None = None,
     ) -> Integrations:
         """Every installed adapter that has an emulator, all in-process, no credentials.
 
@@ -345,6 +348,7 @@ class Integrations:
             skipped=skipped,
             emulators=emulators,
             tempdir=tempdir,
+            router=router,
         )
 
     # -- use ------------------------------------------------------------------------
@@ -444,6 +448,18 @@ _SANDBOX_OPTIONS: dict[str, dict[str, Any]] = {
     },
 }
 """Settings a host would add for each emulated account (beyond its credentials)."""
+_SANDBOX_OPTIONS["quickbooks"] = {
+    "tax_codes": {
+        "standard": "1",
+        "reduced": "2",
+        "super_reduced": "3",
+        "island_standard": "4",
+        "island_reduced": "5",
+        "island_super_reduced": "6",
+        "zero": "7",
+        "exempt": "8",
+    }
+}
 
 
 def _sandbox_adapter(

@@ -33,7 +33,7 @@ def run(args: argparse.Namespace) -> int:
     """Run the day; 0 when every job finished, 1 when some are dead or left open."""
     from dixis_integrations.hub import Integrations
     from dixis_integrations.sandbox.kit import FaultPlan
-    from dixis_integrations.sync.engine import JobPolicy
+    from dixis_integrations.sync.engine import JobPolicy, spread_by_order
     from dixis_integrations.sync.marketday import market_day
     from dixis_integrations.sync.monitor import (
         build_report,
@@ -51,6 +51,8 @@ def run(args: argparse.Namespace) -> int:
         data_dir=args.keep,
         faults=faults,
         policy=JobPolicy(backoff_initial=0.01, backoff_max=0.5),
+        # BOX NOW delivers to lockers only; the demo's orders go to the door.
+        router=spread_by_order(("shipping",), exclude=("boxnow",)),
     )
     with hub:
         configured = {kind: hub.names(kind) for kind in _AREAS}

@@ -49,8 +49,11 @@ __all__ = [
     "JobPolicy",
     "Outcome",
     "PlannedStep",
+    "Router",
     "current_job",
+    "order_id_of",
     "retry_delay",
+    "spread_by_order",
 ]
 
 log = logging.getLogger("dixis_integrations.sync")
@@ -73,10 +76,42 @@ class Connection:
 
 @dataclass(frozen=True)
 class PlannedStep:
-    """A step of a plan and the provider that carries it out."""
+    """A step of a plan and the provider that carries it out (``explicit``: named in
+    the plan, so a router does not move it)."""
 
     step: str
     provider: str
+    explicit: bool = False
+
+
+Router = Callable[[Event, str, Sequence[str]], str | None]
+"""Chooses a provider of a kind for an event (``None``: the default). Must be
+deterministic for one order, so that follow-ups (a cancellation) find the same provider."""
+
+
+def order_id_of(event: Event) -> str | None:
+    """The order an event is about, if any."""
+    order = getattr(event, "order", None)
+    if order is not None:
+        return str(order.id)
+    order_id = getattr(event, "order_id", None)
+    return str(order_id) if order_id is not None else None
+
+
+def spread_by_order(kinds: Sequence[str] = ("shipping",), *, exclude: Sequence[str] = ()) -> Router:
+    """A router spreading orders over every configured provider of ``kinds`` but
+    ``exclude`` (by a stable hash of the order id): e.g. parcels across all carriers."""
+    import hashlib
+
+    def route(event: Event, kind: str, candidates: Sequence[str]) -> str | None:
+        order_id = order_id_of(event)
+        candidates = [c for c in candidates if c not in exclude]
+        if kind not in kinds or order_id is None or not candidates:
+            return None
+        digest = hashlib.sha256(order_id.encode()).digest()
+        return sorted(candidates)[int.from_bytes(digest[:4], "big") % len(candidates)]
+
+    return route
 
 
 @dataclass(frozen=True)
@@ -191,6 +226,8 @@ class Engine:
         settings: what the built-in steps need (the sender address...).
         policy: retries and leases.
         listeners: called with every :class:`Outcome` (metrics, progress bars).
+        router: picks the provider per event for steps the plan does not pin
+            (see :func:`spread_by_order`).
     """
 
     def __init__(
@@ -204,6 +241,7 @@ class Engine:
         settings: StepSettings | None = None,
         policy: JobPolicy | None = None,
         listeners: Sequence[Callable[[Outcome], None]] = (),
+        router: Router | None = None,
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
@@ -220,6 +258,7 @@ class Engine:
         self.settings = settings or StepSettings()
         self.policy = policy or JobPolicy()
         self.listeners = list(listeners)
+        self.router = router
         self._clock = clock
         self._sleep = sleep
 
@@ -248,12 +287,15 @@ class Engine:
             if (kind, chosen) not in self.connections:
                 skipped.append(f"{step_name}: {kind} integration {chosen!r} is not configured")
                 continue
-            planned.append(PlannedStep(step_name, chosen))
+            planned.append(PlannedStep(step_name, chosen, explicit=bool(provider)))
         return planned, skipped
 
     def plan(self, event: Event) -> list[JobSpec]:
         """The jobs an event becomes (nothing is recorded: this is the dry run)."""
         planned, _ = self.planned_steps(event.type)
+        if self.router is not None:
+            planned = [self._routed(event, p) for p in planned]
+        planned = [p for p in planned if self._capable(p)]
         by_step = {p.step: p.provider for p in planned}
         payload = event.model_dump_json()
         specs: list[JobSpec] = []
@@ -286,6 +328,23 @@ class Engine:
                 )
             )
         return specs
+
+    def _capable(self, p: PlannedStep) -> bool:
+        definition = self.steps.get(p.step)
+        if definition.requires is None:
+            return True
+        adapter = self.connections[(definition.kind, p.provider)].adapter
+        return definition.requires in getattr(adapter, "capabilities", frozenset())
+
+    def _routed(self, event: Event, p: PlannedStep) -> PlannedStep:
+        if p.explicit or self.router is None:
+            return p
+        kind = self.steps.get(p.step).kind
+        names = [name for (k, name) in self.connections if k == kind]
+        chosen = self.router(event, kind, names)
+        if chosen is None or chosen not in names:
+            return p
+        return PlannedStep(p.step, chosen)
 
     def _dep_provider(self, dep_kind: str, kind: str, provider: str) -> str | None:
         return provider if dep_kind == kind else self.default_provider(dep_kind)

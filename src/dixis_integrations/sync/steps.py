@@ -41,6 +41,7 @@ from dixis_integrations.models.shipping import (
     ShipmentRequest,
     ShippingOptions,
 )
+from dixis_integrations.protocols import Capability
 from dixis_integrations.sync.journal import Job
 
 __all__ = [
@@ -103,7 +104,11 @@ class Dependency:
 
 @dataclass(frozen=True)
 class StepDefinition:
-    """One kind of job: its name, adapter kind, the events it handles, how, and after what."""
+    """One kind of job: its name, adapter kind, the events it handles, how, and after what.
+
+    ``requires``: a capability the adapter must declare, or the step is left out of the
+    plan for that adapter (no voucher cancellation at a carrier that cannot cancel).
+    """
 
     name: str
     kind: str
@@ -111,6 +116,7 @@ class StepDefinition:
     handler: StepHandler
     after: tuple[Dependency, ...] = ()
     description: str = ""
+    requires: Capability | None = None
 
 
 class StepBook:
@@ -379,7 +385,13 @@ def builtin_steps() -> list[StepDefinition]:
         ),
         StepDefinition("shipment", "shipping", _CREATED, _shipment, (), "create the voucher"),
         StepDefinition(
-            "label", "shipping", _CREATED, _label, (Dependency("shipment"),), "fetch the label"
+            "label",
+            "shipping",
+            _CREATED,
+            _label,
+            (Dependency("shipment"),),
+            "fetch the label",
+            Capability.LABELS,
         ),
         StepDefinition(
             "crm_contact",
@@ -429,6 +441,7 @@ def builtin_steps() -> list[StepDefinition]:
             _cancel_shipment,
             (Dependency("shipment", of_order),),
             "cancel the voucher",
+            Capability.CANCELLATION,
         ),
         StepDefinition(
             "inventory_release",
