@@ -3,6 +3,14 @@ orders and events. All are frozen pydantic v2 models that refuse unknown fields;
 input raises ``pydantic.ValidationError`` whose ``loc`` is the field path.
 """
 
+from dixis_integrations.models._types import (
+    Email,
+    ExactDecimal,
+    NonEmptyStr,
+    Reference,
+    UtcDatetime,
+    normalize_email,
+)
 from dixis_integrations.models.address import (
     Address,
     CountryCode,
@@ -73,11 +81,14 @@ __all__ = [
     "CustomerCreated",
     "DoubleOptIn",
     "E164Phone",
+    "Email",
     "Event",
     "EventType",
+    "ExactDecimal",
     "LegalBasis",
     "MarketingConsent",
     "Money",
+    "NonEmptyStr",
     "Order",
     "OrderCancelled",
     "OrderCreated",
@@ -89,6 +100,7 @@ __all__ = [
     "Payment",
     "PaymentMethod",
     "Product",
+    "Reference",
     "Refund",
     "RefundLine",
     "SaleUnit",
@@ -96,6 +108,7 @@ __all__ = [
     "Sku",
     "StockLow",
     "Supplier",
+    "UtcDatetime",
     "VatAmounts",
     "VatCategory",
     "VatRate",
@@ -103,6 +116,7 @@ __all__ = [
     "is_greek_mobile",
     "minor_units",
     "net_from_gross",
+    "normalize_email",
     "normalize_phone",
     "normalize_postcode",
     "parse_event",
