@@ -1,0 +1,3 @@
+"""Marketing: customer segmentation, journeys and email providers."""
+
+__all__: list[str] = []

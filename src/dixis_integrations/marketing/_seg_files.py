@@ -1,0 +1,644 @@
+"""Order exports (CSV with a header, or JSON Lines) in, segmentation aggregates and CSV out.
+
+The reader streams: it aggregates fixed-size chunks, so memory grows with customers, and
+can split a file across processes by byte ranges and merge their aggregates. A malformed
+row raises ``InvalidInput`` naming its line (1-based, the CSV header is line 1).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import mmap
+import multiprocessing
+import os
+import pickle
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from itertools import compress, pairwise, repeat
+from multiprocessing.connection import Connection
+from operator import add, eq, ge, itemgetter, le, lshift, lt, mod
+from pathlib import Path
+from typing import IO, Any, Literal
+
+from dixis_integrations.errors import FieldError, InvalidInput
+from dixis_integrations.marketing.segmentation import (
+    _CENTS_SHIFT,
+    _ONE_ORDER,
+    _ONE_RECENT_ORDER,
+    COUNTING_STATUS,
+    ORDER_STATUSES,
+    CustomerAggregates,
+    FlagThresholds,
+    RuleSet,
+    _Columns,
+    _instant_us,
+)
+
+__all__ = ["CSV_COLUMNS", "read_aggregates", "write_csv"]
+
+CSV_COLUMNS = (
+    "customer_id",
+    "recency_days",
+    "frequency",
+    "monetary",
+    "r",
+    "f",
+    "m",
+    "segment",
+    "high_value",
+    "frequent_buyer",
+    "at_risk",
+)
+_FIELDS = ("customer_id", "created_at", "total_amount", "status")
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_SECOND_US = 1_000_000
+_DAY_US = 86_400 * _SECOND_US
+_NO_KEY = ""  # sorts before every timestamp key
+
+# One canonical UTC timestamp per row, calendar-exact (leap years included); the fast path
+# checks a whole chunk's timestamps, joined, with one possessive (non-backtracking) match.
+_LEAP_DAY = r"(?:\d\d(?:0[48]|[2468][048]|[13579][26])|(?:[02468][048]|[13579][26])00)-02-29"
+_DATE = (
+    r"(?:\d{4}-(?:(?:0[13578]|1[02])-(?:0[1-9]|[12]\d|3[01])|(?:0[469]|11)-(?:0[1-9]|[12]\d|30)"
+    r"|02-(?:0[1-9]|1\d|2[0-8]))|" + _LEAP_DAY + ")"
+)
+_CLOCK = r"T(?:[01]\d|2[0-3]):[0-5]\d:[0-5]\d"
+_STAMPS = {
+    20: re.compile(r"(?:" + _DATE + _CLOCK + r"Z)*+", re.ASCII),
+    25: re.compile(r"(?:" + _DATE + _CLOCK + r"\+00:00)*+", re.ASCII),
+}
+_AMOUNTS = re.compile(r"(?:\d+\.\d\d,)*+\d+\.\d\d", re.ASCII)
+_AMOUNT = re.compile(r"(\d+)(?:\.(\d{1,2}))?", re.ASCII)
+
+
+class _RowError(Exception):
+    """A bad row, with its line counted from the start of the byte range being read."""
+
+    def __init__(self, line: int, field: str, message: str) -> None:
+        super().__init__(line, field, message)
+        self.line = line
+        self.field = field
+        self.message = message
+
+
+def _invalid(line: int, field: str, message: str) -> InvalidInput:
+    return InvalidInput(
+        f"line {line} of the orders file is invalid",
+        errors=[FieldError(("line", line, field), message, "invalid_row")],
+    )
+
+
+def _key(moment: datetime) -> str:
+    """A timestamp key that sorts like the instant and like the file's canonical stamps.
+
+    ``YYYY-MM-DDTHH:MM:SSZ`` (plus six microsecond digits when there are any): two keys
+    differ in the first 19 characters exactly when their whole seconds differ, and a
+    file's ``...Z`` or ``...+00:00`` for the same second sorts before a fractional key.
+    """
+    utc = moment.astimezone(UTC)
+    text = utc.replace(tzinfo=None, microsecond=0).isoformat() + "Z"
+    return text + f"{utc.microsecond:06d}" if utc.microsecond else text
+
+
+class _DayStart(dict[str, int]):
+    """``YYYY-MM-DD`` -> microseconds since the epoch at its midnight UTC (filled lazily)."""
+
+    def __missing__(self, text: str) -> int:
+        value = (date.fromisoformat(text) - date(1970, 1, 1)).days * _DAY_US
+        self[text] = value
+        return value
+
+
+class _ClockTime(dict[str, int]):
+    """``HH:MM:SS`` -> microseconds since midnight (filled lazily)."""
+
+    def __missing__(self, text: str) -> int:
+        value = (int(text[:2]) * 3600 + int(text[3:5]) * 60 + int(text[6:8])) * _SECOND_US
+        self[text] = value
+        return value
+
+
+def _keys_to_us(keys: list[str]) -> list[int]:
+    days = map(_DayStart().__getitem__, map(itemgetter(slice(0, 10)), keys))
+    clock = map(_ClockTime().__getitem__, map(itemgetter(slice(11, 19)), keys))
+    result = list(map(add, days, clock))
+    if not set(map(len, keys)) <= {20, 25}:
+        for index, key in enumerate(keys):
+            if len(key) == 26:
+                result[index] += int(key[20:])
+    return result
+
+
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    """Everything a reader of one byte range needs; small and picklable."""
+
+    path: str
+    fmt: Literal["csv", "jsonl"]
+    width: int
+    columns: tuple[int, int, int, int]
+    as_of_us: int
+    window_us: int
+    as_of_key: str
+    window_key: str
+    chunk_bytes: int
+
+
+class _Accumulator:
+    """Per-customer packed stats and last-order keys for one byte range."""
+
+    __slots__ = ("last", "stats")
+
+    def __init__(self) -> None:
+        self.stats: dict[str, int] = {}
+        self.last: dict[str, str] = {}
+
+    def add_rows(
+        self, customers: list[str], keys: list[str], cents: list[int], recent: bool
+    ) -> None:
+        step = _ONE_RECENT_ORDER if recent else _ONE_ORDER
+        stats = self.stats
+        values = map(add, map(lshift, cents, repeat(_CENTS_SHIFT)), repeat(step))
+        # Lazy maps pull one row at a time, so a customer repeated in a chunk stays exact.
+        stats.update(
+            zip(customers, map(add, map(stats.get, customers, repeat(0)), values), strict=True)
+        )
+        last = self.last
+        newer = map(lt, map(last.get, customers, repeat(_NO_KEY)), keys)
+        last.update(compress(zip(customers, keys, strict=True), newer))
+
+    def add_one(self, customer: str, key: str, cents: int, recent: bool) -> None:
+        step = _ONE_RECENT_ORDER if recent else _ONE_ORDER
+        self.stats[customer] = self.stats.get(customer, 0) + (cents << _CENTS_SHIFT) + step
+        if self.last.get(customer, _NO_KEY) < key:
+            self.last[customer] = key
+
+    def packed(self) -> tuple[list[str], list[int], list[int]]:
+        """Customers, packed stats and last-order instants (µs), in one aligned order."""
+        customers = list(self.stats)
+        stats = list(self.stats.values())
+        self.stats = {}
+        last = _keys_to_us(list(map(self.last.__getitem__, customers)))
+        self.last = {}
+        return customers, stats, last
+
+
+def _fast_csv_chunk(text: str, plan: _Plan, acc: _Accumulator) -> bool:
+    """Aggregate a chunk of canonical CSV lines with C-level passes; ``False`` if unsure.
+
+    Unsure (an odd row anywhere in the chunk) means nothing was added: the careful
+    row-by-row reader then handles the chunk and names the bad line, if there is one.
+    """
+    width = plan.width
+    fields = text.replace("\n", ",\n").split(",")
+    count = len(fields) // width
+    if count == 0 or len(fields) != count * width:
+        return False
+    # Every line but the first starts with the "\n" put back above: if each of the slots
+    # width, 2*width, ... starts a line, all lines have exactly ``width`` fields.
+    try:
+        if count > 1 and set(map(itemgetter(0), fields[width::width])) != {"\n"}:
+            return False
+    except IndexError:
+        return False
+    ci, ti, ai, si = plan.columns
+    columns = []
+    for index in (ci, ti, ai, si):
+        column = fields[index::width]
+        if index == 0:
+            column[1:] = map(itemgetter(slice(1, None)), column[1:])
+        columns.append(column)
+    del fields
+    customers, stamps, amounts, statuses = columns
+    if "" in customers or not set(statuses) <= ORDER_STATUSES:
+        return False
+    lengths = set(map(len, stamps))
+    if len(lengths) != 1:
+        return False
+    pattern = _STAMPS.get(lengths.pop())
+    if pattern is None or pattern.fullmatch("".join(stamps)) is None:
+        return False
+    joined = ",".join(amounts)
+    if _AMOUNTS.fullmatch(joined) is None:
+        return False
+    del amounts
+    cents_text = joined.replace(".", "").split(",")
+    del joined
+    # Counting rows: paid, and not after as_of (the stamps compare like their instants).
+    paid = list(map(eq, statuses, repeat(COUNTING_STATUS)))
+    customers = list(compress(customers, paid))
+    stamps = list(compress(stamps, paid))
+    cents_text = list(compress(cents_text, paid))
+    if stamps and max(stamps) > plan.as_of_key:
+        due = list(map(ge, repeat(plan.as_of_key), stamps))
+        customers = list(compress(customers, due))
+        stamps = list(compress(stamps, due))
+        cents_text = list(compress(cents_text, due))
+    if not stamps:
+        return True
+    cents = list(map(int, cents_text))
+    if min(stamps) >= plan.window_key:
+        acc.add_rows(customers, stamps, cents, True)
+    else:
+        recent = list(map(le, repeat(plan.window_key), stamps))
+        old = list(map(eq, recent, repeat(False)))
+        acc.add_rows(
+            list(compress(customers, old)),
+            list(compress(stamps, old)),
+            list(compress(cents, old)),
+            False,
+        )
+        acc.add_rows(
+            list(compress(customers, recent)),
+            list(compress(stamps, recent)),
+            list(compress(cents, recent)),
+            True,
+        )
+    return True
+
+
+def _parse_instant(text: str, line: int) -> datetime:
+    """The instant in UTC; naive or malformed timestamps are a bad row."""
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise _RowError(line, "created_at", f"{text!r} is not an ISO 8601 timestamp") from None
+    if moment.utcoffset() is None:
+        raise _RowError(line, "created_at", f"{text!r} has no UTC offset (use ...Z)")
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError:
+        raise _RowError(line, "created_at", f"{text!r} is out of range in UTC") from None
+
+
+def _parse_cents(text: str, line: int) -> int:
+    match = _AMOUNT.fullmatch(text)
+    if match is None:
+        raise _RowError(
+            line,
+            "total_amount",
+            f"{text!r} is not an amount in EUR like 12.50 (at most 2 decimals)",
+        )
+    return int(match[1]) * 100 + int((match[2] or "0").ljust(2, "0"))
+
+
+def _check_row(
+    customer: object, stamp: object, amount: object, status: object, line: int
+) -> tuple[str, datetime, int, str]:
+    if not isinstance(customer, str) or not customer:
+        raise _RowError(line, "customer_id", "must be a non-empty string")
+    if not isinstance(stamp, str):
+        raise _RowError(line, "created_at", "must be an ISO 8601 timestamp string")
+    moment = _parse_instant(stamp, line)
+    if isinstance(amount, int | Decimal) and not isinstance(amount, bool):
+        amount = str(amount)
+    if not isinstance(amount, str):
+        raise _RowError(line, "total_amount", "must be a decimal string such as 12.50")
+    cents = _parse_cents(amount, line)
+    if status not in ORDER_STATUSES:
+        raise _RowError(
+            line, "status", f"unknown status {status!r} (expected paid, refunded or cancelled)"
+        )
+    assert isinstance(status, str)
+    return customer, moment, cents, status
+
+
+def _add_checked(row: tuple[str, datetime, int, str], plan: _Plan, acc: _Accumulator) -> None:
+    customer, moment, cents, status = row
+    if status != COUNTING_STATUS:
+        return
+    at = _instant_us(moment)
+    if at <= plan.as_of_us:
+        acc.add_one(customer, _key(moment), cents, at >= plan.window_us)
+
+
+def _csv_fields(fields: list[str], plan: _Plan, line: int) -> tuple[str, datetime, int, str]:
+    if len(fields) != plan.width:
+        raise _RowError(line, "<row>", f"expected {plan.width} fields, found {len(fields)}")
+    ci, ti, ai, si = plan.columns
+    return _check_row(fields[ci], fields[ti], fields[ai], fields[si], line)
+
+
+def _careful_chunk(data: bytes, plan: _Plan, acc: _Accumulator, first_line: int) -> None:
+    """Row by row, for chunks the fast path declined: exact, and names the bad line."""
+    for offset, raw in enumerate(data.split(b"\n")):
+        line = first_line + offset
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            raise _RowError(line, "<row>", "is not valid UTF-8") from None
+        text = text.removesuffix("\r")
+        if not text.strip():
+            continue
+        if plan.fmt == "csv":
+            row = _csv_fields(text.split(","), plan, line)
+        else:
+            row = _jsonl_fields(text, line)
+        _add_checked(row, plan, acc)
+
+
+def _jsonl_fields(text: str, line: int) -> tuple[str, datetime, int, str]:
+    try:
+        record = json.loads(text, parse_float=Decimal)
+    except ValueError as exc:
+        raise _RowError(line, "<row>", f"is not valid JSON ({exc.args[0]})") from None
+    if not isinstance(record, dict):
+        raise _RowError(line, "<row>", "must be a JSON object")
+    for name in _FIELDS:
+        if name not in record:
+            raise _RowError(line, name, "is required")
+    return _check_row(
+        record["customer_id"], record["created_at"], record["total_amount"], record["status"], line
+    )
+
+
+def _read_range(plan: _Plan, start: int, end: int) -> _Accumulator:
+    """Aggregate the lines in ``[start, end)``; both ends sit at line starts (or EOF)."""
+    acc = _Accumulator()
+    line = 0
+    with open(plan.path, "rb") as stream:
+        stream.seek(start)
+        position, carry = start, b""
+        while position < end:
+            block = stream.read(min(plan.chunk_bytes, end - position))
+            if not block:
+                break
+            position += len(block)
+            block = carry + block
+            if position < end:
+                cut = block.rfind(b"\n") + 1
+                block, carry = block[:cut], block[cut:]
+            else:
+                carry = b""
+            if not block:
+                continue
+            data = block[:-1] if block.endswith(b"\n") else block
+            lines = data.count(b"\n") + 1
+            if not (plan.fmt == "csv" and _try_fast(data, plan, acc)):
+                _careful_chunk(data, plan, acc, line)
+            line += lines
+        if carry:
+            _careful_chunk(carry, plan, acc, line)
+    return acc
+
+
+def _try_fast(data: bytes, plan: _Plan, acc: _Accumulator) -> bool:
+    if b"\r" in data:
+        return False
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return _fast_csv_chunk(text, plan, acc)
+
+
+def _line_of(path: str, offset: int) -> int:
+    """The 1-based line number of the line starting at byte ``offset``."""
+    if offset == 0:
+        return 1
+    with open(path, "rb") as stream, mmap.mmap(stream.fileno(), 0, access=mmap.ACCESS_READ) as mm:
+        count = 0
+        for position in range(0, offset, 1 << 24):
+            count += mm[position : min(offset, position + (1 << 24))].count(b"\n")
+        return count + 1
+
+
+def _range_worker(plan: _Plan, start: int, end: int, conn: Connection) -> None:
+    try:
+        payload = pickle.dumps(("ok", _read_range(plan, start, end).packed()), protocol=5)
+    except _RowError as exc:
+        payload = pickle.dumps(("row", (exc.line, exc.field, exc.message)), protocol=5)
+    except BaseException as exc:  # report, never hang the parent
+        payload = pickle.dumps(("crash", repr(exc)), protocol=5)
+    conn.send_bytes(payload)
+    conn.close()
+
+
+def _ranges(path: str, start: int, size: int, parts: int) -> list[tuple[int, int]]:
+    """Split ``[start, size)`` into ``parts`` byte ranges that begin at line starts."""
+    bounds = [start]
+    with open(path, "rb") as stream:
+        for k in range(1, parts):
+            stream.seek(max(start + (size - start) * k // parts - 1, bounds[-1]))
+            stream.readline()
+            bounds.append(max(min(stream.tell(), size), bounds[-1]))
+    bounds.append(size)
+    return [(a, b) for a, b in pairwise(bounds) if b > a]
+
+
+def _detect_format(path: Path, head: bytes) -> Literal["csv", "jsonl"]:
+    suffix = path.suffix.lower()
+    if suffix in {".jsonl", ".ndjson"}:
+        return "jsonl"
+    if suffix == ".csv":
+        return "csv"
+    return "jsonl" if head.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"{") else "csv"
+
+
+def _csv_layout(header: bytes) -> tuple[int, tuple[int, int, int, int]]:
+    try:
+        text = header.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise _invalid(1, "<header>", "is not valid UTF-8") from None
+    names = [name.strip() for name in next(csv.reader([text.rstrip("\r\n")]), [])]
+    for name in _FIELDS:
+        if name not in names:
+            raise _invalid(1, name, f"the header has no {name!r} column")
+    ci, ti, ai, si = (names.index(name) for name in _FIELDS)
+    return len(names), (ci, ti, ai, si)
+
+
+def read_aggregates(
+    path: str | os.PathLike[str],
+    as_of: datetime,
+    thresholds: FlagThresholds,
+    *,
+    workers: int = 1,
+    chunk_bytes: int = 4 << 20,
+) -> CustomerAggregates:
+    """Aggregate an orders file per customer; ``workers`` processes split it by byte ranges."""
+    source = Path(path)
+    result = CustomerAggregates(as_of, thresholds)
+    window = result.window_start
+    as_of_key = _key(as_of.replace(microsecond=0))
+    ceil_window = window if window.microsecond == 0 else window + timedelta(seconds=1)
+    window_key = _key(ceil_window.replace(microsecond=0))[:19]
+    size = source.stat().st_size
+    with source.open("rb") as stream:
+        head = stream.readline()
+        fmt = _detect_format(source, head)
+        if fmt == "csv":
+            if not head.strip():
+                return result
+            width, columns = _csv_layout(head)
+            body = len(head)
+        else:
+            width, columns, body = 0, (0, 0, 0, 0), 0
+    plan = _Plan(
+        str(source),
+        fmt,
+        width,
+        columns,
+        _instant_us(as_of),
+        _instant_us(window),
+        as_of_key,
+        window_key,
+        chunk_bytes,
+    )
+    if fmt == "csv" and _has_quotes(plan.path, body, size):
+        stats, last = _read_quoted_csv(plan, body)
+        return CustomerAggregates._from_parts(as_of, thresholds, stats, last)
+    ranges = _ranges(plan.path, body, size, max(1, workers))
+    first_line = 2 if fmt == "csv" else 1
+    parts = _run_ranges(plan, ranges, first_line)
+    stats_all: dict[str, int] = {}
+    last_all: dict[str, int] = {}
+    merged = CustomerAggregates._from_parts(as_of, thresholds, stats_all, last_all)
+    for customers, packed, instants in parts:
+        if not stats_all:
+            stats_all.update(zip(customers, packed, strict=True))
+            last_all.update(zip(customers, instants, strict=True))
+        else:
+            merged._absorb(customers, packed, instants)
+    return merged
+
+
+def _has_quotes(path: str, start: int, size: int) -> bool:
+    if size <= start:
+        return False
+    with open(path, "rb") as stream, mmap.mmap(stream.fileno(), 0, access=mmap.ACCESS_READ) as mm:
+        return mm.find(b'"', start) >= 0
+
+
+def _run_ranges(
+    plan: _Plan, ranges: list[tuple[int, int]], first_line: int
+) -> Iterator[tuple[list[str], list[int], list[int]]]:
+    if not ranges:
+        return iter(())
+    context: Any = multiprocessing.get_context(
+        "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
+    )
+    children = []
+    for start, end in ranges[1:]:
+        receiver, sender = context.Pipe(duplex=False)
+        process = context.Process(target=_range_worker, args=(plan, start, end, sender))
+        process.start()
+        sender.close()
+        children.append((start, receiver, process))
+    try:
+        start, end = ranges[0]
+        try:
+            own = _read_range(plan, start, end).packed()
+        except _RowError as exc:
+            raise _invalid(first_line + exc.line, exc.field, exc.message) from None
+        payloads = []
+        for start, receiver, process in children:
+            try:
+                payload = receiver.recv_bytes()
+            except EOFError:
+                payload = pickle.dumps(("crash", "worker exited without an answer"))
+            receiver.close()
+            process.join()
+            payloads.append((start, payload))
+    finally:
+        for _, _receiver, process in children:
+            if process.is_alive():
+                process.kill()
+                process.join()
+    return _unpack(plan, own, payloads, first_line)
+
+
+def _unpack(
+    plan: _Plan,
+    own: tuple[list[str], list[int], list[int]],
+    payloads: list[tuple[int, bytes]],
+    first_line: int,
+) -> Iterator[tuple[list[str], list[int], list[int]]]:
+    results: list[tuple[int, Any]] = []
+    for start, payload in payloads:
+        kind, value = pickle.loads(payload)  # noqa: S301 - our own child's answer
+        if kind == "row":
+            line, field, message = value
+            raise _invalid(_line_of(plan.path, start) + line, field, message)
+        if kind != "ok":
+            raise RuntimeError(f"a segmentation worker failed: {value}")
+        results.append((start, value))
+    yield own
+    del own
+    while payloads:
+        payloads.pop()
+    for _, value in results:
+        yield value
+
+
+def _read_quoted_csv(plan: _Plan, body: int) -> tuple[dict[str, int], dict[str, int]]:
+    """CSV with quoted fields: the standard csv module, one process, exact line numbers."""
+    acc = _Accumulator()
+    with open(plan.path, encoding="utf-8", newline="") as stream:
+        stream.readline()
+        reader = csv.reader(stream)
+        while True:
+            try:
+                fields = next(reader)
+            except StopIteration:
+                break
+            except (csv.Error, UnicodeDecodeError) as exc:
+                raise _invalid(reader.line_num + 1, "<row>", str(exc)) from None
+            line = reader.line_num + 1
+            if not fields or (len(fields) == 1 and not fields[0].strip()):
+                continue
+            try:
+                _add_checked(_csv_fields(fields, plan, line), plan, acc)
+            except _RowError as exc:
+                raise _invalid(exc.line, exc.field, exc.message) from None
+    customers, stats, last = acc.packed()
+    return dict(zip(customers, stats, strict=True)), dict(zip(customers, last, strict=True))
+
+
+def _csv_text(value: str) -> str:
+    if not any(c in value for c in ',"\r\n'):
+        return value
+    buffer = io.StringIO()
+    csv.writer(buffer, lineterminator="").writerow([value])
+    return buffer.getvalue()
+
+
+def write_csv(columns: _Columns, rules: RuleSet, out: IO[str], *, batch: int = 65_536) -> None:
+    """Write scored columns as the ``segment`` command's CSV (header included)."""
+    out.write(",".join(CSV_COLUMNS) + "\n")
+    names = [*(_csv_text(rule.name) for rule in rules.rules), _csv_text(rules.fallback)]
+    flags = ("false", "true")
+    ids = columns.customer_ids
+    if any(c in "\x00".join(ids) for c in ',"\r\n'):
+        ids = list(map(_csv_text, ids))
+    row = "%s,%d,%d,%s,%d,%d,%d,%s,%s,%s,%s\n"
+    for low in range(0, len(ids), batch):
+        part = slice(low, low + batch)
+        money = map(mod, repeat("%d.%02d"), map(divmod, columns.cents[part], repeat(100)))
+        out.write(
+            "".join(
+                map(
+                    mod,
+                    repeat(row),
+                    zip(
+                        ids[part],
+                        columns.recency_days[part],
+                        columns.frequency[part],
+                        money,
+                        columns.r[part],
+                        columns.f[part],
+                        columns.m[part],
+                        map(names.__getitem__, columns.rule_index[part]),
+                        map(flags.__getitem__, columns.high_value[part]),
+                        map(flags.__getitem__, columns.frequent_buyer[part]),
+                        map(flags.__getitem__, columns.at_risk[part]),
+                        strict=True,
+                    ),
+                )
+            )
+        )
