@@ -91,6 +91,8 @@ def test_diaeresis_keeps_vowels_apart() -> None:
     assert transliterate_elot743("Προϋπόθεση") == "Proypothesi"
     assert transliterate_elot743("Ευφροσύνη") == "Effrosyni"
     assert transliterate_elot743("ΑΫΛΟΣ") == "AYLOS"
+    # An accent on the first vowel also means two syllables, not a diphthong.
+    assert transliterate_elot743("άυλος") == "aylos"
 
 
 def test_case_follows_the_source_word() -> None:
