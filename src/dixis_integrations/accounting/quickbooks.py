@@ -903,43 +903,137 @@ class QuickBooks:
             out.setdefault(sku, (self._items[sku], False))
         return out
 
-    def _items_for(self, orders: Iterable[Order]) -> Operation[dict[str, str]]:
+    def _references(
+        self, customers: Sequence[Customer], orders: Sequence[Order]
+    ) -> Operation[tuple[dict[str, str], dict[str, str]]]:
+        """Tax codes, customers and items for ``orders`` in as few calls as possible.
+
+        One batch of queries (tax codes and rates until checked, customers by
+        ``DisplayName``, items by ``Name``), then batches of creates for what is missing;
+        a customer whose name is taken (6240) is created again as ``"<name> (<id>)"``.
+        Returns (our customer id -> QBO id, SKU or item name -> QBO id).
+        """
         wanted: dict[str, tuple[str, str, Money]] = {}
         for order in orders:
             for line in order.lines:
                 wanted.setdefault(line.sku, (line.sku, line.name, line.unit_price))
             zero = Money.zero(order.currency)
-            wanted.setdefault(
-                self.config.shipping_item_name, (self.config.shipping_item_name, "Shipping", zero)
-            )
-            wanted.setdefault(
-                self.config.discount_item_name,
-                (self.config.discount_item_name, "Order discount", zero),
-            )
-        ids = yield from self._ensure_items(wanted.values())
-        return {k: v[0] for k, v in ids.items()}
-
-    def _customer_ids(self, customers: Sequence[Customer]) -> Operation[dict[str, str]]:
-        """Our customer id -> QBO id, finding all in one query and creating the rest."""
-        unknown: dict[str, tuple[Customer, str]] = {}
+            for name, text in (
+                (self.config.shipping_item_name, "Shipping"),
+                (self.config.discount_item_name, "Order discount"),
+            ):
+                wanted.setdefault(name, (name, text, zero))
+        names: dict[str, tuple[Customer, str]] = {}
         for customer in customers:
-            if customer.id not in self._customers and customer.id not in unknown:
-                unknown[customer.id] = (customer, check_customer(customer, vendor=VENDOR))
-        if unknown:
-            names = sorted({n for c, name in unknown.values() for n in (name, f"{name} ({c.id})")})
-            for start in range(0, len(names), 500):
-                response = yield self._query(
-                    select("Customer", "DisplayName", names[start : start + 500], limit=1000),
-                    "find_customers",
+            if customer.id not in self._customers and customer.id not in names:
+                names[customer.id] = (customer, check_customer(customer, vendor=VENDOR))
+        items = sorted(sku for sku in wanted if sku not in self._items)
+        queries: list[dict[str, Any]] = []
+        if not self._codes_checked:
+            queries += [
+                {"bId": "codes", "Query": "select * from TaxCode"},
+                {"bId": "rates", "Query": "select * from TaxRate"},
+            ]
+        shown = sorted({n for c, name in names.values() for n in (name, f"{name} ({c.id})")})
+        for n, start in enumerate(range(0, len(shown), 300)):
+            queries.append(
+                {
+                    "bId": f"c{n}",
+                    "Query": select(
+                        "Customer", "DisplayName", shown[start : start + 300], limit=1000
+                    ),
+                }
+            )
+        for n, start in enumerate(range(0, len(items), 300)):
+            queries.append(
+                {
+                    "bId": f"i{n}",
+                    "Query": select("Item", "Name", items[start : start + 300], limit=1000),
+                }
+            )
+        codes: list[dict[str, Any]] = []
+        rates: list[dict[str, Any]] = []
+        for start in range(0, len(queries), BATCH_SIZE):
+            response = yield self._batch_request(
+                queries[start : start + BATCH_SIZE], operation="lookup", idempotent=True
+            )
+            for answer in response_json(response).get("BatchItemResponse") or ():
+                fault = parse_fault(answer)
+                if fault is not None:
+                    raise _fault_error(fault, status=200, rid=None)
+                bid = str(answer.get("bId"))
+                rows = answer.get("QueryResponse") or {}
+                if bid == "codes":
+                    codes = list(rows.get("TaxCode") or [])
+                elif bid == "rates":
+                    rates = list(rows.get("TaxRate") or [])
+                elif bid.startswith("c"):
+                    for row in rows.get("Customer") or ():
+                        if row.get("AcctNum") in names:
+                            self._customers[str(row["AcctNum"])] = str(row["Id"])
+                else:
+                    for row in rows.get("Item") or ():
+                        self._items[str(row["Name"])] = str(row["Id"])
+        if not self._codes_checked:
+            check_tenant_codes(
+                self.codes, parse_tax_codes(codes, rates), tenant=self.tenant, vendor=VENDOR
+            )
+            self._codes_checked = True
+        creates: list[tuple[str, str, dict[str, Any]]] = [
+            ("Customer", ref, build_customer(customer, name))
+            for ref, (customer, name) in names.items()
+            if ref not in self._customers
+        ]
+        creates += [
+            (
+                "Item",
+                sku,
+                build_item(sku, wanted[sku][1], wanted[sku][2], self.config.income_account_id),
+            )
+            for sku in items
+            if sku not in self._items
+        ]
+        attempt = 0
+        while creates:
+            again: list[tuple[str, str, dict[str, Any]]] = []
+            for start in range(0, len(creates), BATCH_SIZE):
+                chunk = creates[start : start + BATCH_SIZE]
+                response = yield self._batch_request(
+                    [
+                        {"bId": str(n), "operation": "create", kind: body}
+                        for n, (kind, _, body) in enumerate(chunk)
+                    ],
+                    operation="create_references",
+                    key=self._key(
+                        f"create_references.{attempt}",
+                        ",".join(f"{kind}:{key}" for kind, key, _ in chunk),
+                    ),
                 )
-                rows = (response_json(response).get("QueryResponse") or {}).get("Customer")
-                for row in rows or ():
-                    if row.get("AcctNum") in unknown:
-                        self._customers[str(row["AcctNum"])] = str(row["Id"])
-            missing = [c for ref, (c, _) in unknown.items() if ref not in self._customers]
-            for customer in missing:
-                yield from self.upsert_customer(customer)
-        return {c.id: self._customers[c.id] for c in customers}
+                answers = {
+                    str(a.get("bId")): a
+                    for a in response_json(response).get("BatchItemResponse") or ()
+                }
+                for n, (kind, key, _) in enumerate(chunk):
+                    answer = answers.get(str(n), {})
+                    fault = parse_fault(answer)
+                    if fault is None and kind in answer:
+                        target = self._customers if kind == "Customer" else self._items
+                        target[key] = str(answer[kind]["Id"])
+                        continue
+                    error = _fault_error(fault or {}, status=200, rid=None)
+                    if kind == "Customer" and error.vendor_code == _DUPLICATE_NAME and not attempt:
+                        customer, name = names[key]
+                        again.append(
+                            ("Customer", key, build_customer(customer, f"{name} ({customer.id})"))
+                        )
+                        continue
+                    raise error
+            creates = again
+            attempt += 1
+        return (
+            {c.id: self._customers[c.id] for c in customers},
+            {sku: self._items[sku] for sku in wanted},
+        )
 
     # -- invoices ----------------------------------------------------------------------
     def _check(self, order: Order) -> tuple[InvoiceLine, ...]:
@@ -967,15 +1061,13 @@ class QuickBooks:
         """
         lines = self._check(order)
         totals = order.totals()
-        yield from self.connect()
         number = order.id
         existing = yield from self._find(number)
         if existing is not None:
             return parse_invoice(
                 existing, reference=order.id, total=totals.gross, tax=totals.vat, created=False
             )
-        customers = yield from self._customer_ids([order.customer])
-        items = yield from self._items_for([order])
+        customers, items = yield from self._references([order.customer], [order])
         body = build_invoice(
             order,
             lines,
@@ -1028,9 +1120,9 @@ class QuickBooks:
                     reason=str(exc),
                 )
         if ready:
-            yield from self.connect()
-            customers = yield from self._customer_ids([o.customer for _, o, _ in ready])
-            items = yield from self._items_for(o for _, o, _ in ready)
+            customers, items = yield from self._references(
+                [o.customer for _, o, _ in ready], [o for _, o, _ in ready]
+            )
             for start in range(0, len(ready), BATCH_SIZE):
                 chunk = ready[start : start + BATCH_SIZE]
                 requests = [
