@@ -22,3 +22,32 @@ def test_public_names_of_each_module_are_re_exported(module: str) -> None:
     assert missing == []
     for name in mod.__all__:
         assert getattr(models, name) is getattr(mod, name)
+
+
+@pytest.mark.parametrize(
+    "model",
+    [
+        models.Money,
+        models.Address,
+        models.Customer,
+        models.Product,
+        models.Order,
+        models.OrderTotals,
+        models.Payment,
+        models.Refund,
+        models.VatRate,
+        models.OrderCreated,
+        models.ShipmentStatusChanged,
+    ],
+    ids=lambda m: m.__name__,
+)
+def test_json_schema_can_be_generated_for_the_docs(model: type[models.Money]) -> None:
+    for mode in ("validation", "serialization"):
+        schema = model.model_json_schema(mode=mode)
+        assert schema["additionalProperties"] is False
+        assert schema["properties"]
+
+
+def test_money_schema_says_the_amount_is_a_string_in_json() -> None:
+    schema = models.Money.model_json_schema(mode="serialization")
+    assert schema["properties"]["amount"]["type"] == "string"
