@@ -12,12 +12,14 @@ from enum import StrEnum
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 __all__ = [
+    "Correction",
     "PurchaseOrder",
     "PurchaseOrderLine",
     "PurchaseOrderStatus",
     "StockAdjustment",
     "StockLevel",
     "StockPage",
+    "StockUpdate",
 ]
 
 _FROZEN = ConfigDict(frozen=True, extra="forbid")
@@ -92,3 +94,32 @@ class PurchaseOrder(BaseModel):
     location: str = "default"
     created_at: AwareDatetime
     external_id: str | None = None
+
+
+class StockUpdate(BaseModel):
+    """A level a source pushed (a webhook), with the id that makes its delivery idempotent.
+
+    ``event_id`` is the vendor's delivery or event id where it sends one, else a key
+    derived from the level's SKU, location and ``as_of``: the same report twice has the
+    same id.
+    """
+
+    model_config = _FROZEN
+    event_id: str = Field(min_length=1)
+    source: str = Field(min_length=1)
+    level: StockLevel
+
+
+class Correction(BaseModel):
+    """One difference a reconciliation pass found and fixed: ours was ``ours``, the
+    source (the owner of the quantity) said ``theirs``. ``field`` is ``"on_hand"`` or
+    ``"missing"`` (we hold a level the source no longer lists).
+    """
+
+    model_config = _FROZEN
+    sku: str
+    location: str
+    field: str
+    ours: Decimal | None
+    theirs: Decimal | None
+    source: str

@@ -1,0 +1,385 @@
+"""The stock ledger: separate quantities per SKU and location, each change applied once.
+
+The source (Zoho, Cin7, a file) owns *on hand*: its absolute readings replace ours, and a
+reading older than the one we hold is refused. The marketplace owns *committed*: an order
+line commits at creation and releases at cancellation exactly once, whatever the order and
+number of deliveries. *Incoming* is the open purchase orders. A :class:`StockLow` event is
+emitted once per downward crossing of the reorder point, and re-armed when stock rises.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
+from enum import StrEnum
+
+from dixis_integrations.errors import FieldError, InvalidInput
+from dixis_integrations.models.events import DEFAULT_TENANT, StockLow
+from dixis_integrations.models.inventory import Correction, StockAdjustment, StockLevel
+from dixis_integrations.models.order import Order
+
+__all__ = ["Applied", "Outcome", "StockLedger"]
+
+_ZERO = Decimal(0)
+
+
+class Outcome(StrEnum):
+    """What the ledger did with one change."""
+
+    APPLIED = "applied"
+    DUPLICATE = "duplicate"  # seen before: nothing changed
+    STALE = "stale"  # older than the reading we hold: nothing changed
+    SUPERSEDED = "superseded"  # a commit whose order line was already released
+
+
+@dataclass(frozen=True, slots=True)
+class Applied:
+    """The result of one change: its outcome, the level after it and any ``StockLow``."""
+
+    outcome: Outcome
+    level: StockLevel
+    events: tuple[StockLow, ...] = ()
+
+
+@dataclass(slots=True)
+class _Position:
+    on_hand: Decimal = _ZERO
+    committed: Decimal = _ZERO
+    incoming: Decimal = _ZERO
+    as_of: datetime | None = None
+    version: str | None = None
+    low: bool = False
+    seen: int = 0  # the last reconciliation pass that saw this level
+
+
+@dataclass(slots=True)
+class _Line:
+    sku: str
+    location: str
+    quantity: Decimal
+    released: bool = False
+
+
+def _newer(level: StockLevel, pos: _Position) -> bool | None:
+    """``True`` newer, ``False`` older, ``None`` the same reading."""
+    if pos.as_of is None:
+        return True
+    if level.as_of != pos.as_of:
+        return level.as_of > pos.as_of
+    if level.version is None or pos.version is None or level.version == pos.version:
+        return None
+    try:
+        return int(level.version) > int(pos.version)
+    except ValueError:
+        return level.version > pos.version
+
+
+def _positive(value: Decimal, name: str) -> None:
+    if not value.is_finite() or value <= 0:
+        raise InvalidInput(
+            "quantity must be positive",
+            errors=[FieldError((name,), f"{value} is not a positive quantity", "not_positive")],
+        )
+
+
+class StockLedger:
+    """Stock per (SKU, location), as the marketplace knows it. Not thread-safe: one
+    ledger is fed by one consumer (a webhook queue worker, a reconciliation pass).
+
+    Args:
+        reorder_points: SKU -> reorder point (for every location of the SKU).
+        tenant: stamped on the ``StockLow`` events.
+        clock: the time of changes that do not carry one.
+        strict: refuse commits for SKUs the ledger has never seen (``unknown_sku``).
+    """
+
+    def __init__(
+        self,
+        reorder_points: Mapping[str, Decimal] | None = None,
+        *,
+        tenant: str = DEFAULT_TENANT,
+        clock: Callable[[], datetime] | None = None,
+        strict: bool = True,
+    ) -> None:
+        self.reorder_points: dict[str, Decimal] = dict(reorder_points or {})
+        self.tenant = tenant
+        self.strict = strict
+        self._clock = clock or (lambda: datetime.now(UTC))
+        self._positions: dict[tuple[str, str], _Position] = {}
+        self._events_seen: set[str] = set()
+        self._adjustments: set[str] = set()
+        self._lines: dict[tuple[str, str], _Line] = {}
+        self._expected: dict[str, tuple[str, str, Decimal]] = {}
+        self._received: set[str] = set()
+        self._pending: list[StockLow] = []
+
+    # -- reading ---------------------------------------------------------------------
+    def __len__(self) -> int:
+        return len(self._positions)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._positions
+
+    def level(self, sku: str, location: str = "default") -> StockLevel:
+        """The current level of one SKU at one location.
+
+        Raises:
+            InvalidInput: ``unknown_sku`` when the ledger holds no such level.
+        """
+        pos = self._positions.get((sku, location))
+        if pos is None:
+            raise _unknown(sku, location)
+        return self._snapshot(sku, location, pos)
+
+    def levels(self) -> Iterator[StockLevel]:
+        """Every level, in no particular order."""
+        for (sku, location), pos in self._positions.items():
+            yield self._snapshot(sku, location, pos)
+
+    def is_low(self, sku: str, location: str = "default") -> bool:
+        """Whether the SKU is below its reorder point (a ``StockLow`` has been emitted)."""
+        pos = self._positions.get((sku, location))
+        return bool(pos and pos.low)
+
+    def _snapshot(self, sku: str, location: str, pos: _Position) -> StockLevel:
+        return StockLevel(
+            sku=sku,
+            location=location,
+            on_hand=pos.on_hand,
+            committed=pos.committed,
+            incoming=pos.incoming,
+            as_of=pos.as_of or self._clock(),
+            version=pos.version,
+        )
+
+    # -- the source's readings -------------------------------------------------------
+    def observe(self, level: StockLevel, *, event_id: str | None = None) -> Applied:
+        """Take an absolute on-hand reading from the source that owns it.
+
+        A reading delivered twice (same ``event_id``), or older than the one held (by
+        ``as_of``, then numeric ``version``), changes nothing. Committed and incoming are
+        ours and stay as they are.
+        """
+        key = (level.sku, level.location)
+        pos = self._positions.get(key)
+        if event_id is not None and event_id in self._events_seen:
+            return Applied(Outcome.DUPLICATE, self._snapshot(*key, pos or _Position()))
+        if event_id is not None:
+            self._events_seen.add(event_id)
+        if pos is None:
+            pos = self._positions[key] = _Position()
+        newer = _newer(level, pos)
+        if newer is None:
+            return Applied(Outcome.DUPLICATE, self._snapshot(*key, pos))
+        if not newer:
+            return Applied(Outcome.STALE, self._snapshot(*key, pos))
+        pos.on_hand = level.on_hand
+        pos.as_of = level.as_of
+        pos.version = level.version
+        return self._after(key, pos, level.as_of)
+
+    def correct(self, level: StockLevel, *, source: str, pass_id: int = 0) -> list[Correction]:
+        """Make on hand equal the source's full reading (a reconciliation), whatever its age.
+
+        Returns the corrections made (none when the levels agree). Low-stock events the
+        correction causes are kept for :meth:`drain_events`.
+        """
+        key = (level.sku, level.location)
+        pos = self._positions.get(key)
+        out: list[Correction] = []
+        ours: Decimal | None = None if pos is None else pos.on_hand
+        if pos is None:
+            pos = self._positions[key] = _Position()
+        if ours is None or ours != level.on_hand:
+            out.append(
+                Correction(
+                    sku=level.sku,
+                    location=level.location,
+                    field="on_hand",
+                    ours=ours,
+                    theirs=level.on_hand,
+                    source=source,
+                )
+            )
+        pos.seen = pass_id
+        if out:
+            pos.on_hand = level.on_hand
+            if pos.as_of is None or level.as_of >= pos.as_of:
+                pos.as_of, pos.version = level.as_of, level.version
+            self._pending.extend(self._after(key, pos, level.as_of).events)
+        elif pos.as_of is None or level.as_of > pos.as_of:
+            pos.as_of, pos.version = level.as_of, level.version
+        return out
+
+    def unseen(self, pass_id: int) -> Iterator[StockLevel]:
+        """Levels a reconciliation pass ``pass_id`` did not see at the source."""
+        for (sku, location), pos in self._positions.items():
+            if pos.seen != pass_id:
+                yield self._snapshot(sku, location, pos)
+
+    def drain_events(self) -> list[StockLow]:
+        """``StockLow`` events raised by :meth:`correct` since the last drain."""
+        out, self._pending = self._pending, []
+        return out
+
+    # -- our own changes ---------------------------------------------------------------
+    def adjust(self, adjustment: StockAdjustment, *, at: datetime | None = None) -> Applied:
+        """Apply a delta to on hand once per ``adjustment.reference``.
+
+        Raises:
+            InvalidInput: ``unknown_sku``, or the delta would take on hand below zero.
+        """
+        key = (adjustment.sku, adjustment.location)
+        pos = self._positions.get(key)
+        if pos is None:
+            raise _unknown(*key)
+        if adjustment.reference in self._adjustments:
+            return Applied(Outcome.DUPLICATE, self._snapshot(*key, pos))
+        if pos.on_hand + adjustment.delta < 0:
+            raise InvalidInput(
+                "adjustment would make stock negative",
+                errors=[FieldError(("delta",), f"on hand is {pos.on_hand}", "negative_stock")],
+            )
+        self._adjustments.add(adjustment.reference)
+        pos.on_hand += adjustment.delta
+        return self._after(key, pos, at or self._clock())
+
+    def commit(
+        self,
+        order_id: str,
+        line: str,
+        sku: str,
+        quantity: Decimal,
+        *,
+        location: str = "default",
+        at: datetime | None = None,
+    ) -> Applied:
+        """Commit ``quantity`` of ``sku`` to one order line, once.
+
+        A second delivery is a ``DUPLICATE``; a commit arriving after its line was already
+        released (events out of order) is ``SUPERSEDED`` and commits nothing.
+
+        Raises:
+            InvalidInput: ``not_positive`` quantity, or ``unknown_sku`` in strict mode.
+        """
+        _positive(quantity, "quantity")
+        key = (sku, location)
+        pos = self._positions.get(key)
+        if pos is None:
+            if self.strict:
+                raise _unknown(sku, location)
+            pos = self._positions[key] = _Position()
+        existing = self._lines.get((order_id, line))
+        if existing is not None:
+            outcome = Outcome.SUPERSEDED if existing.released else Outcome.DUPLICATE
+            return Applied(outcome, self._snapshot(*key, pos))
+        self._lines[(order_id, line)] = _Line(sku, location, quantity)
+        pos.committed += quantity
+        return self._after(key, pos, at or self._clock())
+
+    def release(self, order_id: str, line: str, *, at: datetime | None = None) -> Applied | None:
+        """Give back what one order line committed, once.
+
+        Returns ``None`` when the line was never committed: the release is remembered, so
+        a commit delivered later (out of order) commits nothing.
+        """
+        existing = self._lines.get((order_id, line))
+        if existing is None:
+            self._lines[(order_id, line)] = _Line("", "", _ZERO, released=True)
+            return None
+        if existing.released:
+            key = (existing.sku, existing.location)
+            if key not in self._positions:
+                return None
+            return Applied(Outcome.DUPLICATE, self._snapshot(*key, self._positions[key]))
+        existing.released = True
+        key = (existing.sku, existing.location)
+        pos = self._positions[key]
+        pos.committed -= existing.quantity
+        return self._after(key, pos, at or self._clock())
+
+    def commit_order(self, order: Order, *, location: str = "default") -> list[Applied]:
+        """Commit every line of an order (lines keyed by position), once."""
+        return [
+            self.commit(
+                order.id, str(i), line.sku, line.quantity, location=location, at=order.created_at
+            )
+            for i, line in enumerate(order.lines)
+        ]
+
+    def release_order(self, order: Order) -> list[Applied | None]:
+        """Release every line of a cancelled order, once."""
+        return [self.release(order.id, str(i)) for i in range(len(order.lines))]
+
+    def expect(
+        self, reference: str, sku: str, quantity: Decimal, *, location: str = "default"
+    ) -> Applied:
+        """Count an open purchase order as incoming, once per ``reference``."""
+        _positive(quantity, "quantity")
+        key = (sku, location)
+        pos = self._positions.get(key)
+        if pos is None:
+            raise _unknown(sku, location)
+        if reference in self._expected or reference in self._received:
+            return Applied(Outcome.DUPLICATE, self._snapshot(*key, pos))
+        self._expected[reference] = (sku, location, quantity)
+        pos.incoming += quantity
+        return self._after(key, pos, self._clock())
+
+    def receive(
+        self,
+        reference: str,
+        sku: str,
+        quantity: Decimal,
+        *,
+        location: str = "default",
+        at: datetime | None = None,
+    ) -> Applied:
+        """Book a delivery against purchase order ``reference``, once: on hand rises by
+        ``quantity`` and the order stops counting as incoming.
+        """
+        _positive(quantity, "quantity")
+        key = (sku, location)
+        pos = self._positions.get(key)
+        if pos is None:
+            raise _unknown(sku, location)
+        if reference in self._received:
+            return Applied(Outcome.DUPLICATE, self._snapshot(*key, pos))
+        self._received.add(reference)
+        expected = self._expected.pop(reference, None)
+        if expected is not None:
+            pos.incoming -= expected[2]
+        pos.on_hand += quantity
+        return self._after(key, pos, at or self._clock())
+
+    # -- low stock ----------------------------------------------------------------------
+    def _after(self, key: tuple[str, str], pos: _Position, at: datetime) -> Applied:
+        events: tuple[StockLow, ...] = ()
+        point = self.reorder_points.get(key[0])
+        if point is not None:
+            available = pos.on_hand - pos.committed
+            if available <= point and not pos.low:
+                pos.low = True
+                events = (
+                    StockLow(
+                        sku=key[0],
+                        location=key[1],
+                        available=available,
+                        reorder_point=point,
+                        occurred_at=at,
+                        tenant=self.tenant,
+                    ),
+                )
+            elif available > point and pos.low:
+                pos.low = False
+        return Applied(Outcome.APPLIED, self._snapshot(*key, pos), events)
+
+
+def _unknown(sku: str, location: str) -> InvalidInput:
+    return InvalidInput(
+        "unknown SKU",
+        errors=[FieldError(("sku",), f"{sku!r} at {location!r} is not in the ledger",
+                           "unknown_sku")],
+    )  # fmt: skip
