@@ -996,6 +996,7 @@ class QuickBooks:
         attempt = 0
         while creates:
             again: list[tuple[str, str, dict[str, Any]]] = []
+            taken: list[str] = []
             for start in range(0, len(creates), BATCH_SIZE):
                 chunk = creates[start : start + BATCH_SIZE]
                 response = yield self._batch_request(
@@ -1022,18 +1023,39 @@ class QuickBooks:
                         continue
                     error = _fault_error(fault or {}, status=200, rid=None)
                     if kind == "Customer" and error.vendor_code == _DUPLICATE_NAME and not attempt:
+                        taken.append(key)
+                        continue
+                    raise error
+            if taken:
+                # Someone (another worker) may have created this very customer meanwhile:
+                # look again by name and our AcctNum before taking a suffixed name.
+                shown_again = [names[key][1] for key in taken]
+                response = yield self._query(
+                    select("Customer", "DisplayName", shown_again, limit=1000), "find_customers"
+                )
+                for row in (response_json(response).get("QueryResponse") or {}).get(
+                    "Customer"
+                ) or ():
+                    if row.get("AcctNum") in names:
+                        self._customers[str(row["AcctNum"])] = str(row["Id"])
+                for key in taken:
+                    if key not in self._customers:
                         customer, name = names[key]
                         again.append(
                             ("Customer", key, build_customer(customer, f"{name} ({customer.id})"))
                         )
-                        continue
-                    raise error
             creates = again
             attempt += 1
         return (
             {c.id: self._customers[c.id] for c in customers},
             {sku: self._items[sku] for sku in wanted},
         )
+
+    def prepare(self, orders: Sequence[Order]) -> Operation[None]:
+        """Check the tax codes and find or create the customers and items of ``orders``
+        (one batch of queries, then batches of creates): a warm-up before a bulk push.
+        """
+        yield from self._references([o.customer for o in orders], orders)
 
     # -- invoices ----------------------------------------------------------------------
     def _check(self, order: Order) -> tuple[InvoiceLine, ...]:

@@ -806,6 +806,13 @@ class Xero:
             return
         yield from self._ensure_items(wanted.values())
 
+    def prepare(self, orders: Sequence[Order]) -> Operation[None]:
+        """Resolve the tenant, check the tax codes and create missing items of ``orders``:
+        a warm-up before a bulk push.
+        """
+        yield from self._ready()
+        yield from self._items_for(orders)
+
     # -- invoices --------------------------------------------------------------------
     def _prepare(self, order: Order) -> tuple[dict[str, Any], Money, Money]:
         lines = check_order(order, self.codes, tenant=self.tenant, vendor=VENDOR)
