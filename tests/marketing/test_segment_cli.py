@@ -1,0 +1,270 @@
+"""The ``segment`` command: formats in, exact CSV out, bad rows named by line, exit codes."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from dixis_integrations.marketing._seg_files import read_aggregates
+from dixis_integrations.marketing.segment_cli import add_arguments, run
+from dixis_integrations.marketing.segmentation import (
+    DEFAULT_THRESHOLDS,
+    SegmentOrder,
+    aggregate,
+    segment_customers,
+)
+
+AS_OF = "2026-01-01T00:00:00Z"
+HEADER = (
+    "customer_id,recency_days,frequency,monetary,r,f,m,segment,high_value,frequent_buyer,at_risk"
+)
+
+ORDERS_CSV = """order_id,customer_id,created_at,total_amount,status,currency
+1,alice,2025-12-31T23:00:00Z,600.00,paid,EUR
+2,alice,2025-12-20T10:00:00Z,400.01,paid,EUR
+3,bob,2025-06-01T00:00:00Z,15.50,paid,EUR
+4,bob,2025-12-30T00:00:00Z,99.00,refunded,EUR
+5,carol,2026-01-01T00:00:00Z,20.00,paid,EUR
+6,dave,2026-01-01T00:00:01Z,20.00,paid,EUR
+7,erin,2025-12-01T00:00:00Z,5.00,cancelled,EUR
+"""
+# Hand computed, n = 3 (alice, bob, carol):
+#   recency days: alice 0 (23:00 -> 1h), bob 214, carol 0; descending: bob(0), alice/carol(1)
+#     -> bob 1 + 0 = 1, alice and carol 1 + floor(5*1/3) = 2
+#   frequency: bob 1, carol 1, alice 2 -> 1, 1, 1 + floor(10/3) = 4
+#   monetary: bob 15.50, carol 20.00, alice 1000.01 -> 1, 1 + floor(5/3) = 2, 1 + floor(10/3) = 4
+EXPECTED = f"""{HEADER}
+alice,0,2,1000.01,2,4,4,Cant Lose Them,true,false,false
+bob,214,1,15.50,1,1,1,Hibernating,false,false,true
+carol,0,1,20.00,2,1,2,About To Sleep,false,false,false
+"""
+
+
+def namespace(*argv: str) -> argparse.Namespace:
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    return parser.parse_args(list(argv))
+
+
+def segment(tmp_path: Path, text: str, *extra: str, name: str = "orders.csv") -> tuple[int, str]:
+    source = tmp_path / name
+    source.write_text(text, encoding="utf-8")
+    out = tmp_path / "out.csv"
+    code = run(namespace(str(source), "--as-of", AS_OF, "--output", str(out), *extra))
+    return code, out.read_text(encoding="utf-8") if out.exists() else ""
+
+
+def test_csv_in_exact_csv_out_sorted_with_the_contract_columns(tmp_path: Path) -> None:
+    assert segment(tmp_path, ORDERS_CSV) == (0, EXPECTED)
+
+
+def test_writes_to_stdout_without_output(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    source = tmp_path / "orders.csv"
+    source.write_text(ORDERS_CSV, encoding="utf-8")
+    assert run(namespace(str(source), "--as-of", AS_OF)) == 0
+    assert capsys.readouterr().out == EXPECTED
+
+
+def test_json_lines_are_detected_by_extension_and_by_content(tmp_path: Path) -> None:
+    lines = ORDERS_CSV.splitlines()
+    names = lines[0].split(",")
+    records = [dict(zip(names, line.split(","), strict=True)) for line in lines[1:]]
+    text = "\n".join(json.dumps(r) for r in records) + "\n"
+    assert segment(tmp_path, text, name="orders.jsonl") == (0, EXPECTED)
+    assert segment(tmp_path, text, name="orders.export") == (0, EXPECTED)
+
+
+def test_column_order_crlf_and_quotes_do_not_change_the_result(tmp_path: Path) -> None:
+    rows = [line.split(",") for line in ORDERS_CSV.splitlines()]
+    reordered = "\n".join(",".join([r[4], r[2], r[3], r[1]]) for r in rows) + "\n"
+    assert segment(tmp_path, reordered) == (0, EXPECTED)
+    assert segment(tmp_path, ORDERS_CSV.replace("\n", "\r\n")) == (0, EXPECTED)
+    quoted = ORDERS_CSV.replace(",EUR", ',"EUR, euro"')
+    assert segment(tmp_path, quoted) == (0, EXPECTED)
+
+
+def test_amounts_with_fewer_decimals_and_utc_offsets_are_exact(tmp_path: Path) -> None:
+    text = (
+        "customer_id,created_at,total_amount,status\n"
+        "a,2025-12-31T23:00:00+00:00,12,paid\n"
+        "a,2026-01-01T01:59:59.999999+02:00,0.5,paid\n"
+        "a,2026-01-01T00:00:00.000001Z,7.00,paid\n"
+    )
+    code, out = segment(tmp_path, text)
+    assert code == 0
+    assert out.splitlines()[1] == "a,0,2,12.50,1,1,1,Hibernating,false,false,false"
+
+
+@pytest.mark.parametrize(
+    ("row", "field"),
+    [
+        ("9,zed,2025-13-01T00:00:00Z,1.00,paid,EUR", "created_at"),
+        ("9,zed,2025-02-29T00:00:00Z,1.00,paid,EUR", "created_at"),
+        ("9,zed,2025-01-01T00:00:00,1.00,paid,EUR", "created_at"),
+        ("9,zed,2025-01-01T00:00:00Z,1.001,paid,EUR", "total_amount"),
+        ("9,zed,2025-01-01T00:00:00Z,-1.00,paid,EUR", "total_amount"),
+        ("9,zed,2025-01-01T00:00:00Z,1.00,shipped,EUR", "status"),
+        ("9,,2025-01-01T00:00:00Z,1.00,paid,EUR", "customer_id"),
+        ("9,zed,2025-01-01T00:00:00Z,1.00,paid", "<row>"),
+    ],
+)
+def test_a_malformed_row_exits_2_naming_its_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], row: str, field: str
+) -> None:
+    lines = ORDERS_CSV.splitlines()
+    text = "\n".join([*lines[:4], row, *lines[4:]]) + "\n"
+    code, out = segment(tmp_path, text)
+    assert (code, out) == (2, "")
+    err = capsys.readouterr().err
+    assert "line 5 " in err
+    assert f"line[5].{field}" in err
+
+
+def test_the_line_is_right_when_the_file_is_split_across_workers(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    good = "o,c{},2025-06-01T00:00:00Z,1.00,paid\n"
+    rows = [good.format(i % 97) for i in range(30_000)]
+    rows[24_321] = "o,c1,2025-06-01T00:00:00Z,1.00,lost\n"
+    text = "order_id,customer_id,created_at,total_amount,status\n" + "".join(rows)
+    code, _ = segment(tmp_path, text, "--workers", "3")
+    assert code == 2
+    assert "line[24323].status" in capsys.readouterr().err
+
+
+def test_workers_do_not_change_the_output(tmp_path: Path) -> None:
+    rows = []
+    for i in range(20_000):
+        day = 1 + i % 28
+        rows.append(f"{i},c{i * 7919 % 1500},2025-{1 + i % 12:02d}-{day:02d}T{i % 24:02d}:00:00Z,")
+        rows[-1] += f"{i % 500}.{i % 100:02d},{('paid', 'paid', 'refunded', 'cancelled')[i % 4]}\n"
+    text = "order_id,customer_id,created_at,total_amount,status\n" + "".join(rows)
+    one = segment(tmp_path, text, "--workers", "1")
+    assert one[0] == 0
+    assert segment(tmp_path, text, "--workers", "2") == one
+    assert segment(tmp_path, text, "--workers", "0") == one
+
+
+def test_a_custom_rule_file_and_thresholds_apply(tmp_path: Path) -> None:
+    rules = tmp_path / "rules.toml"
+    rules.write_text(
+        'name = "spend"\nversion = "2"\nfallback = "Rest"\n'
+        '[[rules]]\nname = "Top, spenders"\nr = [1, 5]\nf = [1, 5]\nm = [4, 5]\n'
+        '[thresholds]\nhigh_value_above = "10.00"\n',
+        encoding="utf-8",
+    )
+    code, out = segment(tmp_path, ORDERS_CSV, "--rules", str(rules))
+    assert code == 0
+    assert out.splitlines()[1:] == [
+        'alice,0,2,1000.01,2,4,4,"Top, spenders",true,false,false',
+        "bob,214,1,15.50,1,1,1,Rest,true,false,true",
+        "carol,0,1,20.00,2,1,2,Rest,true,false,false",
+    ]
+
+
+def test_a_bad_rule_file_exits_2_naming_the_key(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    rules = tmp_path / "rules.json"
+    rules.write_text(
+        json.dumps({"name": "x", "version": "1", "rules": [{"name": "a", "r": 1, "f": 1, "m": 1}]}),
+        encoding="utf-8",
+    )
+    assert segment(tmp_path, ORDERS_CSV, "--rules", str(rules))[0] == 2
+    assert "fallback" in capsys.readouterr().err
+
+
+def test_a_naive_as_of_and_a_missing_header_column_exit_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    source = tmp_path / "orders.csv"
+    source.write_text(ORDERS_CSV, encoding="utf-8")
+    assert run(namespace(str(source), "--as-of", "2026-01-01T00:00:00")) == 2
+    assert "as_of" in capsys.readouterr().err
+    assert segment(tmp_path, ORDERS_CSV.replace("status", "state"))[0] == 2
+    assert "line[1].status" in capsys.readouterr().err
+
+
+def test_header_only_or_empty_files_give_a_header_only_csv(tmp_path: Path) -> None:
+    assert segment(tmp_path, "customer_id,created_at,total_amount,status\n") == (0, HEADER + "\n")
+    assert segment(tmp_path, "") == (0, HEADER + "\n")
+
+
+def test_module_entry_point_runs_as_a_subprocess(tmp_path: Path) -> None:
+    source = tmp_path / "orders.csv"
+    source.write_text(ORDERS_CSV, encoding="utf-8")
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "dixis_integrations.marketing.segment_cli",
+            str(source),
+            "--as-of",
+            AS_OF,
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert (done.returncode, done.stdout) == (0, EXPECTED)
+    bad = tmp_path / "bad.csv"
+    bad.write_text(ORDERS_CSV + "8,zed,yesterday,1.00,paid,EUR\n", encoding="utf-8")
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "dixis_integrations.marketing.segment_cli",
+            str(bad),
+            "--as-of",
+            AS_OF,
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 2
+    assert "line 9" in done.stderr
+
+
+ANCHOR = datetime(2026, 1, 1, tzinfo=UTC)
+orders_strategy = st.lists(
+    st.builds(
+        SegmentOrder,
+        customer_id=st.sampled_from(["a", "b", "c", "d", "e"]),
+        created_at=st.integers(-200 * 86_400, 86_400).map(lambda s: ANCHOR + timedelta(seconds=s)),
+        total=st.integers(0, 200_000).map(lambda c: Decimal(c).scaleb(-2)),
+        status=st.sampled_from(["paid", "paid", "refunded", "cancelled"]),
+    ),
+    max_size=80,
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(orders=orders_strategy, as_of_shift=st.integers(-90 * 86_400, 0), chunk=st.integers(40, 400))
+def test_the_file_reader_aggregates_exactly_like_the_library(
+    tmp_path_factory: pytest.TempPathFactory,
+    orders: list[SegmentOrder],
+    as_of_shift: int,
+    chunk: int,
+) -> None:
+    as_of = ANCHOR + timedelta(seconds=as_of_shift, microseconds=250_000)
+    path = tmp_path_factory.mktemp("orders") / "orders.csv"
+    lines = ["id,customer_id,created_at,total_amount,status"]
+    for n, o in enumerate(orders):
+        stamp = o.created_at.strftime("%Y-%m-%dT%H:%M:%S") + ("Z" if n % 3 else "+00:00")
+        lines.append(f"{n},{o.customer_id},{stamp},{o.total:.2f},{o.status}")
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    from_file = read_aggregates(path, as_of, DEFAULT_THRESHOLDS, chunk_bytes=chunk)
+    assert from_file == aggregate(orders, as_of)
+    assert len(segment_customers(orders, as_of)) == len(from_file)
