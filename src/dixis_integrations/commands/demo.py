@@ -25,15 +25,26 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--faults", type=float, default=0.0, help="fault rate injected (0..1)")
     parser.add_argument("--keep", metavar="DIR", help="keep the journal in DIR")
     parser.add_argument(
+        "--time-scale",
+        type=float,
+        default=0.01,
+        help="vendor time scale: 0.01 runs the vendors' real limits 100x faster (0.01)",
+    )
+    parser.add_argument("--workers", type=int, default=4, help="worker threads (4)")
+    parser.add_argument(
         "--format", choices=("table", "json", "csv"), default="table", help="report format"
     )
 
 
 def run(args: argparse.Namespace) -> int:
     """Run the day; 0 when every job finished, 1 when some are dead or left open."""
+    import logging
+    from collections import Counter
+
     from dixis_integrations.hub import Integrations
     from dixis_integrations.sandbox.kit import FaultPlan
     from dixis_integrations.sync.engine import JobPolicy, spread_by_order
+    from dixis_integrations.sync.journal import JobState
     from dixis_integrations.sync.marketday import market_day
     from dixis_integrations.sync.monitor import (
         build_report,
@@ -41,7 +52,10 @@ def run(args: argparse.Namespace) -> int:
         render_json,
         render_table,
     )
+    from dixis_integrations.sync.runners import PoolRunner
 
+    # the summary below lists dead jobs by reason; no log line per job on the screen
+    logging.getLogger("dixis_integrations.sync").setLevel(logging.ERROR)
     if args.orders < 1:
         print("dixis-integrations demo: --orders must be at least 1", file=sys.stderr)
         return 2
@@ -50,6 +64,7 @@ def run(args: argparse.Namespace) -> int:
     hub = Integrations.sandbox(
         data_dir=args.keep,
         faults=faults,
+        time_scale=args.time_scale,
         policy=JobPolicy(backoff_initial=0.01, backoff_max=0.5),
         # BOX NOW delivers to lockers only; the demo's orders go to the door.
         router=spread_by_order(("shipping",), exclude=("boxnow",)),
@@ -75,11 +90,20 @@ def run(args: argparse.Namespace) -> int:
         hub.engine.listeners.append(
             lambda outcome: progress.advance() if outcome.state.value != "failed" else None
         )
-        hub.engine.drain(max_wait=120)
+        with PoolRunner(hub.engine, workers=max(1, args.workers)) as pool:
+            pool.join(timeout=600)
         progress.finish()
         report = build_report(hub.journal)
         render = {"table": render_table, "json": render_json, "csv": render_csv}[args.format]
         print(render(report))
+        dead_jobs = hub.journal.jobs(state=JobState.DEAD)
+        dead = Counter((j.step, j.provider, j.error_code) for j in dead_jobs)
+        sample = {(j.step, j.provider, j.error_code): j.error_message for j in dead_jobs}
+        if dead:
+            print("\ndead jobs (see: dixis-integrations jobs list --state dead):", file=err)
+            for (step, provider, code), n in dead.most_common(10):
+                text = (sample[(step, provider, code)] or "")[:160]
+                print(f"  {n:>4} x {step}/{provider} {code}: {text}", file=err)
         if not keys:
             print(
                 "\nNo adapter with an emulator is installed, so nothing was synced. "
