@@ -343,6 +343,7 @@ class Speedex(CarrierBase):
 
     def create_shipment(self, request: ShipmentRequest) -> Operation[Shipment]:
         """``CreateBOL`` with one BOL."""
+        self.validate(request)
         shipments = yield from self.create_shipments([request])
         return shipments[0]
 

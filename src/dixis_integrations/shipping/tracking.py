@@ -92,11 +92,15 @@ class StatusMap:
         description: str | None = None,
         location: str | None = None,
     ) -> TrackingEvent:
-        """A :class:`TrackingEvent` for one checkpoint, keeping the raw code."""
+        """A :class:`TrackingEvent` for one checkpoint, keeping the raw code.
+
+        Carriers that send only free text (ACS checkpoints, ELTA) keep that text as the
+        raw code, so every event says what the carrier actually reported.
+        """
         return TrackingEvent(
             status=self.status_of(code, description),
             at=at,
-            raw_code=code or None,
+            raw_code=code or description or None,
             description=description or None,
             location=location or None,
             reason=self.reason_of(code),
@@ -259,8 +263,8 @@ class TrackingPoller:
     ) -> ShipmentStatusChanged | None:
         """Compare ``tracking`` with the checkpoint, save it, and return the change if any.
 
-        The change's ``at`` and ``raw_code`` come from the latest event; a shipment with
-        no events yet is pending and emits nothing.
+        The change's ``at`` and ``raw_code`` come from the latest event. A shipment first
+        seen pending (no events, or only "created") emits nothing.
         """
         key = self.key(shipment)
         stored = self.store.get(key)
@@ -273,10 +277,11 @@ class TrackingPoller:
         )
         if previous is not None and previous.status == current.status:
             return None
-        if previous is None and last is None:
-            return None
         change = None
-        if last is not None:
+        # A shipment first seen still pending has not moved yet: remember it, announce nothing.
+        if last is not None and (
+            previous is not None or current.status is not TrackingStatus.PENDING
+        ):
             change = ShipmentStatusChanged(
                 carrier=shipment.carrier,
                 tracking_number=shipment.tracking_number,
