@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from dixis_integrations.errors import RateLimited, ValidationRejected
+from dixis_integrations.errors import Conflict, RateLimited, ValidationRejected
 from dixis_integrations.http import Driver, Operation
 from dixis_integrations.models.events import OrderCreated, OrderPaid
 from dixis_integrations.sandbox.kit import Fault, FaultPlan
@@ -349,3 +349,20 @@ def test_driver_errors_for_unknown_transport_still_leave_a_record(
     assert dead.error_code == "transient"
     assert all(c.error_code == "transient" for c in journal.calls())
     assert Decimal(len(journal.calls())) == 2
+
+
+def test_a_conflict_is_tried_again_a_few_times_then_dead(
+    journal: SQLiteJournal, emulator: MarketEmulator
+) -> None:
+    book = StepBook([*builtin_steps(), _always(Conflict("Duplicate Name", vendor="ledger"))])
+    engine = make_engine(
+        journal, emulator, kinds=("accounting",), steps=book, plan={"order.created": ["boom"]}
+    )
+    engine.submit(first_order())
+    summary = engine.drain()
+    assert [o.state for o in summary.outcomes] == [
+        JobState.FAILED,
+        JobState.FAILED,
+        JobState.DEAD,
+    ]
+    assert engine.dead_jobs()[0].error_code == "conflict"

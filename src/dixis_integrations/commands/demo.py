@@ -83,15 +83,25 @@ def run(args: argparse.Namespace) -> int:
             f"  {day.customers} customers, {day.orders} orders, {len(day.events)} events",
             file=err,
         )
-        keys = []
-        for event in day.events:
-            keys.extend(hub.submit(event))
-        progress = Progress(len(keys), "syncing")
+        # The day in the order things happen: sign-ups and orders, then payments, then
+        # refunds and cancellations (a refund is booked against a paid invoice).
+        phases = (
+            {"customer.created", "order.created"},
+            {"order.paid"},
+            {"order.refunded", "order.cancelled"},
+        )
+        planned = sum(len(hub.engine.plan(e)) for e in day.events)
+        keys: list[str] = []
+        progress = Progress(planned, "syncing")
         hub.engine.listeners.append(
             lambda outcome: progress.advance() if outcome.state.value != "failed" else None
         )
         with PoolRunner(hub.engine, workers=max(1, args.workers)) as pool:
-            pool.join(timeout=600)
+            for phase in phases:
+                for event in day.events:
+                    if event.type in phase:
+                        keys.extend(pool.dispatch(event))
+                pool.join(timeout=600)
         progress.finish()
         report = build_report(hub.journal)
         render = {"table": render_table, "json": render_json, "csv": render_csv}[args.format]

@@ -24,6 +24,7 @@ import pydantic
 
 from dixis_integrations.errors import (
     AuthError,
+    Conflict,
     DixisError,
     RateLimited,
     ReauthorizationRequired,
@@ -423,6 +424,9 @@ class Engine:
                 return exc.code, f"still throttled after {job.attempts} attempts: {exc}", None
             when = exc.retry_at or backoff
             return exc.code, str(exc), max(when, datetime.fromtimestamp(now, UTC))
+        if isinstance(exc, Conflict) and job.attempts < min(3, policy.max_attempts):
+            # a duplicate from a race, or a stale version: the next attempt reads again
+            return exc.code, _short(str(exc)), backoff
         if isinstance(exc, DixisError):
             retry = exc.retryable or (
                 isinstance(exc, AuthError) and not isinstance(exc, ReauthorizationRequired)
