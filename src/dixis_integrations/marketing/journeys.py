@@ -149,7 +149,15 @@ class Journey(BaseModel):
 
 
 def _field_errors(exc: ValidationError) -> list[FieldError]:
-    return [FieldError(tuple(e["loc"]), e["msg"], e["type"]) for e in exc.errors(include_url=False)]
+    found = [
+        FieldError(tuple(e["loc"]), e["msg"], e["type"]) for e in exc.errors(include_url=False)
+    ]
+    # A container whose item failed is also reported as too short: the item says it all.
+    return [
+        f
+        for f in found
+        if not any(len(g.loc) > len(f.loc) and g.loc[: len(f.loc)] == f.loc for g in found)
+    ]
 
 
 def journey_from_mapping(data: Mapping[str, Any]) -> Journey:

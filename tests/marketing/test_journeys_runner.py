@@ -1,0 +1,233 @@
+"""The journey runner on a fake clock: once per step, consent at send time, exits, quiet hours."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from dixis_integrations.errors import InvalidInput, TransientError
+from dixis_integrations.http import Driver, Operation, completed
+from dixis_integrations.marketing.journeys import BUILT_IN, WELCOME
+from dixis_integrations.marketing.planner import Activity, ActivityKind, plan
+from dixis_integrations.marketing.runner import (
+    AsyncJourneyRunner,
+    DeliveryStatus,
+    JourneyRunner,
+    Recipient,
+    SQLiteSentLog,
+    directory_from,
+)
+from dixis_integrations.models.crm import ErasureResult, UpsertResult, UpsertStatus
+from dixis_integrations.models.customer import ConsentStatus, MarketingConsent
+from dixis_integrations.models.email import EmailMessage, SendResult, Subscriber
+from dixis_integrations.protocols import Capability, EmailProvider, HealthStatus
+
+ATHENS = ZoneInfo("Europe/Athens")
+DAY0 = datetime(2026, 3, 3, 10, 0, tzinfo=ATHENS)
+GRANTED = MarketingConsent(status=ConsentStatus.GRANTED, source="signup", timestamp=DAY0)
+
+
+class Outbox:
+    """An in-memory EmailProvider: records what it was asked to send."""
+
+    name = "outbox"
+    capabilities = frozenset({Capability.TRANSACTIONAL})
+
+    def __init__(self) -> None:
+        self.sent: list[EmailMessage] = []
+        self.fail_next = 0
+
+    def check(self) -> Operation[HealthStatus]:
+        return completed(HealthStatus(self.name, True))
+
+    def upsert_subscriber(self, subscriber: Subscriber) -> Operation[UpsertResult]:
+        return completed(UpsertResult(reference=subscriber.email, status=UpsertStatus.CREATED))
+
+    def send(self, message: EmailMessage) -> Operation[SendResult]:
+        if self.fail_next:
+            self.fail_next -= 1
+            raise TransientError("smtp relay down", vendor=self.name)
+        self.sent.append(message)
+        yield from ()
+        return SendResult(provider=self.name, message_id=f"m{len(self.sent)}", accepted=True)
+
+    def erase(self, email: str) -> Operation[ErasureResult]:
+        return completed(ErasureResult(provider=self.name, email=email, erased=True))
+
+
+def created(cid: str = "c1", at: datetime = DAY0) -> Activity:
+    return Activity(f"created:{cid}", cid, ActivityKind.CUSTOMER_CREATED, at)
+
+
+@pytest.fixture
+def outbox() -> Outbox:
+    return Outbox()
+
+
+@pytest.fixture
+def people() -> dict[str, Recipient]:
+    return {"c1": Recipient("c1", "eleni@example.gr", GRANTED, first_name="Ελένη")}
+
+
+def runner_for(outbox: Outbox, people: dict[str, Recipient], **kwargs: Any) -> JourneyRunner:
+    provider: EmailProvider = outbox
+    return JourneyRunner(
+        provider, Driver(sleep=lambda _s: None).run, directory_from(people), **kwargs
+    )
+
+
+def test_outbox_is_an_email_provider(outbox: Outbox) -> None:
+    assert isinstance(outbox, EmailProvider)
+
+
+def test_customer_who_orders_on_day_2_gets_no_day_3_or_day_7_mail(
+    outbox: Outbox, people: dict[str, Recipient]
+) -> None:
+    runner = runner_for(outbox, people)
+    history = [created()]
+    clock = DAY0
+    while clock <= DAY0 + timedelta(days=10):
+        if clock == DAY0 + timedelta(days=2):
+            history.append(Activity("o1", "c1", ActivityKind.ORDER_PLACED, clock, reference="o1"))
+        runner.deliver(plan(BUILT_IN, history, clock), clock)
+        clock += timedelta(hours=1)
+    assert [m.template_id for m in outbox.sent] == ["welcome"]
+
+
+def test_without_an_order_the_whole_series_goes_once_each(
+    outbox: Outbox, people: dict[str, Recipient]
+) -> None:
+    runner = runner_for(outbox, people, recommend=lambda cid: ["HONEY-1", "FETA-2"])
+    clock = DAY0
+    while clock <= DAY0 + timedelta(days=10):
+        runner.deliver(plan([WELCOME], [created()], clock), clock)
+        clock += timedelta(hours=1)
+    assert [m.template_id for m in outbox.sent] == [
+        "welcome",
+        "welcome_recommendations",
+        "welcome_offer",
+    ]
+    assert outbox.sent[1].params["recommendations"] == "HONEY-1,FETA-2"
+    assert outbox.sent[0].params["first_name"] == "Ελένη"
+    assert len({m.idempotency_key for m in outbox.sent}) == 3
+
+
+def test_a_redelivered_event_never_sends_twice(
+    outbox: Outbox, people: dict[str, Recipient]
+) -> None:
+    runner = runner_for(outbox, people)
+    first = runner.deliver(plan([WELCOME], [created()], DAY0), DAY0)
+    again = plan([WELCOME], [created(), created()], DAY0 + timedelta(minutes=5))
+    second = runner.deliver(again, DAY0 + timedelta(minutes=5))
+    assert [d.status for d in first] == [DeliveryStatus.SENT]
+    assert [d.status for d in second] == [DeliveryStatus.ALREADY_SENT]
+    assert second[0].message_id == "m1"
+    assert len(outbox.sent) == 1
+
+
+def test_an_unsubscribe_between_planning_and_sending_stops_the_send(
+    outbox: Outbox, people: dict[str, Recipient]
+) -> None:
+    runner = runner_for(outbox, people)
+    due = plan([WELCOME], [created()], DAY0)
+    assert len(due) == 1
+    withdrawn = GRANTED.model_copy(update={"status": ConsentStatus.WITHDRAWN})
+    people["c1"] = Recipient("c1", "eleni@example.gr", withdrawn)
+    (delivery,) = runner.deliver(due, DAY0)
+    assert delivery.status is DeliveryStatus.SKIPPED_NO_CONSENT
+    assert outbox.sent == []
+    record = runner.log.get(due[0].key)
+    assert record is not None
+    assert record.state == "skipped"
+
+
+def test_unknown_consent_and_erased_customers_get_nothing(outbox: Outbox) -> None:
+    people = {"c1": Recipient("c1", "a@b.gr", MarketingConsent())}
+    runner = runner_for(outbox, people)
+    sends = plan([WELCOME], [created("c1"), created("c2")], DAY0)
+    statuses = [d.status for d in runner.deliver(sends, DAY0)]
+    assert statuses == [DeliveryStatus.SKIPPED_NO_CONSENT, DeliveryStatus.SKIPPED_UNKNOWN_CUSTOMER]
+    assert outbox.sent == []
+
+
+def test_a_failed_send_is_retried_later_with_the_same_key(
+    outbox: Outbox, people: dict[str, Recipient]
+) -> None:
+    runner = runner_for(outbox, people)
+    due = plan([WELCOME], [created()], DAY0)
+    outbox.fail_next = 1
+    (failed,) = runner.deliver(due, DAY0)
+    assert failed.status is DeliveryStatus.FAILED
+    (sent,) = runner.deliver(due, DAY0 + timedelta(minutes=1))
+    assert sent.status is DeliveryStatus.SENT
+    record = runner.log.get(due[0].key)
+    assert record is not None
+    assert (record.state, record.attempts) == ("sent", 2)
+    assert outbox.sent[0].idempotency_key == due[0].key
+
+
+def test_nothing_marketing_goes_out_in_quiet_hours(
+    outbox: Outbox, people: dict[str, Recipient]
+) -> None:
+    runner = runner_for(outbox, people)
+    due = plan([WELCOME], [created()], DAY0)
+    night = datetime(2026, 3, 3, 22, 0, tzinfo=ATHENS)
+    assert [d.status for d in runner.deliver(due, night)] == [DeliveryStatus.DEFERRED_QUIET_HOURS]
+    assert outbox.sent == []
+
+
+def test_two_workers_sharing_a_log_send_once(
+    outbox: Outbox, people: dict[str, Recipient], tmp_path: Path
+) -> None:
+    path = str(tmp_path / "sent.db")
+    a = runner_for(outbox, people, log=SQLiteSentLog(path))
+    b = runner_for(outbox, people, log=SQLiteSentLog(path))
+    due = plan([WELCOME], [created()], DAY0)
+    a.deliver(due, DAY0)
+    assert [d.status for d in b.deliver(due, DAY0)] == [DeliveryStatus.ALREADY_SENT]
+    assert len(outbox.sent) == 1
+
+
+def test_a_stale_claim_is_taken_over_after_the_lease(
+    outbox: Outbox, people: dict[str, Recipient]
+) -> None:
+    log = SQLiteSentLog()
+    due = plan([WELCOME], [created()], DAY0)
+    assert log.claim(due[0], DAY0, timedelta(minutes=10))  # a worker died after this
+    runner = runner_for(outbox, people, log=log)
+    assert [d.status for d in runner.deliver(due, DAY0)] == [DeliveryStatus.IN_PROGRESS]
+    later = DAY0 + timedelta(minutes=11)
+    assert [d.status for d in runner.deliver(due, later)] == [DeliveryStatus.SENT]
+
+
+def test_naive_now_is_refused(outbox: Outbox, people: dict[str, Recipient]) -> None:
+    with pytest.raises(InvalidInput):
+        runner_for(outbox, people).deliver([], datetime(2026, 3, 3))
+
+
+def test_async_runner_sends_once_too(outbox: Outbox, people: dict[str, Recipient]) -> None:
+    async def run(operation: Operation[SendResult]) -> SendResult:
+        try:
+            next(operation)
+        except StopIteration as stop:
+            result: SendResult = stop.value
+            return result
+        raise AssertionError("the outbox makes no HTTP call")
+
+    runner = AsyncJourneyRunner(outbox, run, directory_from(people))
+    due = plan([WELCOME], [created()], DAY0)
+
+    async def main() -> list[DeliveryStatus]:
+        first = await runner.deliver(due, DAY0)
+        second = await runner.deliver(due, DAY0 + timedelta(hours=1))
+        return [d.status for d in (*first, *second)]
+
+    assert asyncio.run(main()) == [DeliveryStatus.SENT, DeliveryStatus.ALREADY_SENT]
+    assert len(outbox.sent) == 1
+    assert outbox.sent[0].to == "eleni@example.gr"
+    assert due[0].send_at == datetime(2026, 3, 3, 8, 0, tzinfo=UTC)
