@@ -17,8 +17,9 @@ T0 = datetime(2026, 11, 20, 8, 0, tzinfo=UTC)
 def _level(
     on_hand: int, minutes: int = 0, sku: str = "FETA-1", version: str | None = None
 ) -> StockLevel:
-    return StockLevel(sku=sku, on_hand=Decimal(on_hand), as_of=T0 + timedelta(minutes=minutes),
-                      version=version)  # fmt: skip
+    return StockLevel(
+        sku=sku, on_hand=Decimal(on_hand), as_of=T0 + timedelta(minutes=minutes), version=version
+    )
 
 
 def _ledger(point: int = 5) -> StockLedger:
@@ -33,7 +34,11 @@ def test_quantities_are_kept_apart_and_available_is_on_hand_less_committed() -> 
     ledger.expect("po1", "FETA-1", Decimal(10))
     level = ledger.level("FETA-1")
     assert (level.on_hand, level.committed, level.incoming, level.available) == (
-        Decimal(20), Decimal(3), Decimal(10), Decimal(17))  # fmt: skip
+        Decimal(20),
+        Decimal(3),
+        Decimal(10),
+        Decimal(17),
+    )
 
 
 def test_an_older_reading_never_overwrites_a_newer_one() -> None:
@@ -92,7 +97,9 @@ def test_stock_low_is_emitted_once_per_crossing_and_rearmed_by_a_rise() -> None:
     for i, on_hand in enumerate([8, 5, 4, 2, 9, 3, 1]):
         events.extend(ledger.observe(_level(on_hand, minutes=i + 1)).events)
     assert [(e.available, e.reorder_point) for e in events] == [
-        (Decimal(5), Decimal(5)), (Decimal(3), Decimal(5))]  # fmt: skip
+        (Decimal(5), Decimal(5)),
+        (Decimal(3), Decimal(5)),
+    ]
     assert len({e.event_id for e in events}) == 2
     assert ledger.is_low("FETA-1")
 

@@ -20,7 +20,7 @@ def _source(tmp_path: Path, levels: dict[str, int], page_size: int = 4) -> FileS
     path = tmp_path / "stock.csv"
     rows = "".join(f"{sku},{qty}\n" for sku, qty in levels.items())
     path.write_text("sku,on_hand\n" + rows)
-    return FileStockSource(path, as_of=T0, page_size=page_size)
+    return FileStockSource.from_path(path, as_of=T0, page_size=page_size)
 
 
 def _ledger(levels: dict[str, int], points: dict[str, int] | None = None) -> StockLedger:
@@ -40,7 +40,9 @@ def test_every_drifted_level_is_fixed_and_reported(tmp_path: Path, run: Runner) 
     assert report.levels == 10
     assert report.pages == 3
     assert sorted((c.sku, c.ours, c.theirs) for c in report.corrections) == [
-        ("S3", Decimal(99), Decimal(3)), ("S7", Decimal(0), Decimal(7))]  # fmt: skip
+        ("S3", Decimal(99), Decimal(3)),
+        ("S7", Decimal(0), Decimal(7)),
+    ]
     assert [(m.sku, m.field) for m in report.missing] == [("GONE", "missing")]
     assert {lv.sku: int(lv.on_hand) for lv in ledger.levels() if lv.sku != "GONE"} == truth
 

@@ -25,8 +25,13 @@ T0 = datetime(2026, 11, 20, tzinfo=UTC)
 
 
 def _level(on_hand: str, committed: str = "0", incoming: str = "0") -> StockLevel:
-    return StockLevel(sku="OIL-5L", on_hand=Decimal(on_hand), committed=Decimal(committed),
-                      incoming=Decimal(incoming), as_of=T0)  # fmt: skip
+    return StockLevel(
+        sku="OIL-5L",
+        on_hand=Decimal(on_hand),
+        committed=Decimal(committed),
+        incoming=Decimal(incoming),
+        as_of=T0,
+    )
 
 
 RULE = ReorderRule(Decimal(10), Decimal(25), Decimal(6), "farm-7")
@@ -86,10 +91,14 @@ def test_a_rule_with_a_zero_pack_size_is_refused() -> None:
 
 def test_rule_for_reads_the_product_and_its_supplier() -> None:
     product = Product(
-        sku="OIL-5L", name="Olive oil 5 l", vat_category=VatCategory.REDUCED,
-        price=Money.of("45.00", "EUR"), reorder_point=Decimal(10), reorder_quantity=Decimal(25),
+        sku="OIL-5L",
+        name="Olive oil 5 l",
+        vat_category=VatCategory.REDUCED,
+        price=Money.of("45.00", "EUR"),
+        reorder_point=Decimal(10),
+        reorder_quantity=Decimal(25),
         supplier=Supplier(id="farm-7", name="Kritsa coop", pack_size=Decimal(6)),
-    )  # fmt: skip
+    )
     assert rule_for(product) == RULE
     order = plan_purchase_order(_level("3"), RULE, reference="po-1", at=T0)
     assert order is not None

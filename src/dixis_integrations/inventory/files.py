@@ -16,8 +16,11 @@ from datetime import UTC, datetime, tzinfo
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any, ClassVar, Final, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from dixis_integrations.errors import FieldError, InvalidInput, NotFound
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+from dixis_integrations.errors import ConfigurationError, FieldError, InvalidInput, NotFound
 from dixis_integrations.http.driver import Operation, completed, unsupported
 from dixis_integrations.models.inventory import (
     PurchaseOrder,
@@ -27,7 +30,7 @@ from dixis_integrations.models.inventory import (
 )
 from dixis_integrations.protocols import Capability, HealthStatus
 
-__all__ = ["FileFormat", "FileStockSource", "RowError", "parse_record"]
+__all__ = ["FileFormat", "FileSourceConfig", "FileStockSource", "RowError", "parse_record"]
 
 FileFormat = Literal["csv", "jsonl"]
 
@@ -160,18 +163,35 @@ def _decode_cursor(cursor: str | None) -> tuple[int, int]:
         ) from None
 
 
-class FileStockSource:
-    """A stock export on disk, read as an inventory source.
+class FileSourceConfig(BaseModel):
+    """Where the export is and how to read it.
 
-    Args:
+    Attributes:
         path: the ``.csv`` or ``.jsonl`` file.
         fmt: the format, by default from the suffix (``.csv``; ``.jsonl``/``.ndjson``).
         page_size: good rows per page.
         as_of: the time of rows without ``as_of`` (default: the file's modification time).
         default_location: the location of rows without one.
-        assume_tz: the zone of ``as_of`` values without an offset.
-        on_error: called with each bad row as it is met (they are also kept in ``errors``).
+        timezone: the IANA zone of ``as_of`` values written without an offset.
         delimiter: the CSV delimiter (``,``; ``;`` for European spreadsheets).
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    path: Path
+    fmt: FileFormat | None = None
+    page_size: int = Field(default=1000, ge=1)
+    as_of: AwareDatetime | None = None
+    default_location: str = Field(default="default", min_length=1)
+    timezone: str = "UTC"
+    delimiter: str = Field(default=",", min_length=1, max_length=1)
+
+
+class FileStockSource:
+    """A stock export on disk, read as an inventory source.
+
+    ``on_error`` is called with each bad row as it is met (they are also kept in
+    ``errors``). :meth:`from_path` builds one without a config object.
     """
 
     name = "file"
@@ -179,29 +199,41 @@ class FileStockSource:
 
     def __init__(
         self,
-        path: str | Path,
+        config: FileSourceConfig,
         *,
-        fmt: FileFormat | None = None,
-        page_size: int = 1000,
-        as_of: datetime | None = None,
-        default_location: str = "default",
-        assume_tz: tzinfo = UTC,
+        tenant: str = "default",
+        auth: Any = None,
+        time_scale: float = 1.0,
         on_error: Callable[[RowError], None] | None = None,
-        delimiter: str = ",",
     ) -> None:
-        self.path = Path(path)
+        self.config = config
+        self.tenant = tenant
+        self.path = Path(config.path)
+        fmt = config.fmt
         if fmt is None:
             fmt = "jsonl" if self.path.suffix.lower() in (".jsonl", ".ndjson") else "csv"
         self.fmt: FileFormat = fmt
-        if page_size < 1:
-            raise InvalidInput("bad page size", errors=[FieldError(("page_size",), "below 1")])
-        self.page_size = page_size
-        self._as_of = as_of
-        self.default_location = default_location
-        self.assume_tz = assume_tz
+        self.page_size = config.page_size
+        self._as_of = config.as_of
+        self.default_location = config.default_location
+        try:
+            self.assume_tz: tzinfo = ZoneInfo(config.timezone)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ConfigurationError(f"unknown zone {config.timezone!r}", key="timezone") from None
         self.on_error = on_error
-        self.delimiter = delimiter
+        self.delimiter = config.delimiter
         self.errors: list[RowError] = []
+
+    @classmethod
+    def from_path(
+        cls,
+        path: str | Path,
+        *,
+        on_error: Callable[[RowError], None] | None = None,
+        **options: Any,
+    ) -> FileStockSource:
+        """A source over ``path``; ``options`` are :class:`FileSourceConfig` fields."""
+        return cls(FileSourceConfig(path=Path(path), **options), on_error=on_error)
 
     def __repr__(self) -> str:
         return f"FileStockSource({str(self.path)!r}, fmt={self.fmt!r})"

@@ -380,6 +380,7 @@ class StockLedger:
 def _unknown(sku: str, location: str) -> InvalidInput:
     return InvalidInput(
         "unknown SKU",
-        errors=[FieldError(("sku",), f"{sku!r} at {location!r} is not in the ledger",
-                           "unknown_sku")],
-    )  # fmt: skip
+        errors=[
+            FieldError(("sku",), f"{sku!r} at {location!r} is not in the ledger", "unknown_sku")
+        ],
+    )

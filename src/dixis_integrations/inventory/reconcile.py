@@ -169,8 +169,14 @@ def reconcile(
             return report
     for level in ledger.unseen(pass_id):
         report.missing.append(
-            Correction(sku=level.sku, location=level.location, field="missing",
-                       ours=level.on_hand, theirs=None, source=source.name)
-        )  # fmt: skip
+            Correction(
+                sku=level.sku,
+                location=level.location,
+                field="missing",
+                ours=level.on_hand,
+                theirs=None,
+                source=source.name,
+            )
+        )
     report.complete = True
     return report

@@ -19,6 +19,8 @@ SANDBOXES: dict[str, str] = {
     "hubspot": "dixis_integrations.sandbox.hubspot:HubSpotSandbox",
     "salesforce": "dixis_integrations.sandbox.salesforce:SalesforceSandbox",
     "pipedrive": "dixis_integrations.sandbox.pipedrive:PipedriveSandbox",
+    "zoho": "dixis_integrations.sandbox.zoho:ZohoSandbox",
+    "cin7": "dixis_integrations.sandbox.cin7:Cin7Sandbox",
     "acs": "dixis_integrations.sandbox.acs:ACSSandbox",
     "boxnow": "dixis_integrations.sandbox.boxnow:BoxNowSandbox",
     "courier_center": "dixis_integrations.sandbox.courier_center:CourierCenterSandbox",
