@@ -15,13 +15,13 @@ import multiprocessing
 import os
 import pickle
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from itertools import compress, pairwise, repeat
 from multiprocessing.connection import Connection
-from operator import add, eq, ge, itemgetter, le, lshift, lt, mod
+from operator import add, and_, eq, ge, itemgetter, le, lshift, lt, mod
 from pathlib import Path
 from typing import IO, Any, Literal
 
@@ -59,6 +59,7 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _SECOND_US = 1_000_000
 _DAY_US = 86_400 * _SECOND_US
 _NO_KEY = ""  # sorts before every timestamp key
+_STEPS = (_ONE_ORDER, _ONE_RECENT_ORDER)  # indexed by "inside the frequent-buyer window"
 
 # One canonical UTC timestamp per row, calendar-exact (leap years included); the fast path
 # checks a whole chunk's timestamps, joined, with one possessive (non-backtracking) match.
@@ -124,8 +125,14 @@ class _ClockTime(dict[str, int]):
 
 
 def _keys_to_us(keys: list[str]) -> list[int]:
+    clock_times = _ClockTime()
+    if len(keys) > 50_000:  # most of the day's 86,400 seconds will be seen: fill at once
+        clock_times.update(
+            (f"{s // 3600:02d}:{s // 60 % 60:02d}:{s % 60:02d}", s * _SECOND_US)
+            for s in range(86_400)
+        )
     days = map(_DayStart().__getitem__, map(itemgetter(slice(0, 10)), keys))
-    clock = map(_ClockTime().__getitem__, map(itemgetter(slice(11, 19)), keys))
+    clock = map(clock_times.__getitem__, map(itemgetter(slice(11, 19)), keys))
     result = list(map(add, days, clock))
     if not set(map(len, keys)) <= {20, 25}:
         for index, key in enumerate(keys):
@@ -159,11 +166,11 @@ class _Accumulator:
         self.last: dict[str, str] = {}
 
     def add_rows(
-        self, customers: list[str], keys: list[str], cents: list[int], recent: bool
+        self, customers: list[str], keys: list[str], cents: Iterable[int], steps: Iterable[int]
     ) -> None:
-        step = _ONE_RECENT_ORDER if recent else _ONE_ORDER
+        """Add rows given as aligned columns; ``steps`` is each row's count increment."""
         stats = self.stats
-        values = map(add, map(lshift, cents, repeat(_CENTS_SHIFT)), repeat(step))
+        values = map(add, map(lshift, cents, repeat(_CENTS_SHIFT)), steps)
         # Lazy maps pull one row at a time, so a customer repeated in a chunk stays exact.
         stats.update(
             zip(customers, map(add, map(stats.get, customers, repeat(0)), values), strict=True)
@@ -199,12 +206,10 @@ def _fast_csv_chunk(text: str, plan: _Plan, acc: _Accumulator) -> bool:
     count = len(fields) // width
     if count == 0 or len(fields) != count * width:
         return False
-    # Every line but the first starts with the "\n" put back above: if each of the slots
-    # width, 2*width, ... starts a line, all lines have exactly ``width`` fields.
-    try:
-        if count > 1 and set(map(itemgetter(0), fields[width::width])) != {"\n"}:
-            return False
-    except IndexError:
+    # Each "\n" now starts a field. If the slots width, 2*width, ... hold all the chunk's
+    # newlines, one each, every line has exactly ``width`` fields.
+    newlines = text.count("\n")
+    if newlines != count - 1 or "".join(fields[width::width]).count("\n") != newlines:
         return False
     ci, ti, ai, si = plan.columns
     columns = []
@@ -215,7 +220,9 @@ def _fast_csv_chunk(text: str, plan: _Plan, acc: _Accumulator) -> bool:
         columns.append(column)
     del fields
     customers, stamps, amounts, statuses = columns
-    if "" in customers or not set(statuses) <= ORDER_STATUSES:
+    paid = statuses.count(COUNTING_STATUS)
+    known = paid + statuses.count("refunded") + statuses.count("cancelled")
+    if known != count or "" in customers:
         return False
     lengths = set(map(len, stamps))
     if len(lengths) != 1:
@@ -230,35 +237,21 @@ def _fast_csv_chunk(text: str, plan: _Plan, acc: _Accumulator) -> bool:
     cents_text = joined.replace(".", "").split(",")
     del joined
     # Counting rows: paid, and not after as_of (the stamps compare like their instants).
-    paid = list(map(eq, statuses, repeat(COUNTING_STATUS)))
-    customers = list(compress(customers, paid))
-    stamps = list(compress(stamps, paid))
-    cents_text = list(compress(cents_text, paid))
-    if stamps and max(stamps) > plan.as_of_key:
-        due = list(map(ge, repeat(plan.as_of_key), stamps))
-        customers = list(compress(customers, due))
-        stamps = list(compress(stamps, due))
-        cents_text = list(compress(cents_text, due))
+    keep = None if paid == count else list(map(eq, statuses, repeat(COUNTING_STATUS)))
+    if max(stamps) > plan.as_of_key:
+        due = map(ge, repeat(plan.as_of_key), stamps)
+        keep = list(due if keep is None else map(and_, keep, due))
+    if keep is not None:
+        customers = list(compress(customers, keep))
+        stamps = list(compress(stamps, keep))
+        cents_text = list(compress(cents_text, keep))
     if not stamps:
         return True
-    cents = list(map(int, cents_text))
     if min(stamps) >= plan.window_key:
-        acc.add_rows(customers, stamps, cents, True)
+        steps: Iterable[int] = repeat(_ONE_RECENT_ORDER)
     else:
-        recent = list(map(le, repeat(plan.window_key), stamps))
-        old = list(map(eq, recent, repeat(False)))
-        acc.add_rows(
-            list(compress(customers, old)),
-            list(compress(stamps, old)),
-            list(compress(cents, old)),
-            False,
-        )
-        acc.add_rows(
-            list(compress(customers, recent)),
-            list(compress(stamps, recent)),
-            list(compress(cents, recent)),
-            True,
-        )
+        steps = map(_STEPS.__getitem__, map(le, repeat(plan.window_key), stamps))
+    acc.add_rows(customers, stamps, map(int, cents_text), steps)
     return True
 
 
