@@ -8,8 +8,10 @@ naming its line or key to stderr and exits with status 2.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
+import tomllib
 from datetime import datetime
 from pathlib import Path
 
@@ -67,9 +69,6 @@ def _as_of(text: str) -> datetime:
 
 def _load_rules(path: Path) -> tuple[RuleSet, FlagThresholds]:
     """Read a rule file; TOML unless it ends in ``.json``. ``thresholds`` is optional."""
-    import json
-    import tomllib
-
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
@@ -94,7 +93,12 @@ def run(args: argparse.Namespace) -> int:
         rules, thresholds = (DEFAULT_RULES, DEFAULT_THRESHOLDS)
         if args.rules is not None:
             rules, thresholds = _load_rules(args.rules)
-        workers = args.workers if args.workers > 0 else (os.cpu_count() or 1)
+        if args.workers < 0:
+            raise InvalidInput(
+                "--workers must be 0 (one per CPU) or more",
+                errors=[FieldError(("workers",), f"{args.workers} is negative")],
+            )
+        workers = args.workers or os.cpu_count() or 1
         if not args.orders.is_file():
             raise InvalidInput(
                 "the orders file does not exist",

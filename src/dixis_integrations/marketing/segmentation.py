@@ -12,7 +12,7 @@ import json
 import tomllib
 from bisect import bisect_left
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime, timedelta
 from decimal import ROUND_FLOOR, Decimal, InvalidOperation
 from itertools import repeat
@@ -101,8 +101,7 @@ class FlagThresholds:
     @classmethod
     def from_mapping(cls, data: Mapping[str, Any], *, key_prefix: str = "") -> FlagThresholds:
         """Build thresholds from plain data (TOML/JSON); unknown or bad keys are named."""
-        known = {"high_value_above", "frequent_min_orders", "frequent_window_days"}
-        known.add("at_risk_after_days")
+        known = {field.name for field in fields(cls)}
         kwargs: dict[str, Any] = {}
         for key, value in data.items():
             if key not in known:
@@ -525,11 +524,11 @@ class CustomerSegment(NamedTuple):
                 f"  as of {basis.as_of.isoformat()}, {basis.customers} customers scored",
                 f"  R={self.r}: recency {self.recency_days} days "
                 f"(last order {self.last_order_at.isoformat()}); "
-                f"R rises below each of {list(cuts.recency_days)} days",
+                f"R = 1 + how many of {list(cuts.recency_days)} days are above it",
                 f"  F={self.f}: {self.frequency} orders; "
-                f"F rises above each of {list(cuts.frequency)} orders",
+                f"F = 1 + how many of {list(cuts.frequency)} orders are below it",
                 f"  M={self.m}: {self.monetary:.2f} EUR; "
-                f"M rises above each of {[f'{c:.2f}' for c in cuts.monetary]} EUR",
+                f"M = 1 + how many of {[f'{c:.2f}' for c in cuts.monetary]} EUR are below it",
                 f"  high_value={_flag(self.high_value)}: {self.monetary:.2f} > "
                 f"{thresholds.high_value_above} EUR",
                 f"  frequent_buyer={_flag(self.frequent_buyer)}: {self.recent_orders} orders "
