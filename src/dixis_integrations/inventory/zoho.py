@@ -21,7 +21,7 @@ from typing import Any, ClassVar, Final, Literal
 import httpx
 from pydantic import BaseModel, ConfigDict, SecretStr, model_validator
 
-from dixis_integrations.auth.oauth import OAuth2Config, TokenManager
+from dixis_integrations.auth.oauth import OAuth2Auth, OAuth2Config, TokenManager
 from dixis_integrations.errors import (
     AuthError,
     ConfigurationError,
@@ -378,6 +378,8 @@ class ZohoInventory:
     ) -> None:
         if config.webhook_secret is not None:
             register_secret(config.webhook_secret.get_secret_value())
+        if isinstance(auth, OAuth2Auth):
+            auth = ZohoAuth(auth.manager)  # same tokens, Zoho's own header scheme
         self.config = config
         self.tenant = tenant
         limits = Limits(

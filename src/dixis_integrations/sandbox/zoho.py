@@ -106,14 +106,21 @@ class ZohoSandbox(Emulator):
         self.purchase_orders: dict[str, dict[str, Any]] = {}
         self.adjustments: dict[str, dict[str, Any]] = {}
         self.webhook_url: str | None = None
+        self._grant: dict[str, Any] | None = None
 
     def _id(self) -> str:
         self._seq += 1
         return str(self._seq)
 
     def credentials(self) -> dict[str, str]:
-        """OAuth client, organisation, webhook secret and where to call."""
+        """OAuth client (and a grant, as if a person had connected), organisation, webhook
+        secret and where to call.
+        """
+        if self._grant is None:
+            self._grant = self.oauth.issue_token()
         return {
+            "access_token": str(self._grant["access_token"]),
+            "refresh_token": str(self._grant["refresh_token"]),
             "client_id": self.client_id,
             "client_secret": self.client_secret,
             "organization_id": self.organization_id,
