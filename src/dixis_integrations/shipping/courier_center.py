@@ -131,7 +131,7 @@ def classify(response: httpx.Response, endpoint: Endpoint) -> ProviderError | No
         return TransientError("Courier Center answered without JSON", vendor="courier_center")
     if not isinstance(body, dict):
         return TransientError("Courier Center answered oddly", vendor="courier_center")
-    if status >= 500:
+    if status >= 500 or status == 429:
         return default_classify(response, endpoint)
     if body.get("Result") == "Success" and status < 400:
         return None
