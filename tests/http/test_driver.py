@@ -4,6 +4,7 @@ errors thrown into operations, call records and deadlines (budgets: test_budgets
 
 from __future__ import annotations
 
+import dataclasses
 import email.utils
 import json
 from collections import deque
@@ -12,8 +13,8 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import Harness
 
+from conftest import Harness
 from dixis_integrations.errors import (
     Conflict,
     NotFound,
@@ -347,6 +348,8 @@ def test_the_call_record_says_what_happened_without_secrets(harness: Harness) ->
     assert record.started_at.tzinfo is not None
     assert record.elapsed >= 0
     assert "q=1" in record.url
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        record.url = "changed"  # type: ignore[misc]
     text = repr(record)
     assert "k-secret-123456" not in text
     assert "topsecret" not in text

@@ -19,36 +19,38 @@ from dixis_integrations.http.endpoint import Limits, Window
 
 __all__ = ["Budget", "Budgets", "Slot"]
 
-_INFLIGHT = float("inf")
 _POLL = 0.002
 
 
 class Slot:
     """One reserved call: released (and stamped) when the call completes."""
 
-    __slots__ = ("_budget", "_stamps", "released")
+    __slots__ = ("_budget", "released")
 
-    def __init__(self, budget: Budget, stamps: list[list[float]]) -> None:
+    def __init__(self, budget: Budget, stamps: object = None) -> None:
         self._budget = budget
-        self._stamps = stamps
         self.released = False
 
     def release(self) -> None:
         """Mark the call done: its window slots start counting down from now."""
         if not self.released:
             self.released = True
-            self._budget._release(self._stamps)
+            self._budget._release()
 
 
 @dataclass
 class _WindowState:
     window: Window
     seconds: float
-    slots: deque[list[float]]
+    done: deque[float]  # finish times of completed calls, oldest first
 
 
 class Budget:
-    """The budget of one key: a set of windows plus a concurrency cap."""
+    """The budget of one key: a set of windows plus a concurrency cap.
+
+    A call counts against every window from the moment it starts until ``seconds``
+    after it finishes; calls in flight count against all of them.
+    """
 
     def __init__(
         self,
@@ -62,39 +64,35 @@ class Budget:
         self._concurrency = concurrency
         self._inflight = 0
         self._clock = clock
-        self._cond = threading.Condition()
+        self._cond = threading.Condition(threading.Lock())
         self.waited = 0.0
         self.calls = 0
 
     def _wait_needed(self, now: float) -> float:
         """Seconds until one more call fits (0 when it fits now). Holds ``_cond``."""
-        if self._concurrency is not None and self._inflight >= self._concurrency:
-            return _POLL
+        inflight = self._inflight
+        if self._concurrency is not None and inflight >= self._concurrency:
+            return _POLL  # a release wakes sync waiters at once
         wait = 0.0
         for state in self._windows:
-            slots = state.slots
-            while slots and slots[0][0] + state.seconds <= now:
-                slots.popleft()
-            if len(slots) >= state.window.limit:
-                oldest = slots[0][0]
-                wait = max(wait, _POLL if oldest == _INFLIGHT else oldest + state.seconds - now)
+            done = state.done
+            seconds = state.seconds
+            while done and done[0] + seconds <= now:
+                done.popleft()
+            if inflight + len(done) >= state.window.limit:
+                wait = max(wait, done[0] + seconds - now if done else _POLL)
         return wait
 
     def _take(self) -> Slot:
-        stamps: list[list[float]] = []
-        for state in self._windows:
-            stamp = [_INFLIGHT]
-            state.slots.append(stamp)
-            stamps.append(stamp)
         self._inflight += 1
         self.calls += 1
-        return Slot(self, stamps)
+        return Slot(self)
 
-    def _release(self, stamps: list[list[float]]) -> None:
+    def _release(self) -> None:
         with self._cond:
             now = self._clock()
-            for stamp in stamps:
-                stamp[0] = now
+            for state in self._windows:
+                state.done.append(now)
             self._inflight -= 1
             self._cond.notify_all()
 
@@ -137,6 +135,9 @@ class Budgets:
     def for_key(self, vendor: str, scope: str, limits: Limits, *, app: bool = False) -> Budget:
         """The budget for ``vendor`` and ``scope`` (a tenant, or ``"*app*"``)."""
         key = (vendor, "*app*" if app else scope)
+        budget = self._budgets.get(key)  # the common case needs no lock: dict reads are atomic
+        if budget is not None:
+            return budget
         with self._lock:
             budget = self._budgets.get(key)
             if budget is None:

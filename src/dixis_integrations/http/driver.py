@@ -94,7 +94,7 @@ class RetryPolicy:
         return base * (0.5 + random.random() / 2) if self.jitter else base
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class CallRecord:
     """What happened to one logical call: for metrics, health and the audit log.
 
@@ -154,7 +154,7 @@ class _Call:
         "next_wait",
         "policy",
         "request",
-        "request_id",
+        "response",
         "started",
         "started_at",
         "status",
@@ -169,7 +169,7 @@ class _Call:
         self.started_at = datetime.now(UTC)
         self.attempts = 0
         self.status: int | None = None
-        self.request_id: str | None = None
+        self.response: httpx.Response | None = None
         self.next_wait = 0.0
 
     def wait_for(self, exc: BaseException, attempt: int) -> float | None:
@@ -217,7 +217,7 @@ class _Call:
 
     def check(self, response: httpx.Response) -> httpx.Response:
         self.status = response.status_code
-        self.request_id = request_id_of(response, self.endpoint.request_id_headers)
+        self.response = response
         error = self.endpoint.classify(response, self.endpoint)
         if error is not None:
             raise error
@@ -225,10 +225,15 @@ class _Call:
 
     def record(self, error: BaseException | None) -> CallRecord:
         req = self.request
-        request_id = self.request_id
         if isinstance(error, DixisError) and error.request_id:
-            request_id = error.request_id
-        return CallRecord(
+            request_id: str | None = error.request_id
+        elif self.response is not None:
+            request_id = request_id_of(self.response, self.endpoint.request_id_headers)
+        else:
+            request_id = None
+        # Built on every call when a host records calls: skip the frozen __setattr__ path.
+        record = object.__new__(CallRecord)
+        record.__dict__.update(
             vendor=self.endpoint.vendor,
             tenant=self.endpoint.tenant,
             operation=operation_of(req),
@@ -242,6 +247,7 @@ class _Call:
             request_id=request_id,
             error_code=error.code if isinstance(error, DixisError) else None,
         )
+        return record
 
 
 def _surely_not_processed(exc: DixisError) -> bool:

@@ -112,11 +112,19 @@ _REQUEST_ID_HEADERS = ("x-request-id", "request-id", "x-correlation-id", "intuit
 
 
 def request_id_of(response: httpx.Response, extra: tuple[str, ...] = ()) -> str | None:
-    """The vendor's request id from the usual headers, if it sent one."""
-    for name in (*extra, *_REQUEST_ID_HEADERS):
-        value: str | None = response.headers.get(name)
-        if value:
-            return value
+    """The vendor's request id from the usual headers, if it sent one.
+
+    ``extra`` names the vendor's own headers, which win over the usual ones.
+    """
+    names = (*(n.lower() for n in extra), *_REQUEST_ID_HEADERS) if extra else _REQUEST_ID_HEADERS
+    found: dict[str, bytes] = {}
+    for key, value in response.headers.raw:  # one pass over the headers
+        name = key.decode("latin-1").lower()
+        if name in names and value and name not in found:
+            found[name] = value
+    for name in names:
+        if name in found:
+            return found[name].decode(response.headers.encoding)
     return None
 
 

@@ -8,11 +8,13 @@ they appear as query parameters or mapping keys.
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 import threading
 from collections.abc import Mapping
 from typing import Any
+from urllib.parse import unquote_plus
 
 import httpx
 
@@ -67,9 +69,20 @@ def redact_text(text: str) -> str:
     return pattern.sub(REDACTED, text)
 
 
+@functools.lru_cache(maxsize=1024)  # the same few queries come back on every call
+def _query_is_clean(query: bytes) -> bool:
+    for part in query.split(b"&"):
+        name = unquote_plus(part.split(b"=", 1)[0].decode("ascii", "replace"))
+        if is_sensitive_name(name):
+            return False
+    return True
+
+
 def redact_url(url: httpx.URL | str) -> str:
     """The URL with sensitive query parameters and user info masked."""
-    u = httpx.URL(str(url))
+    u = url if isinstance(url, httpx.URL) else httpx.URL(url)
+    if not u.userinfo and (not u.query or _query_is_clean(u.query)):
+        return redact_text(str(u))  # the common case: nothing to rebuild
     if u.userinfo:
         u = u.copy_with(username=REDACTED, password=None)
     if u.params:
