@@ -30,8 +30,9 @@ import httpx
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from dixis_integrations.accounting._common import check_customer, local_date, signature_matches
-from dixis_integrations.accounting._wire import MalformedBody, dumps, response_json
+from dixis_integrations.accounting._wire import MalformedBody, dumps, number, response_json
 from dixis_integrations.accounting.tax import (
+    InvoiceDraft,
     InvoiceLine,
     LineKind,
     TaxCodeMap,
@@ -240,16 +241,16 @@ def build_line(line: InvoiceLine, *, item_id: str, tax_code: str) -> dict[str, A
     """One ``SalesItemLineDetail`` line: gross as ``TaxInclusiveAmt``, net as ``Amount``."""
     detail: dict[str, Any] = {
         "ItemRef": _ref(item_id),
-        "Qty": line.quantity,
-        "UnitPrice": line.unit_price.amount,
+        "Qty": number(line.quantity),
+        "UnitPrice": number(line.unit_amount),
         "TaxCodeRef": _ref(tax_code),
-        "TaxInclusiveAmt": line.gross.amount,
+        "TaxInclusiveAmt": number(line.gross_amount),
     }
-    if not line.discount.is_zero:
-        detail["DiscountAmt"] = line.discount.amount
+    if line.discount_amount:
+        detail["DiscountAmt"] = number(line.discount_amount)
     return {
         "DetailType": "SalesItemLineDetail",
-        "Amount": line.net.amount,
+        "Amount": number(line.net_amount),
         "Description": line.description,
         "SalesItemLineDetail": detail,
     }
@@ -282,7 +283,7 @@ def build_invoice(
         )
         code = codes.code_for(line.category, tenant=tenant, vendor=VENDOR, loc=loc)
         out_lines.append(build_line(line, item_id=item, tax_code=code))
-    total_tax = sum((line.vat for line in lines), Money.zero(order.currency))
+    total_tax = sum((line.vat_amount for line in lines), Decimal(0))
     return {
         "CustomerRef": _ref(customer_id),
         "DocNumber": order.id,
@@ -292,7 +293,7 @@ def build_invoice(
         "GlobalTaxCalculation": "TaxInclusive",
         "PrivateNote": f"order {order.id}" + (f" ({order.number})" if order.number else ""),
         "Line": out_lines,
-        "TxnTaxDetail": {"TotalTax": total_tax.amount},
+        "TxnTaxDetail": {"TotalTax": number(total_tax)},
     }
 
 
@@ -392,8 +393,11 @@ def build_credit_memo(
 
 
 # -- pure parsers and the error classifier ----------------------------------------------
-def _money(value: Any, currency: str) -> Money:
-    return Money.of(Decimal(str(value if value is not None else 0)), currency)
+def _money(value: Any, currency: str, ours: Money | None = None) -> Money:
+    amount = value if isinstance(value, Decimal) else Decimal(str(value if value else 0))
+    if ours is not None and ours.currency == currency and ours.amount == amount:
+        return ours  # the common case: the vendor agrees with us, to the cent
+    return Money(amount=amount, currency=currency)
 
 
 def parse_invoice(
@@ -406,8 +410,8 @@ def parse_invoice(
 ) -> PostedInvoice:
     """A QBO ``Invoice`` as a :class:`PostedInvoice`; ``total``/``tax`` are ours."""
     currency = str((data.get("CurrencyRef") or {}).get("value") or "EUR")
-    vendor_total = _money(data.get("TotalAmt"), currency)
-    vendor_tax = _money((data.get("TxnTaxDetail") or {}).get("TotalTax"), currency)
+    vendor_total = _money(data.get("TotalAmt"), currency, total)
+    vendor_tax = _money((data.get("TxnTaxDetail") or {}).get("TotalTax"), currency, tax)
     voided = "Voided" in str(data.get("PrivateNote") or "") or (
         vendor_total.is_zero and data.get("TxnStatus") == "Voided"
     )
@@ -1058,7 +1062,7 @@ class QuickBooks:
         yield from self._references([o.customer for o in orders], orders)
 
     # -- invoices ----------------------------------------------------------------------
-    def _check(self, order: Order) -> tuple[InvoiceLine, ...]:
+    def _check(self, order: Order) -> InvoiceDraft:
         return check_order(
             order,
             self.codes,
@@ -1081,8 +1085,7 @@ class QuickBooks:
             InvalidInput: before any call: lines that do not add up, an unmapped VAT
                 category, a customer without a name, a document number over 21 chars.
         """
-        lines = self._check(order)
-        totals = order.totals()
+        totals = self._check(order)
         number = order.id
         existing = yield from self._find(number)
         if existing is not None:
@@ -1092,7 +1095,7 @@ class QuickBooks:
         customers, items = yield from self._references([order.customer], [order])
         body = build_invoice(
             order,
-            lines,
+            totals.lines,
             self.config,
             self.codes,
             tenant=self.tenant,
@@ -1130,7 +1133,7 @@ class QuickBooks:
         (or ours, for input refused before sending; nothing is sent for those).
         """
         results: list[BatchItemResult | None] = [None] * len(orders)
-        ready: list[tuple[int, Order, tuple[InvoiceLine, ...]]] = []
+        ready: list[tuple[int, Order, InvoiceDraft]] = []
         for index, order in enumerate(orders):
             try:
                 ready.append((index, order, self._check(order)))
@@ -1153,7 +1156,7 @@ class QuickBooks:
                         "operation": "create",
                         "Invoice": build_invoice(
                             order,
-                            lines,
+                            draft.lines,
                             self.config,
                             self.codes,
                             tenant=self.tenant,
@@ -1161,7 +1164,7 @@ class QuickBooks:
                             item_ids=items,
                         ),
                     }
-                    for n, (_, order, lines) in enumerate(chunk)
+                    for n, (_, order, draft) in enumerate(chunk)
                 ]
                 response = yield self._batch_request(
                     requests,
@@ -1172,9 +1175,8 @@ class QuickBooks:
                     str(item.get("bId")): item
                     for item in response_json(response).get("BatchItemResponse") or ()
                 }
-                duplicates: dict[str, tuple[int, Order]] = {}
-                for n, (index, order, _) in enumerate(chunk):
-                    totals = order.totals()
+                duplicates: dict[str, tuple[int, Order, InvoiceDraft]] = {}
+                for n, (index, order, totals) in enumerate(chunk):
                     answer = answers.get(str(n), {})
                     fault = parse_fault(answer)
                     if fault is None and "Invoice" in answer:
@@ -1193,7 +1195,7 @@ class QuickBooks:
                         continue
                     error = _fault_error(fault or {}, status=200, rid=None)
                     if error.vendor_code == _DUPLICATE_DOC:
-                        duplicates[order.id] = (index, order)
+                        duplicates[order.id] = (index, order, totals)
                         continue
                     results[index] = BatchItemResult(
                         reference=order.id,
@@ -1208,8 +1210,7 @@ class QuickBooks:
                     )
                     rows = (response_json(response).get("QueryResponse") or {}).get("Invoice")
                     by_number = {str(r.get("DocNumber")): r for r in rows or ()}
-                    for number, (index, order) in duplicates.items():
-                        totals = order.totals()
+                    for number, (index, order, totals) in duplicates.items():
                         row = by_number.get(number)
                         found = (
                             parse_invoice(

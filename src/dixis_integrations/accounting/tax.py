@@ -11,17 +11,27 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Context, Decimal
 from enum import StrEnum
+from typing import Final, NamedTuple
 
 from pydantic import BaseModel, ConfigDict
 
 from dixis_integrations.errors import ConfigurationError, FieldError, InvalidInput
-from dixis_integrations.models.money import Money
+from dixis_integrations.models.money import Money, minor_units
 from dixis_integrations.models.order import Order
-from dixis_integrations.models.tax import VatCategory, VatTable, vat_from_gross
+from dixis_integrations.models.tax import GREEK_VAT_RATES, VatCategory, VatTable
+
+_ZERO = Decimal(0)
+_GREEK_RATES: Final = dict(GREEK_VAT_RATES)
+_GREEK_TABLE: Final = VatTable.greece()
+_QUANTA: dict[str, Decimal] = {}
+_EXACT = Context(prec=80, rounding=ROUND_HALF_UP)  # exact products of bounded amounts
+_ONE = Decimal(1)
+_HUNDRED = Decimal(100)
 
 __all__ = [
+    "InvoiceDraft",
     "InvoiceLine",
     "LineKind",
     "TaxCodeMap",
@@ -29,6 +39,7 @@ __all__ = [
     "check_order",
     "check_tenant_codes",
     "codes_from_config",
+    "draft_invoice",
     "invoice_lines",
 ]
 
@@ -143,30 +154,84 @@ class LineKind(StrEnum):
     DISCOUNT = "discount"
 
 
-@dataclass(frozen=True, slots=True)
-class InvoiceLine:
+class InvoiceLine(NamedTuple):
     """One invoice line, VAT-inclusive: ``gross`` is what the customer pays for it.
 
     ``gross == round_half_up(quantity * unit_price) - discount`` and ``vat`` is the VAT
     contained in ``gross`` at ``category``'s rate, rounded per line as our totals are.
     Discount lines carry the order discount's share of one category, as a negative line.
+    Amounts are kept as exact ``Decimal``s in ``currency`` (``*_amount``); the
+    :class:`Money` views (``gross``, ``vat``...) are built on demand.
     """
 
     kind: LineKind
     description: str
     sku: str | None
     quantity: Decimal
-    unit_price: Money
-    discount: Money
-    gross: Money
-    vat: Money
+    currency: str
+    unit_amount: Decimal
+    discount_amount: Decimal
+    gross_amount: Decimal
+    vat_amount: Decimal
     category: VatCategory
     source_index: int | None = None
 
     @property
+    def net_amount(self) -> Decimal:
+        """``gross_amount - vat_amount``."""
+        return self.gross_amount - self.vat_amount
+
+    @property
+    def unit_price(self) -> Money:
+        """The VAT-inclusive unit price."""
+        return Money(amount=self.unit_amount, currency=self.currency)
+
+    @property
+    def discount(self) -> Money:
+        """The VAT-inclusive discount on the line."""
+        return Money(amount=self.discount_amount, currency=self.currency)
+
+    @property
+    def gross(self) -> Money:
+        """What the customer pays for the line, VAT included."""
+        return Money(amount=self.gross_amount, currency=self.currency)
+
+    @property
+    def vat(self) -> Money:
+        """The VAT in :attr:`gross`."""
+        return Money(amount=self.vat_amount, currency=self.currency)
+
+    @property
     def net(self) -> Money:
         """``gross - vat``."""
-        return self.gross - self.vat
+        return Money(amount=self.net_amount, currency=self.currency)
+
+
+@dataclass(frozen=True, slots=True)
+class InvoiceDraft:
+    """An order as invoice lines, with their sums (equal to ``Order.totals()``)."""
+
+    lines: tuple[InvoiceLine, ...]
+    currency: str
+    gross_amount: Decimal
+    vat_amount: Decimal
+
+    @property
+    def gross(self) -> Money:
+        """What the customer pays: the order's gross total."""
+        return Money(amount=self.gross_amount, currency=self.currency)
+
+    @property
+    def vat(self) -> Money:
+        """The VAT in :attr:`gross`."""
+        return Money(amount=self.vat_amount, currency=self.currency)
+
+
+def _vat_in(gross: Decimal, pct: Decimal, quantum: Decimal) -> Decimal:
+    # Same arithmetic as models.tax.vat_from_gross, on bare Decimals (hot path).
+    if not pct:
+        return _ZERO
+    return (gross * pct / (_HUNDRED + pct)).quantize(quantum, rounding=ROUND_HALF_UP)
 
 
 def invoice_lines(
@@ -181,67 +246,80 @@ def invoice_lines(
     Product lines first (in order), then the shipping fee, then one negative discount
     line per VAT category (the order discount spread as :meth:`Order.totals` spreads it).
     """
+    return draft_invoice(
+        order,
+        shipping_description=shipping_description,
+        discount_description=discount_description,
+        table=table,
+    ).lines
+
+
+def draft_invoice(
+    order: Order,
+    *,
+    shipping_description: str = "Shipping",
+    discount_description: str = "Discount",
+    table: VatTable | None = None,
+) -> InvoiceDraft:
+    """:func:`invoice_lines` with the sums of gross and VAT (computed once, exactly)."""
     table = table or VatTable.greece()
     currency = order.currency
-    zero = Money.zero(currency)
+    quantum = _QUANTA.get(currency)
+    if quantum is None:
+        quantum = _QUANTA[currency] = Decimal(1).scaleb(-minor_units(currency))
+    rates: dict[VatCategory, Decimal] = dict(GREEK_VAT_RATES) if table is VatTable.greece() else {}
     out: list[InvoiceLine] = []
-    gross_by_category: dict[VatCategory, Money] = {}
+    gross_by_category: dict[VatCategory, Decimal] = {}
+    multiply = _EXACT.multiply
     for index, line in enumerate(order.lines):
-        rate = table.rate(line.vat_category)
+        category = line.vat_category
+        pct = rates.get(category)
+        if pct is None:
+            pct = rates[category] = table.rate(category)
+        unit = line.unit_price.amount
+        discount = line.discount.amount
+        # As OrderLine.gross: the exact product, rounded half up to the cent, less discount.
+        gross = multiply(unit, line.quantity).quantize(quantum, ROUND_HALF_UP, _EXACT) - discount
         out.append(
             InvoiceLine(
-                kind=LineKind.ITEM,
-                description=line.name,
-                sku=line.sku,
-                quantity=line.quantity,
-                unit_price=line.unit_price,
-                discount=line.discount,
-                gross=line.gross,
-                vat=vat_from_gross(line.gross, rate),
-                category=line.vat_category,
-                source_index=index,
+                LineKind.ITEM, line.name, line.sku, line.quantity, currency, unit, discount,
+                gross, _vat_in(gross, pct, quantum), category, index,
             )
-        )
-        gross_by_category[line.vat_category] = (
-            gross_by_category.get(line.vat_category, zero) + line.gross
-        )
-    shipping = order.shipping_fee
-    if not shipping.is_zero:
+        )  # fmt: skip
+        gross_by_category[category] = gross_by_category.get(category, _ZERO) + gross
+    shipping = order.shipping_fee.amount
+    if shipping:
         category = order.shipping_vat_category
+        pct = rates.get(category)
+        if pct is None:
+            pct = rates[category] = table.rate(category)
         out.append(
             InvoiceLine(
-                kind=LineKind.SHIPPING,
-                description=shipping_description,
-                sku=None,
-                quantity=Decimal(1),
-                unit_price=shipping,
-                discount=zero,
-                gross=shipping,
-                vat=vat_from_gross(shipping, table.rate(category)),
-                category=category,
+                LineKind.SHIPPING, shipping_description, None, _ONE, currency, shipping,
+                _ZERO, shipping, _vat_in(shipping, pct, quantum), category,
             )
-        )
-        gross_by_category[category] = gross_by_category.get(category, zero) + shipping
-    if not order.discount.is_zero:
+        )  # fmt: skip
+        gross_by_category[category] = gross_by_category.get(category, _ZERO) + shipping
+    gross_total = sum((line.gross_amount for line in out), _ZERO)
+    vat_total = sum((line.vat_amount for line in out), _ZERO)
+    if order.discount.amount:
         categories = [c for c in VatCategory if c in gross_by_category]
-        shares = order.discount.allocate([gross_by_category[c].cents for c in categories])
+        weights = [int(gross_by_category[c].scaleb(minor_units(currency))) for c in categories]
+        shares = order.discount.allocate(weights)
         for category, share in zip(categories, shares, strict=True):
-            if share.is_zero:
+            amount = share.amount
+            if not amount:
                 continue
+            vat = _vat_in(amount, rates[category], quantum)
             out.append(
                 InvoiceLine(
-                    kind=LineKind.DISCOUNT,
-                    description=f"{discount_description} ({category.value})",
-                    sku=None,
-                    quantity=Decimal(1),
-                    unit_price=-share,
-                    discount=zero,
-                    gross=-share,
-                    vat=-vat_from_gross(share, table.rate(category)),
-                    category=category,
+                    LineKind.DISCOUNT, f"{discount_description} ({category.value})", None,
+                    _ONE, currency, -amount, _ZERO, -amount, -vat, category,
                 )
-            )
-    return tuple(out)
+            )  # fmt: skip
+            gross_total -= amount
+            vat_total -= vat
+    return InvoiceDraft(tuple(out), currency, gross_total, vat_total)
 
 
 def check_order(
@@ -253,37 +331,32 @@ def check_order(
     number: str | None = None,
     number_max_length: int | None = None,
     number_field: str = "number",
-) -> tuple[InvoiceLine, ...]:
+) -> InvoiceDraft:
     """Everything we can check before sending an order, all problems at once.
 
     Checks that the lines add up (to ``stated_total`` when given), that every VAT
     category used has a tax code for ``tenant``, that the customer has a name, and that
-    the document ``number`` fits the vendor's limit. Returns the invoice lines.
+    the document ``number`` fits the vendor's limit. Returns the invoice draft, whose
+    lines sum to the order's totals.
 
     Raises:
         InvalidInput: with one :class:`FieldError` per problem.
     """
     errors: list[FieldError] = []
-    lines = invoice_lines(order)
-    gross = sum((line.gross for line in lines), Money.zero(order.currency))
-    vat = sum((line.vat for line in lines), Money.zero(order.currency))
-    totals = order.totals()
-    if gross != totals.gross or vat != totals.vat:
-        errors.append(
-            FieldError(("lines",), f"lines add up to {gross} (VAT {vat}), not {totals.gross}")
-        )
-    if order.stated_total is not None and order.stated_total.quantize() != totals.gross:
+    draft = draft_invoice(order)
+    if order.stated_total is not None and order.stated_total.amount.compare(draft.gross.amount):
         errors.append(
             FieldError(
                 ("stated_total",),
-                f"stated total {order.stated_total} does not match the lines' {totals.gross}",
+                f"stated total {order.stated_total} does not match the lines' {draft.gross}",
                 code="total_mismatch",
             )
         )
+    codes = mapping.codes
     for index, line in enumerate(order.lines):
-        if line.vat_category not in mapping.codes:
+        if line.vat_category not in codes:
             errors.append(_unmapped(line.vat_category, tenant, ("lines", index, "vat_category")))
-    if not order.shipping_fee.is_zero and order.shipping_vat_category not in mapping.codes:
+    if order.shipping_fee.amount and order.shipping_vat_category not in codes:
         errors.append(_unmapped(order.shipping_vat_category, tenant, ("shipping_vat_category",)))
     customer = order.customer
     if not (customer.first_name or customer.last_name or customer.company):
@@ -304,7 +377,7 @@ def check_order(
         )
     if errors:
         raise InvalidInput("order cannot be posted", errors=errors, vendor=vendor)
-    return lines
+    return draft
 
 
 def codes_from_config(raw: Mapping[str, str]) -> TaxCodeMap:

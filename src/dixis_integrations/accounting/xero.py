@@ -26,7 +26,7 @@ import httpx
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from dixis_integrations.accounting._common import check_customer, local_date, signature_matches
-from dixis_integrations.accounting._wire import MalformedBody, dumps, response_json
+from dixis_integrations.accounting._wire import MalformedBody, dumps, number, response_json
 from dixis_integrations.accounting.tax import (
     InvoiceLine,
     LineKind,
@@ -246,15 +246,15 @@ def build_line(
     """One ``LineItem`` (``LineAmountTypes=Inclusive``), its VAT fixed to ours."""
     item: dict[str, Any] = {
         "Description": line.description,
-        "Quantity": line.quantity,
-        "UnitAmount": line.unit_price.amount,
-        "LineAmount": line.gross.amount,
+        "Quantity": number(line.quantity),
+        "UnitAmount": number(line.unit_amount),
+        "LineAmount": number(line.gross_amount),
         "TaxType": tax_type,
-        "TaxAmount": line.vat.amount,
+        "TaxAmount": number(line.vat_amount),
         "AccountCode": account_code,
     }
-    if not line.discount.is_zero:
-        item["DiscountAmount"] = line.discount.amount
+    if line.discount_amount:
+        item["DiscountAmount"] = number(line.discount_amount)
     if item_codes and line.sku is not None:
         item["ItemCode"] = line.sku
     return item
@@ -382,8 +382,11 @@ def build_credit_note(
 
 
 # -- pure response parsers ---------------------------------------------------------------
-def _money(value: Any, currency: str) -> Money:
-    return Money.of(Decimal(str(value if value is not None else 0)), currency)
+def _money(value: Any, currency: str, ours: Money | None = None) -> Money:
+    amount = value if isinstance(value, Decimal) else Decimal(str(value if value else 0))
+    if ours is not None and ours.currency == currency and ours.amount == amount:
+        return ours  # the common case: the vendor agrees with us, to the cent
+    return Money(amount=amount, currency=currency)
 
 
 def parse_invoice(
@@ -395,8 +398,8 @@ def parse_invoice(
 ) -> PostedInvoice:
     """A Xero ``Invoice`` as a :class:`PostedInvoice`; ``total``/``tax`` are ours."""
     currency = str(data.get("CurrencyCode") or (total.currency if total else "EUR"))
-    vendor_total = _money(data.get("Total"), currency)
-    vendor_tax = _money(data.get("TotalTax"), currency)
+    vendor_total = _money(data.get("Total"), currency, total)
+    vendor_tax = _money(data.get("TotalTax"), currency, tax)
     return PostedInvoice(
         provider=VENDOR,
         external_id=str(data["InvoiceID"]),
@@ -815,25 +818,25 @@ class Xero:
 
     # -- invoices --------------------------------------------------------------------
     def _prepare(self, order: Order) -> tuple[dict[str, Any], Money, Money]:
-        lines = check_order(order, self.codes, tenant=self.tenant, vendor=VENDOR)
+        draft = check_order(order, self.codes, tenant=self.tenant, vendor=VENDOR)
         errors = [
             e
             for i, line in enumerate(order.lines)
-            if (e := _check_sku(line.sku, ("lines", i, "sku"))) is not None
+            if len(line.sku) > _MAX_ITEM_CODE
+            and (e := _check_sku(line.sku, ("lines", i, "sku"))) is not None
         ]
         if errors:
             raise InvalidInput("order cannot be posted", errors=errors, vendor=VENDOR)
         name = check_customer(order.customer, vendor=VENDOR, max_reference=_MAX_CONTACT_NUMBER)
-        totals = order.totals()
         body = build_invoice(
             order,
-            lines,
+            draft.lines,
             self.config,
             self.codes,
             tenant=self.tenant,
             contact={"ContactNumber": order.customer.id, "Name": name},
         )
-        return body, totals.gross, totals.vat
+        return body, draft.gross, draft.vat
 
     def _find(self, api: Endpoint, reference: str) -> Operation[dict[str, Any] | None]:
         response = yield api.request(

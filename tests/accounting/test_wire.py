@@ -1,0 +1,44 @@
+"""Exact decimals on the wire, both ways."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import httpx
+import pytest
+
+from dixis_integrations.accounting._wire import (
+    MalformedBody,
+    dumps,
+    loads,
+    number,
+    response_json,
+)
+
+
+def test_decimals_and_marked_numbers_are_written_as_exact_json_numbers() -> None:
+    body = {"a": Decimal("12.30"), "b": [number(Decimal("-1.250")), "Ελλάδα"], "c": 1}
+    assert dumps(body) == '{"a":12.30,"b":[-1.250,"Ελλάδα"],"c":1}'.encode()
+    assert loads(dumps(body)) == {"a": Decimal("12.30"), "b": [Decimal("-1.250"), "Ελλάδα"],
+                                  "c": 1}  # fmt: skip
+
+
+def test_text_that_carries_the_marker_character_is_left_intact() -> None:
+    body = {"note": "\x1fstarts", "mid": "a\x1fb", "amount": Decimal("1.00")}
+    assert loads(dumps(body)) == {"note": "\x1fstarts", "mid": "a\x1fb",
+                                  "amount": Decimal("1.00")}  # fmt: skip
+
+
+def test_floats_never_appear_and_other_types_are_refused() -> None:
+    assert isinstance(loads(b'{"x": 0.1}')["x"], Decimal)
+    with pytest.raises(TypeError):
+        dumps({"x": object()})
+
+
+def test_response_json_parses_once_and_reports_malformed_bodies() -> None:
+    response = httpx.Response(200, content=b'{"Total": 12.40}')
+    first = response_json(response)
+    assert first is response_json(response)
+    assert first == {"Total": Decimal("12.40")}
+    with pytest.raises(MalformedBody):
+        response_json(httpx.Response(200, content=b'{"Total": '))
