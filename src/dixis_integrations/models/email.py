@@ -1,12 +1,25 @@
-"""Email and marketing records: subscribers with consent, messages and send results."""
+"""Email and marketing records: subscribers with consent, messages, send results, batches.
+
+Provider-neutral: each adapter maps these to its own wire format.
+"""
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from enum import StrEnum
 
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+from dixis_integrations.models.crm import UpsertResult
 from dixis_integrations.models.customer import MarketingConsent
 
-__all__ = ["EmailMessage", "SendResult", "Subscriber"]
+__all__ = [
+    "BatchState",
+    "BatchSubmission",
+    "EmailMessage",
+    "MarketingEvent",
+    "SendResult",
+    "Subscriber",
+]
 
 _FROZEN = ConfigDict(frozen=True, extra="forbid")
 
@@ -48,3 +61,36 @@ class SendResult(BaseModel):
     accepted: bool
     duplicate: bool = False
     reason: str | None = None
+
+
+class BatchState(StrEnum):
+    """Where an asynchronous provider batch stands."""
+
+    PENDING = "pending"
+    RUNNING = "running"
+    FINISHED = "finished"
+
+
+class BatchSubmission(BaseModel):
+    """A batch handed to a provider: what was submitted, what was refused before sending
+    (no consent, bad address), and the provider's progress once it is polled."""
+
+    model_config = _FROZEN
+    provider: str
+    batch_id: str | None
+    state: BatchState
+    submitted: int
+    finished: int = 0
+    errored: int = 0
+    rejected: tuple[UpsertResult, ...] = ()
+    result_url: str | None = None
+
+
+class MarketingEvent(BaseModel):
+    """Something a person did, sent to a provider to drive its automations."""
+
+    model_config = _FROZEN
+    email: str
+    name: str
+    occurred_at: AwareDatetime
+    properties: dict[str, str | int | bool] = Field(default_factory=dict)
