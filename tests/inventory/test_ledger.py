@@ -155,3 +155,16 @@ def test_correct_reports_the_difference_and_takes_the_sources_value() -> None:
     assert ledger.level("FETA-1").on_hand == Decimal(3)
     assert [e.available for e in ledger.drain_events()] == [Decimal(3)]
     assert ledger.correct(_level(3), source="zoho", pass_id=1) == []
+
+
+def test_cancelling_an_order_by_id_releases_its_lines_once_even_before_creation() -> None:
+    ledger = _ledger()
+    ledger.commit("o1", "0", "FETA-1", Decimal(2))
+    ledger.commit("o1", "1", "FETA-1", Decimal(3))
+    assert len(ledger.cancel("o1")) == 2
+    assert ledger.cancel("o1") == []
+    assert ledger.level("FETA-1").committed == Decimal(0)
+    assert ledger.cancel("o2") == []
+    late = ledger.commit("o2", "0", "FETA-1", Decimal(4))
+    assert late.outcome is Outcome.SUPERSEDED
+    assert ledger.level("FETA-1").committed == Decimal(0)

@@ -51,6 +51,7 @@ class _Position:
     as_of: datetime | None = None
     version: str | None = None
     low: bool = False
+    crossings: int = 0
     seen: int = 0  # the last reconciliation pass that saw this level
 
 
@@ -114,6 +115,8 @@ class StockLedger:
         self._expected: dict[str, tuple[str, str, Decimal]] = {}
         self._received: set[str] = set()
         self._pending: list[StockLow] = []
+        self._order_lines: dict[str, list[str]] = {}
+        self._cancelled: set[str] = set()
 
     # -- reading ---------------------------------------------------------------------
     def __len__(self) -> int:
@@ -275,7 +278,11 @@ class StockLedger:
         if existing is not None:
             outcome = Outcome.SUPERSEDED if existing.released else Outcome.DUPLICATE
             return Applied(outcome, self._snapshot(*key, pos))
+        if order_id in self._cancelled:
+            self._lines[(order_id, line)] = _Line(sku, location, quantity, released=True)
+            return Applied(Outcome.SUPERSEDED, self._snapshot(*key, pos))
         self._lines[(order_id, line)] = _Line(sku, location, quantity)
+        self._order_lines.setdefault(order_id, []).append(line)
         pos.committed += quantity
         return self._after(key, pos, at or self._clock())
 
@@ -312,6 +319,18 @@ class StockLedger:
     def release_order(self, order: Order) -> list[Applied | None]:
         """Release every line of a cancelled order, once."""
         return [self.release(order.id, str(i)) for i in range(len(order.lines))]
+
+    def cancel(self, order_id: str, *, at: datetime | None = None) -> list[Applied]:
+        """Release every line committed for ``order_id``, once; lines committed later
+        (a creation delivered after its cancellation) commit nothing.
+        """
+        self._cancelled.add(order_id)
+        out: list[Applied] = []
+        for line in self._order_lines.pop(order_id, []):
+            applied = self.release(order_id, line, at=at)
+            if applied is not None and applied.outcome is Outcome.APPLIED:
+                out.append(applied)
+        return out
 
     def expect(
         self, reference: str, sku: str, quantity: Decimal, *, location: str = "default"
@@ -362,16 +381,19 @@ class StockLedger:
             available = pos.on_hand - pos.committed
             if available <= point and not pos.low:
                 pos.low = True
-                events = (
-                    StockLow(
-                        sku=key[0],
-                        location=key[1],
-                        available=available,
-                        reorder_point=point,
-                        occurred_at=at,
-                        tenant=self.tenant,
-                    ),
+                pos.crossings += 1
+                event = StockLow(
+                    sku=key[0],
+                    location=key[1],
+                    available=available,
+                    reorder_point=point,
+                    occurred_at=at,
+                    tenant=self.tenant,
                 )
+                # Two crossings can share a time and a level (orders stamped alike): the
+                # crossing's number keeps their ids, and so their purchase orders, apart.
+                unique = f"{event.event_id}#{pos.crossings}"
+                events = (event.model_copy(update={"event_id": unique}),)
             elif available > point and pos.low:
                 pos.low = False
         return Applied(Outcome.APPLIED, self._snapshot(*key, pos), events)
