@@ -6,17 +6,19 @@ Private: vendor field names never appear here, only transport mechanics.
 from __future__ import annotations
 
 import base64
+import functools
 import json
 import re
 from collections.abc import Generator
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 import httpx
 from pydantic import SecretStr
 
 from dixis_integrations.errors import FieldError, InvalidInput, TransientError
+from dixis_integrations.models.money import Money, minor_units
 
 __all__ = [
     "HeaderAuth",
@@ -25,6 +27,7 @@ __all__ = [
     "decode_cursor",
     "dumps_exact",
     "encode_cursor",
+    "exact_amount",
     "next_utc_midnight",
 ]
 
@@ -107,17 +110,23 @@ def next_utc_midnight(now: datetime | None = None) -> datetime:
 _DECIMAL_MARK = re.compile(r'"\\u0000dec:(-?[0-9]+(?:\.[0-9]+)?)\\u0000"')
 
 
-def _mark_decimals(value: Any) -> Any:
+def _mark_decimal(value: Any) -> str:
     if isinstance(value, Decimal):
-        return f"\x00dec:{format(value, 'f')}\x00"
-    if isinstance(value, dict):
-        return {k: _mark_decimals(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_mark_decimals(v) for v in value]
-    return value
+        return f"\x00dec:{value:f}\x00"
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
 
 
 def dumps_exact(value: Any) -> bytes:
     """JSON with every ``Decimal`` written as an exact JSON number (never via float)."""
-    text = json.dumps(_mark_decimals(value), separators=(",", ":"), ensure_ascii=False)
+    text = json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=_mark_decimal)
     return _DECIMAL_MARK.sub(r"\1", text).encode()
+
+
+@functools.lru_cache(maxsize=32)
+def _quantum(currency: str) -> Decimal:
+    return Decimal(1).scaleb(-minor_units(currency))
+
+
+def exact_amount(money: Money) -> Decimal:
+    """The amount rounded half-up to the currency's minor unit (what CRMs store)."""
+    return money.amount.quantize(_quantum(money.currency), rounding=ROUND_HALF_UP)

@@ -28,9 +28,16 @@ from dixis_integrations.crm._wire import (
     body_of,
     decode_cursor,
     encode_cursor,
+    exact_amount,
     next_utc_midnight,
 )
-from dixis_integrations.crm.contacts import chunks, rejected, validate_contact, validate_lead
+from dixis_integrations.crm.contacts import (
+    chunks,
+    rejected,
+    upsert_result,
+    validate_contact,
+    validate_lead,
+)
 from dixis_integrations.errors import (
     AuthError,
     ConfigurationError,
@@ -267,7 +274,7 @@ def classify(response: httpx.Response, endpoint: Endpoint) -> ProviderError | No
 
 
 def _decimal_text(contact: CRMContact) -> str:
-    return format(contact.total_spent.quantize().amount, "f")
+    return format(exact_amount(contact.total_spent), "f")
 
 
 def build_contact_properties(contact: CRMContact) -> dict[str, str]:
@@ -389,7 +396,7 @@ def parse_upsert_batch(
         hit = by_email.get(contact.email)
         if hit is not None:
             out.append(
-                UpsertResult(
+                upsert_result(
                     reference=contact.reference,
                     status=UpsertStatus.CREATED if hit.get("new") else UpsertStatus.UPDATED,
                     external_id=str(hit.get("id")),
@@ -398,7 +405,7 @@ def parse_upsert_batch(
             continue
         err = errors.get(contact.reference.lower()) or errors.get(contact.email)
         out.append(
-            UpsertResult(
+            upsert_result(
                 reference=contact.reference,
                 status=UpsertStatus.REJECTED,
                 error_code=str(err.get("category") or "error") if err else "missing_result",
@@ -670,7 +677,7 @@ class HubSpot:
                 results[i] = rejected(contact.reference, exc)
                 continue
             if checked.email in seen:
-                results[i] = UpsertResult(
+                results[i] = upsert_result(
                     reference=contact.reference,
                     status=UpsertStatus.REJECTED,
                     error_code="duplicate_in_batch",
@@ -700,7 +707,7 @@ class HubSpot:
                 response = yield request
             except ValidationRejected as exc:
                 out.extend(
-                    UpsertResult(
+                    upsert_result(
                         reference=c.reference,
                         status=UpsertStatus.REJECTED,
                         error_code=exc.vendor_code or exc.code,

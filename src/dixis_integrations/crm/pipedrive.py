@@ -19,8 +19,14 @@ import httpx
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from dixis_integrations.auth.oauth import OAuth2Config
-from dixis_integrations.crm._wire import HeaderAuth, body_of, dumps_exact, next_utc_midnight
-from dixis_integrations.crm.contacts import rejected, validate_contact, validate_lead
+from dixis_integrations.crm._wire import (
+    HeaderAuth,
+    body_of,
+    dumps_exact,
+    exact_amount,
+    next_utc_midnight,
+)
+from dixis_integrations.crm.contacts import rejected, upsert_result, validate_contact, validate_lead
 from dixis_integrations.errors import (
     AuthError,
     ConfigurationError,
@@ -237,7 +243,7 @@ def build_person_body(contact: CRMContact, keys: Mapping[str, str]) -> dict[str,
         "reference": contact.reference,
         "total_orders": contact.total_orders,
         "total_spent": {
-            "value": contact.total_spent.quantize().amount,
+            "value": exact_amount(contact.total_spent),
             "currency": contact.total_spent.currency,
         },
         "last_order_date": (
@@ -386,7 +392,7 @@ class Pipedrive:
                     raise
             else:
                 person_id = (body_of(response, VENDOR) or {})["data"]["id"]
-                return UpsertResult(
+                return upsert_result(
                     reference=contact.reference,
                     status=UpsertStatus.CREATED,
                     external_id=str(person_id),
@@ -395,7 +401,7 @@ class Pipedrive:
             "update", "PATCH", f"/api/v2/persons/{existing}",
             operation="pipedrive.persons.update", json=body, idempotent=True,
         )  # fmt: skip
-        return UpsertResult(
+        return upsert_result(
             reference=contact.reference, status=UpsertStatus.UPDATED, external_id=str(existing)
         )
 
@@ -421,7 +427,7 @@ class Pipedrive:
                 out.append((yield from self._write(checked)))
             except ValidationRejected as exc:
                 out.append(
-                    UpsertResult(
+                    upsert_result(
                         reference=contact.reference,
                         status=UpsertStatus.REJECTED,
                         error_code=exc.vendor_code or exc.code,

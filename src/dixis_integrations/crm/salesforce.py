@@ -27,8 +27,14 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from pydantic import BaseModel, ConfigDict, SecretStr
 
 from dixis_integrations.auth.oauth import OAuth2Config, TokenManager
-from dixis_integrations.crm._wire import body_of, dumps_exact, next_utc_midnight
-from dixis_integrations.crm.contacts import chunks, rejected, validate_contact, validate_lead
+from dixis_integrations.crm._wire import body_of, dumps_exact, exact_amount, next_utc_midnight
+from dixis_integrations.crm.contacts import (
+    chunks,
+    rejected,
+    upsert_result,
+    validate_contact,
+    validate_lead,
+)
 from dixis_integrations.errors import (
     AuthError,
     ConfigurationError,
@@ -219,6 +225,7 @@ class SalesforceJWTAuth(httpx.Auth):
     """
 
     requires_request_body = True
+    requires_response_body = True  # the token answer is read inside the flow
 
     def __init__(
         self,
@@ -361,7 +368,7 @@ def build_contact_record(contact: CRMContact, external_id_field: str) -> dict[st
         "LastName": contact.last_name,
         "Email": contact.email,
         "Dixis_Total_Orders__c": contact.total_orders,
-        "Dixis_Total_Spent__c": contact.total_spent.quantize().amount,
+        "Dixis_Total_Spent__c": exact_amount(contact.total_spent),
         "Dixis_Last_Order_Date__c": (
             contact.last_order_date.isoformat() if contact.last_order_date else None
         ),
@@ -416,7 +423,7 @@ def parse_upsert_collection(
     for contact, row in zip(contacts, body, strict=True):
         if row.get("success"):
             out.append(
-                UpsertResult(
+                upsert_result(
                     reference=contact.reference,
                     status=UpsertStatus.CREATED if row.get("created") else UpsertStatus.UPDATED,
                     external_id=str(row.get("id")),
@@ -428,7 +435,7 @@ def parse_upsert_collection(
         fields = ",".join(str(f) for f in first.get("fields") or ())
         reason = str(first.get("message", "rejected"))
         out.append(
-            UpsertResult(
+            upsert_result(
                 reference=contact.reference,
                 status=UpsertStatus.REJECTED,
                 error_code=str(first.get("statusCode") or "error"),

@@ -134,6 +134,7 @@ class HubSpotSandbox(Emulator):
         self._ids = 100
         self._last_ms = 0
         self._headers = threading.local()
+        self._emails: dict[str, str] = {}  # email -> contact id (checked on use)
 
     def credentials(self) -> dict[str, str]:
         """The private-app token, the app secret (webhooks) and where to call."""
@@ -154,11 +155,11 @@ class HubSpotSandbox(Emulator):
         return str(self._ids)
 
     def _by_email(self, email: str) -> dict[str, Any] | None:
-        email = email.lower()
-        for contact in self.contacts.values():
-            if contact["properties"].get("email") == email:
-                return contact
-        return None
+        cid = self._emails.get(email.lower())
+        contact = self.contacts.get(cid) if cid is not None else None
+        if contact is None or contact["properties"].get("email") != email.lower():
+            return None
+        return contact
 
     def _public(self, contact: dict[str, Any], wanted: list[str] | None = None) -> dict[str, Any]:
         props = contact["properties"]
@@ -211,6 +212,7 @@ class HubSpotSandbox(Emulator):
         email = clean.get("email")
         if email:
             clean["email"] = email.lower()
+            self._emails[email.lower()] = contact["id"]
         contact["properties"].update(clean)
         contact["properties"]["lastmodifieddate"] = _iso(now)
         contact["updatedAt"] = _iso(now)

@@ -96,6 +96,7 @@ class PipedriveSandbox(Emulator):
         self.rate_limited = 0
         self._streak = 0
         self._next = 1
+        self._emails: dict[str, int] = {}  # email -> person id (checked on use)
 
     def credentials(self) -> dict[str, str]:
         """The api_token and where to call."""
@@ -187,6 +188,10 @@ class PipedriveSandbox(Emulator):
                 return _fail(400, f"Custom field {key} expects {{value, currency}}")
         return None
 
+    def _index(self, person: dict[str, Any]) -> None:
+        for email in person.get("emails") or []:
+            self._emails[str(email.get("value", "")).lower()] = int(person["id"])
+
     @route("GET", r"/api/v2/persons/search")
     def _search(self, request: httpx.Request) -> httpx.Response:
         params = request.url.params
@@ -195,7 +200,11 @@ class PipedriveSandbox(Emulator):
             return _fail(400, "term must be at least 2 characters")
         exact = params.get("exact_match") == "true"
         items = []
-        for person in self.persons.values():
+        pool = self.persons.values()
+        if exact:
+            pid = self._emails.get(term)
+            pool = [self.persons[pid]] if pid in self.persons else []  # type: ignore[assignment]
+        for person in pool:
             emails = [e["value"].lower() for e in person.get("emails") or []]
             hit = term in emails if exact else any(term in e for e in emails)
             if hit:
@@ -217,6 +226,7 @@ class PipedriveSandbox(Emulator):
         person = {"id": pid, "add_time": _now(), "update_time": _now(), **body}
         person.setdefault("emails", [])
         self.persons[pid] = person
+        self._index(person)
         return json_response(200, {"success": True, "data": self._person_out(person)})
 
     @route("PATCH", r"/api/v2/persons/(?P<pid>\d+)")
@@ -230,6 +240,7 @@ class PipedriveSandbox(Emulator):
             return problem
         custom = {**(person.get("custom_fields") or {}), **(body.pop("custom_fields", {}) or {})}
         person.update(body, custom_fields=custom, update_time=_now())
+        self._index(person)
         return json_response(200, {"success": True, "data": self._person_out(person)})
 
     @route("GET", r"/api/v2/persons/(?P<pid>\d+)")

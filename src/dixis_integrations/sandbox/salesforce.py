@@ -131,6 +131,9 @@ class SalesforceSandbox(Emulator):
         self.daily = FixedWindow(daily_api_requests, 86_400.0, self.clock, "DailyApiRequests")
         self.daily_api_requests = daily_api_requests
         self.used = 0
+        self.rate_limited = 0
+        self._emails: dict[tuple[str, str], set[str]] = {}  # checked on use
+        self._external: dict[tuple[str, str, str], str] = {}  # checked on use
         self.duplicate_rule = duplicate_rule
         self.fields: dict[str, str] = {f: "string" for f in _STANDARD_CONTACT}
         if custom_fields:
@@ -237,6 +240,7 @@ class SalesforceSandbox(Emulator):
     def limit(self, request: httpx.Request) -> httpx.Response | None:
         ok, _, _ = self.daily.hit("org")
         if not ok:
+            self.rate_limited += 1
             return _errors(403, "REQUEST_LIMIT_EXCEEDED", "TotalRequests Limit exceeded.")
         self.used += 1
         return None
@@ -286,9 +290,10 @@ class SalesforceSandbox(Emulator):
         if not self.duplicate_rule or not record.get("Email"):
             return False
         email = str(record["Email"]).lower()
+        rows = self.records[sobject]
         return any(
-            str(r.get("Email", "")).lower() == email and r["Id"] != own_id
-            for r in self.records[sobject].values()
+            rid != own_id and rid in rows and str(rows[rid].get("Email", "")).lower() == email
+            for rid in self._emails.get((sobject, email), ())
         )
 
     def _save(self, sobject: str, record: dict[str, Any], existing: dict[str, Any] | None) -> str:
@@ -301,7 +306,13 @@ class SalesforceSandbox(Emulator):
             self.records[sobject][rid] = existing
         existing.update(clean)
         existing["SystemModstamp"] = _stamp()
-        return str(existing["Id"])
+        rid = str(existing["Id"])
+        if existing.get("Email"):
+            self._emails.setdefault((sobject, str(existing["Email"]).lower()), set()).add(rid)
+        for field in self.external_ids:
+            if existing.get(field) is not None:
+                self._external[(sobject, field, str(existing[field]))] = rid
+        return rid
 
     def _allow_duplicates(self, request: httpx.Request) -> bool:
         header = request.headers.get("sforce-duplicate-rule-header", "")
@@ -345,9 +356,10 @@ class SalesforceSandbox(Emulator):
                     {"statusCode": "MISSING_ARGUMENT", "message": f"{field} not specified",
                      "fields": [field]}]})  # fmt: skip
                 continue
-            existing = next(
-                (r for r in self.records[sobject].values() if r.get(field) == key), None
-            )
+            found = self._external.get((sobject, field, str(key)))
+            existing = self.records[sobject].get(found) if found else None
+            if existing is not None and existing.get(field) != key:
+                existing = None
             merged = {**(existing or {}), **record}
             problem = self._field_problem(sobject, merged if existing else record)
             if (

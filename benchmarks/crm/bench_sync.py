@@ -1,0 +1,416 @@
+"""Sync 20,000 customers into each CRM sandbox with the vendor's limits enforced.
+
+For each vendor the emulator runs in its own process (so this process's CPU time is the
+client's alone), with its real limits on scaled time. We report:
+
+- throughput as a share of the ceiling the limits allow (the binding window's calls,
+  spaced as tightly as the window permits), which must be at least 90%;
+- how many throttling answers the emulator gave and how many ``RateLimited`` errors
+  reached the caller (both must be zero: the client-side budget keeps us under);
+- client CPU per contact against a raw-httpx baseline sending the same wire payloads in
+  the same run (to an emulator without limits), which must be at most 1.5x.
+
+Run: ``.venv/bin/python benchmarks/crm/bench_sync.py`` (about a minute and a half).
+``--contacts N`` and ``--vendor NAME`` make shorter runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import math
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import httpx
+from pydantic import SecretStr
+
+from dixis_integrations.crm.hubspot import HubSpot, HubSpotConfig
+from dixis_integrations.crm.pipedrive import Pipedrive, PipedriveConfig
+from dixis_integrations.crm.salesforce import Salesforce, SalesforceConfig, SalesforceJWTAuth
+from dixis_integrations.errors import RateLimited
+from dixis_integrations.http import AsyncDriver, Budgets, Operation
+from dixis_integrations.models import AcquisitionSource, ConsentStatus, MarketingConsent, Money
+from dixis_integrations.models.crm import CRMContact, UpsertResult, UpsertStatus
+
+HERE = Path(__file__).parent
+WORKERS = 4
+
+
+def make_contacts(n: int) -> list[CRMContact]:
+    return [
+        CRMContact(
+            reference=f"cus_{i}",
+            email=f"buyer{i}@example.gr",
+            first_name="Μαρία",
+            last_name=f"Παπαδοπούλου{i}",
+            phone=f"+3069{i:08d}",  # as contact_from_customer gives it (E.164)
+            total_orders=i % 17,
+            total_spent=Money.of(f"{i % 997}.{i % 100:02d}"),
+            last_order_date=date(2026, 1 + i % 12, 1 + i % 28),
+            segment=("loyal", "new", "lapsed")[i % 3],
+            acquisition=AcquisitionSource(channel="organic"),
+            consent=MarketingConsent(status=ConsentStatus.GRANTED),
+        )
+        for i in range(n)
+    ]
+
+
+class Server:
+    """One emulator in a child process."""
+
+    def __init__(self, name: str, options: dict[str, Any]) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, str(HERE / "_serve.py"), name, json.dumps(options)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        assert self.proc.stdout is not None
+        self.credentials: dict[str, str] = json.loads(self.proc.stdout.readline())
+
+    def stop(self) -> dict[str, Any]:
+        assert self.proc.stdin is not None
+        assert self.proc.stdout is not None
+        self.proc.stdin.close()
+        tail = self.proc.stdout.readline()
+        self.proc.wait(timeout=10)
+        return json.loads(tail) if tail else {}
+
+
+@dataclass
+class Run:
+    elapsed: float
+    cpu: float
+    results: list[UpsertResult]
+    surfaced: int
+
+
+async def _drive(ops: Sequence[Operation[list[UpsertResult]]]) -> tuple[list[UpsertResult], int]:
+    budgets = Budgets()
+    surfaced = 0
+    limits = httpx.Limits(max_connections=WORKERS * 2, max_keepalive_connections=WORKERS * 2)
+    async with httpx.AsyncClient(limits=limits, timeout=30.0) as client:
+        driver = AsyncDriver(client, budgets=budgets)
+
+        async def one(op: Operation[list[UpsertResult]]) -> list[UpsertResult]:
+            nonlocal surfaced
+            try:
+                return await driver.run(op)
+            except RateLimited:
+                surfaced += 1
+                return []
+
+        parts = await asyncio.gather(*(one(op) for op in ops))
+    return [r for part in parts for r in part], surfaced
+
+
+def run_one(op: Operation[Any]) -> Any:
+    """Run one set-up operation (not measured)."""
+
+    async def main() -> Any:
+        async with httpx.AsyncClient(timeout=30.0) as client:
+            return await AsyncDriver(client).run(op)
+
+    return asyncio.run(main())
+
+
+def timed(ops: Sequence[Operation[list[UpsertResult]]]) -> Run:
+    cpu0, t0 = time.process_time(), time.perf_counter()
+    results, surfaced = asyncio.run(_drive(ops))
+    return Run(time.perf_counter() - t0, time.process_time() - cpu0, results, surfaced)
+
+
+def slices(items: list[CRMContact], k: int) -> list[list[CRMContact]]:
+    size = math.ceil(len(items) / k)
+    return [items[i : i + size] for i in range(0, len(items), size)]
+
+
+# -- raw httpx baselines: the same wire calls, no validation, no budgets ---------------------
+
+
+def _hubspot_props(c: CRMContact) -> dict[str, str]:
+    p = {
+        "email": c.email,
+        "dixis_reference": c.reference,
+        "dixis_total_orders": str(c.total_orders),
+        "dixis_total_spent": str(c.total_spent.amount),
+        "dixis_currency": c.total_spent.currency,
+        "dixis_marketing_consent": c.consent.status.value,
+        "firstname": c.first_name or "",
+        "lastname": c.last_name or "",
+        "phone": c.phone or "",
+        "dixis_last_order_date": c.last_order_date.isoformat() if c.last_order_date else "",
+        "dixis_segment": c.segment or "",
+        "dixis_acquisition_source": c.acquisition.channel if c.acquisition else "",
+    }
+    if c.total_orders:
+        p["lifecyclestage"] = "customer"
+    return p
+
+
+async def _raw_worker(
+    client: httpx.AsyncClient, calls: Callable[[httpx.AsyncClient], Any]
+) -> list[Any]:
+    result: list[Any] = await calls(client)
+    return result
+
+
+def raw_run(jobs: list[Callable[[httpx.AsyncClient], Any]], headers: dict[str, str]) -> Run:
+    async def main() -> list[Any]:
+        async with httpx.AsyncClient(headers=headers, timeout=30.0) as client:
+            parts = await asyncio.gather(*(job(client) for job in jobs))
+        return [x for part in parts for x in part]
+
+    cpu0, t0 = time.process_time(), time.perf_counter()
+    out = asyncio.run(main())
+    return Run(time.perf_counter() - t0, time.process_time() - cpu0, out, 0)
+
+
+def hubspot_baseline(url: str, token: str, contacts: list[CRMContact]) -> Run:
+    def job(part: list[CRMContact]) -> Callable[[httpx.AsyncClient], Any]:
+        async def go(client: httpx.AsyncClient) -> list[Any]:
+            out: list[Any] = []
+            for i in range(0, len(part), 100):
+                chunk = part[i : i + 100]
+                body = {"inputs": [{"idProperty": "email", "id": c.email,
+                                    "objectWriteTraceId": c.reference,
+                                    "properties": _hubspot_props(c)} for c in chunk]}  # fmt: skip
+                r = await client.post(f"{url}/crm/v3/objects/contacts/batch/upsert", json=body)
+                out.extend((x["id"], x["new"]) for x in r.json()["results"])
+            return out
+
+        return go
+
+    return raw_run(
+        [job(p) for p in slices(contacts, WORKERS)], {"Authorization": f"Bearer {token}"}
+    )
+
+
+def salesforce_baseline(url: str, token: str, contacts: list[CRMContact]) -> Run:
+    def job(part: list[CRMContact]) -> Callable[[httpx.AsyncClient], Any]:
+        async def go(client: httpx.AsyncClient) -> list[Any]:
+            out: list[Any] = []
+            for i in range(0, len(part), 200):
+                records = [{"attributes": {"type": "Contact"},
+                            "Dixis_Customer_Id__c": c.reference, "LastName": c.last_name,
+                            "FirstName": c.first_name, "Email": c.email, "Phone": c.phone,
+                            "Dixis_Total_Orders__c": c.total_orders,
+                            "Dixis_Total_Spent__c": float(c.total_spent.amount),
+                            "Dixis_Last_Order_Date__c": str(c.last_order_date),
+                            "Dixis_Segment__c": c.segment,
+                            "Dixis_Marketing_Consent__c": c.consent.status.value}
+                           for c in part[i : i + 200]]  # fmt: skip
+                r = await client.patch(
+                    f"{url}/services/data/v59.0/composite/sobjects/Contact/Dixis_Customer_Id__c",
+                    json={"allOrNone": False, "records": records},
+                )
+                out.extend((x.get("id"), x.get("created")) for x in r.json())
+            return out
+
+        return go
+
+    return raw_run(
+        [job(p) for p in slices(contacts, WORKERS)], {"Authorization": f"Bearer {token}"}
+    )
+
+
+def pipedrive_baseline(
+    url: str, token: str, contacts: list[CRMContact], keys: dict[str, str]
+) -> Run:
+    def job(part: list[CRMContact]) -> Callable[[httpx.AsyncClient], Any]:
+        async def go(client: httpx.AsyncClient) -> list[Any]:
+            out: list[Any] = []
+            for c in part:
+                r = await client.get(
+                    f"{url}/api/v2/persons/search",
+                    params={"term": c.email, "fields": "email", "exact_match": "true", "limit": 1},
+                )
+                items = r.json()["data"]["items"]
+                body = {"name": f"{c.first_name} {c.last_name}",
+                        "emails": [{"value": c.email, "primary": True, "label": "work"}],
+                        "phones": [{"value": c.phone, "primary": True, "label": "mobile"}],
+                        "custom_fields": {keys["total_orders"]: c.total_orders,
+                                          keys["total_spent"]: {"value": str(c.total_spent.amount),
+                                                                "currency": "EUR"},
+                                          keys["reference"]: c.reference}}  # fmt: skip
+                if items:
+                    pid = items[0]["item"]["id"]
+                    r = await client.patch(f"{url}/api/v2/persons/{pid}", json=body)
+                else:
+                    r = await client.post(f"{url}/api/v2/persons", json=body)
+                out.append(r.json()["data"]["id"])
+            return out
+
+        return go
+
+    return raw_run([job(p) for p in slices(contacts, WORKERS)], {"x-api-token": token})
+
+
+# -- the three vendors -----------------------------------------------------------------------
+
+
+@dataclass
+class Report:
+    vendor: str
+    contacts: int
+    calls: int
+    ideal: float
+    elapsed: float
+    throttled_answers: int
+    surfaced: int
+    cpu_per_contact_us: float
+    baseline_cpu_per_contact_us: float
+    all_created: bool
+
+    @property
+    def ceiling_share(self) -> float:
+        return self.ideal / self.elapsed
+
+    @property
+    def cpu_ratio(self) -> float:
+        return self.cpu_per_contact_us / self.baseline_cpu_per_contact_us
+
+
+def _ideal(calls: int, limit: int, window_real: float) -> float:
+    """Seconds ``calls`` take at the sustained rate the binding window allows."""
+    return calls * window_real / limit
+
+
+def bench_hubspot(contacts: list[CRMContact], warm: bool = False) -> Report:
+    scale = 1.0  # the emulator's CPU needs about half of a real 10-second window
+    server = Server("hubspot", {"tier": "professional", "time_scale": scale})
+    creds = server.credentials
+    adapter = HubSpot(
+        HubSpotConfig(access_token=SecretStr(creds["access_token"]), base_url=creds["base_url"],
+                      tier="professional"),
+        time_scale=scale,
+    )  # fmt: skip
+    run_one(adapter.ensure_properties())  # 4 calls, not counted below
+    if not warm:
+        time.sleep(10 * scale)  # let the emulator's window start afresh
+    ours = timed([adapter.upsert_contacts(p) for p in slices(contacts, WORKERS)])
+    stats = server.stop()
+    calls = sum(math.ceil(len(p) / 100) for p in slices(contacts, WORKERS))
+    free = Server("hubspot", {"tier": "enterprise", "_tweaks": {
+        "ten_secondly.limit": 10**9, "daily.limit": 10**9}})  # fmt: skip
+    base = hubspot_baseline(free.credentials["base_url"], free.credentials["access_token"],
+                            contacts)  # fmt: skip
+    free.stop()
+    return Report("hubspot", len(contacts), calls, _ideal(calls, 190, 10 * scale), ours.elapsed,
+                  int(stats.get("rate_limited_answers") or 0), ours.surfaced,
+                  ours.cpu / len(contacts) * 1e6, base.cpu / len(contacts) * 1e6,
+                  all(r.status is UpsertStatus.CREATED for r in ours.results)
+                  and len(ours.results) == len(contacts))  # fmt: skip
+
+
+def bench_salesforce(contacts: list[CRMContact], warm: bool = False) -> Report:
+    # Salesforce's only request limit is the rolling 24-hour allocation: shrink it to 33
+    # calls a "day", and a day to 3 s, so that it binds three times over 100 calls.
+    allocation, day = 33, 3.0
+    scale = day / 86_400
+    server = Server("salesforce", {"daily_api_requests": allocation, "time_scale": scale})
+    creds = server.credentials
+    auth = SalesforceJWTAuth(client_id=creds["client_id"], username=creds["username"],
+                             private_key=SecretStr(creds["private_key"]),
+                             login_url=creds["base_url"])  # fmt: skip
+    adapter = Salesforce(
+        SalesforceConfig(base_url=creds["base_url"], daily_api_requests=allocation),
+        auth=auth,
+        time_scale=scale,
+    )
+    ours = timed([adapter.upsert_contacts(p) for p in slices(contacts, WORKERS)])
+    stats = server.stop()
+    calls = sum(math.ceil(len(p) / 200) for p in slices(contacts, WORKERS))
+    free = Server("salesforce", {"daily_api_requests": 10**9})
+    fc = free.credentials
+    token_auth = SalesforceJWTAuth(client_id=fc["client_id"], username=fc["username"],
+                                   private_key=SecretStr(fc["private_key"]),
+                                   login_url=fc["base_url"])  # fmt: skip
+    with httpx.Client(auth=token_auth) as c:  # one token for the raw baseline
+        c.get(f"{fc['base_url']}/services/data/v59.0/limits")
+    token = token_auth._current()
+    assert token is not None
+    base = salesforce_baseline(fc["base_url"], token[0].get_secret_value(), contacts)
+    free.stop()
+    return Report("salesforce", len(contacts), calls, _ideal(calls, allocation, day),
+                  ours.elapsed, int(stats.get("rate_limited_answers") or 0), ours.surfaced,
+                  ours.cpu / len(contacts) * 1e6, base.cpu / len(contacts) * 1e6,
+                  all(r.status is UpsertStatus.CREATED for r in ours.results)
+                  and len(ours.results) == len(contacts))  # fmt: skip
+
+
+def bench_pipedrive(contacts: list[CRMContact], warm: bool = False) -> Report:
+    scale = 0.01  # a 2-second burst window lasts 20 ms
+    options = {"plan": "ultimate", "seats": 6, "time_scale": scale}
+    server = Server("pipedrive", options)
+    creds = server.credentials
+    adapter = Pipedrive(
+        PipedriveConfig(api_token=SecretStr(creds["api_token"]), base_url=creds["base_url"],
+                        plan="ultimate", seats=6),
+        time_scale=scale,
+    )  # fmt: skip
+    run_one(adapter.ensure_fields())
+    time.sleep(2 * scale)
+    ours = timed([adapter.upsert_contacts(p) for p in slices(contacts, WORKERS)])
+    stats = server.stop()
+    free = Server("pipedrive", {"plan": "ultimate", "seats": 100, "_tweaks": {
+        "burst.limit": 10**9, "search_burst.limit": 10**9}})  # fmt: skip
+    fa = Pipedrive(PipedriveConfig(api_token=SecretStr(free.credentials["api_token"]),
+                                   base_url=free.credentials["base_url"], plan="ultimate",
+                                   seats=100))  # fmt: skip
+    fkeys = run_one(fa.ensure_fields())
+    base = pipedrive_baseline(free.credentials["base_url"], free.credentials["api_token"],
+                              contacts, fkeys)  # fmt: skip
+    free.stop()
+    searches = len(contacts)  # the binding window: 10 searches per 2 s
+    return Report("pipedrive", len(contacts), 2 * len(contacts), _ideal(searches, 10, 2 * scale),
+                  ours.elapsed, int(stats.get("rate_limited_answers") or 0), ours.surfaced,
+                  ours.cpu / len(contacts) * 1e6, base.cpu / len(contacts) * 1e6,
+                  all(r.status is UpsertStatus.CREATED for r in ours.results)
+                  and len(ours.results) == len(contacts))  # fmt: skip
+
+
+BENCHES = {"hubspot": bench_hubspot, "salesforce": bench_salesforce, "pipedrive": bench_pipedrive}
+
+
+def warm_up() -> None:
+    """Import and exercise every code path once, so no run pays for first-use costs."""
+    few = make_contacts(300)
+    for name in ("hubspot", "salesforce", "pipedrive"):
+        BENCHES[name](few, warm=True)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--contacts", type=int, default=20_000)
+    parser.add_argument("--vendor", choices=sorted(BENCHES), action="append")
+    args = parser.parse_args()
+    contacts = make_contacts(args.contacts)
+    warm_up()
+    failed = False
+    for name in args.vendor or list(BENCHES):
+        r = BENCHES[name](contacts)
+        ok = (r.ceiling_share >= 0.9 and r.surfaced == 0 and r.throttled_answers == 0
+              and r.cpu_ratio <= 1.5 and r.all_created)  # fmt: skip
+        failed |= not ok
+        print(
+            f"{r.vendor:10s} contacts={r.contacts} calls={r.calls} elapsed={r.elapsed:.2f}s "
+            f"ideal={r.ideal:.2f}s ceiling={r.ceiling_share:.1%} 429/403={r.throttled_answers} "
+            f"RateLimited={r.surfaced} cpu/contact={r.cpu_per_contact_us:.0f}us "
+            f"baseline={r.baseline_cpu_per_contact_us:.0f}us ratio={r.cpu_ratio:.2f} "
+            f"{'OK' if ok else 'FAIL'}",
+            flush=True,
+        )
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
