@@ -9,9 +9,12 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
+from pydantic import SecretStr
+from tests.marketing._drive import Runner, run
 
 from dixis_integrations.errors import InvalidInput, TransientError
 from dixis_integrations.http import Driver, Operation, completed
+from dixis_integrations.marketing.brevo import Brevo, BrevoConfig
 from dixis_integrations.marketing.journeys import BUILT_IN, WELCOME
 from dixis_integrations.marketing.planner import Activity, ActivityKind, plan
 from dixis_integrations.marketing.runner import (
@@ -26,6 +29,9 @@ from dixis_integrations.models.crm import ErasureResult, UpsertResult, UpsertSta
 from dixis_integrations.models.customer import ConsentStatus, MarketingConsent
 from dixis_integrations.models.email import EmailMessage, SendResult, Subscriber
 from dixis_integrations.protocols import Capability, EmailProvider, HealthStatus
+from dixis_integrations.sandbox.brevo import BrevoSandbox
+
+__all__ = ["run"]
 
 ATHENS = ZoneInfo("Europe/Athens")
 DAY0 = datetime(2026, 3, 3, 10, 0, tzinfo=ATHENS)
@@ -231,3 +237,33 @@ def test_async_runner_sends_once_too(outbox: Outbox, people: dict[str, Recipient
     assert len(outbox.sent) == 1
     assert outbox.sent[0].to == "eleni@example.gr"
     assert due[0].send_at == datetime(2026, 3, 3, 8, 0, tzinfo=UTC)
+
+
+# -- through a real provider: the Brevo sandbox, sync and async --------------------------------
+
+
+def test_runner_sends_through_brevo_once_with_the_step_key(
+    run: Runner, people: dict[str, Recipient]
+) -> None:
+    box = BrevoSandbox()
+    box.bind("http://brevo.test")
+    c = box.credentials()
+    brevo = Brevo(
+        BrevoConfig(
+            api_key=SecretStr(c["api_key"]),
+            base_url=c["base_url"],
+            list_ids=(2,),
+            sender_email="hello@dixis.gr",
+        )
+    )
+    templates = {"welcome": "8", "welcome_recommendations": "8", "welcome_offer": "8"}
+    runner = JourneyRunner(
+        brevo, lambda op: run(box, op), directory_from(people), templates=templates
+    )
+    due = plan([WELCOME], [created()], DAY0)
+    assert [d.status for d in runner.deliver(due, DAY0)] == [DeliveryStatus.SENT]
+    assert [d.status for d in runner.deliver(due, DAY0)] == [DeliveryStatus.ALREADY_SENT]
+    assert len(box.emails) == 1
+    assert box.emails[0]["templateId"] == 8
+    assert box.emails[0]["headers"] == {"idempotencyKey": due[0].key}
+    assert box.emails[0]["to"] == [{"email": "eleni@example.gr"}]

@@ -160,9 +160,16 @@ class SQLiteSentLog:
                 WHERE journey_sends.state = 'failed'
                    OR (journey_sends.state = 'sending' AND journey_sends.claimed_at < ?)
                 """,
-                (send.key, send.customer_id, send.journey_id, send.step_id, send.occurrence,
-                 stamp, stale),
-            )  # fmt: skip
+                (
+                    send.key,
+                    send.customer_id,
+                    send.journey_id,
+                    send.step_id,
+                    send.occurrence,
+                    stamp,
+                    stale,
+                ),
+            )
             return cursor.rowcount == 1
 
     def finish(
@@ -226,8 +233,10 @@ class _Core:
         recommend: Recommender | None,
         render: Renderer,
         lease: timedelta,
+        templates: Mapping[str, str] | None,
     ) -> None:
         self.provider = provider
+        self.templates = dict(templates or {})
         self.directory = directory
         self.log: SentLog = log if log is not None else SQLiteSentLog()
         self.quiet_hours = quiet_hours
@@ -255,7 +264,11 @@ class _Core:
             reason = f"consent {recipient.consent.status.value}"
             return self.skip(send, now, DeliveryStatus.SKIPPED_NO_CONSENT, reason)
         picks = self.recommend(send.customer_id) if send.recommendations and self.recommend else ()
-        return self.render(send, recipient, picks)
+        message = self.render(send, recipient, picks)
+        template = self.templates.get(message.template_id or "")
+        if template is not None:
+            message = message.model_copy(update={"template_id": template})
+        return message
 
     def skip(self, send: DueSend, now: datetime, status: DeliveryStatus, why: str) -> Delivery:
         self.log.finish(send.key, "skipped", now, message_id=None, reason=status.value)
@@ -291,6 +304,7 @@ class JourneyRunner:
         recommend: SKUs for steps that carry recommendations.
         render: builds the message (:func:`default_message` by default).
         lease: how long a claim holds before another worker may take the send over.
+        templates: our template names -> the provider's template ids (Brevo's numbers).
     """
 
     def __init__(
@@ -304,11 +318,18 @@ class JourneyRunner:
         recommend: Recommender | None = None,
         render: Renderer = default_message,
         lease: timedelta = timedelta(minutes=10),
+        templates: Mapping[str, str] | None = None,
     ) -> None:
         self._core = _Core(
-            provider, directory, log,
-            quiet_hours=quiet_hours, recommend=recommend, render=render, lease=lease,
-        )  # fmt: skip
+            provider,
+            directory,
+            log,
+            quiet_hours=quiet_hours,
+            recommend=recommend,
+            render=render,
+            lease=lease,
+            templates=templates,
+        )
         self._run = run
 
     @property
@@ -350,11 +371,18 @@ class AsyncJourneyRunner:
         recommend: Recommender | None = None,
         render: Renderer = default_message,
         lease: timedelta = timedelta(minutes=10),
+        templates: Mapping[str, str] | None = None,
     ) -> None:
         self._core = _Core(
-            provider, directory, log,
-            quiet_hours=quiet_hours, recommend=recommend, render=render, lease=lease,
-        )  # fmt: skip
+            provider,
+            directory,
+            log,
+            quiet_hours=quiet_hours,
+            recommend=recommend,
+            render=render,
+            lease=lease,
+            templates=templates,
+        )
         self._run = run
 
     @property
