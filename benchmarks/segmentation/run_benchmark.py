@@ -37,6 +37,7 @@ class Measurement:
 
     name: str
     seconds: float
+    cpu_seconds: float
     tree_peak_mb: float
     largest_process_mb: float
 
@@ -89,7 +90,9 @@ def measure(name: str, command: list[str], *, interval: float = 0.05) -> Measure
     process.returncode = os.waitstatus_to_exitcode(status)
     if process.returncode != 0:
         raise SystemExit(f"{name} failed with exit status {process.returncode}")
-    return Measurement(name, seconds, peak / 1024, usage.ru_maxrss / 1024)
+    # wait4's usage covers the process and every descendant it waited for (its workers).
+    cpu = usage.ru_utime + usage.ru_stime
+    return Measurement(name, seconds, cpu, peak / 1024, usage.ru_maxrss / 1024)
 
 
 def main() -> None:
@@ -164,16 +167,19 @@ def main() -> None:
             f"{os.cpu_count()} CPUs; outputs identical: {identical}\n"
         )
         print(
-            "| implementation | time (s) | x pandas time | tree peak RSS (MB) "
-            "| x pandas | largest process (MB) |"
+            "| implementation | wall (s) | x pandas | CPU (s) | x pandas "
+            "| tree peak RSS (MB) | x pandas | largest process (MB) |"
         )
-        print("|---|---|---|---|---|---|")
+        print("|---|---|---|---|---|---|---|---|")
         for run in runs:
             print(
                 f"| {run.name} | {run.seconds:.1f} | {run.seconds / base.seconds:.2f} "
+                f"| {run.cpu_seconds:.1f} | {run.cpu_seconds / base.cpu_seconds:.2f} "
                 f"| {run.tree_peak_mb:.0f} | {run.tree_peak_mb / base.tree_peak_mb:.2f} "
                 f"| {run.largest_process_mb:.0f} |"
             )
+        load = os.getloadavg()[0]
+        print(f"\nload average at the end: {load:.1f} (other work on the machine slows both)")
         if not identical:
             raise SystemExit("pandas and the segment command disagree")
     finally:

@@ -15,7 +15,7 @@ import multiprocessing
 import os
 import pickle
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -35,6 +35,7 @@ from dixis_integrations.marketing.segmentation import (
     CustomerAggregates,
     FlagThresholds,
     RuleSet,
+    _absorb,
     _Columns,
     _instant_us,
 )
@@ -185,14 +186,22 @@ class _Accumulator:
         if self.last.get(customer, _NO_KEY) < key:
             self.last[customer] = key
 
+    def finish(self) -> tuple[dict[str, int], dict[str, int]]:
+        """The packed stats and the last-order instants (µs), converted in place."""
+        stats, last = self.stats, self.last
+        self.stats, self.last = {}, {}
+        customers = list(last)
+        instants: dict[str, Any] = last
+        instants.update(zip(customers, _keys_to_us(list(last.values())), strict=True))
+        return stats, instants
+
     def packed(self) -> tuple[list[str], list[int], list[int]]:
         """Customers, packed stats and last-order instants (µs), in one aligned order."""
-        customers = list(self.stats)
-        stats = list(self.stats.values())
-        self.stats = {}
-        last = _keys_to_us(list(map(self.last.__getitem__, customers)))
-        self.last = {}
-        return customers, stats, last
+        stats, last = self.finish()
+        customers = list(stats)
+        if list(last) != customers:  # both dicts gain new customers in the same order
+            return customers, list(stats.values()), list(map(last.__getitem__, customers))
+        return customers, list(stats.values()), list(last.values())
 
 
 def _fast_csv_chunk(text: str, plan: _Plan, acc: _Accumulator) -> bool:
@@ -401,14 +410,23 @@ def _line_of(path: str, offset: int) -> int:
         return count + 1
 
 
+_BATCH = 131_072  # customers per message from a worker, so the parent merges in slices
+
+
 def _range_worker(plan: _Plan, start: int, end: int, conn: Connection) -> None:
+    """Read one byte range in a child process; send its aggregates in batches, then "end"."""
     try:
-        payload = pickle.dumps(("ok", _read_range(plan, start, end).packed()), protocol=5)
+        customers, stats, last = _read_range(plan, start, end).packed()
+        for low in range(0, len(customers), _BATCH):
+            part = slice(low, low + _BATCH)
+            batch = (customers[part], stats[part], last[part])
+            conn.send_bytes(pickle.dumps(("batch", batch), protocol=5))
+        message: tuple[str, Any] = ("end", None)
     except _RowError as exc:
-        payload = pickle.dumps(("row", (exc.line, exc.field, exc.message)), protocol=5)
-    except BaseException as exc:  # report, never hang the parent
-        payload = pickle.dumps(("crash", repr(exc)), protocol=5)
-    conn.send_bytes(payload)
+        message = ("row", (exc.line, exc.field, exc.message))
+    except BaseException as exc:  # report, never leave the parent waiting
+        message = ("crash", repr(exc))
+    conn.send_bytes(pickle.dumps(message, protocol=5))
     conn.close()
 
 
@@ -487,18 +505,8 @@ def read_aggregates(
         stats, last = _read_quoted_csv(plan, body)
         return CustomerAggregates._from_parts(as_of, thresholds, stats, last)
     ranges = _ranges(plan.path, body, size, max(1, workers))
-    first_line = 2 if fmt == "csv" else 1
-    parts = _run_ranges(plan, ranges, first_line)
-    stats_all: dict[str, int] = {}
-    last_all: dict[str, int] = {}
-    merged = CustomerAggregates._from_parts(as_of, thresholds, stats_all, last_all)
-    for customers, packed, instants in parts:
-        if not stats_all:
-            stats_all.update(zip(customers, packed, strict=True))
-            last_all.update(zip(customers, instants, strict=True))
-        else:
-            merged._absorb(customers, packed, instants)
-    return merged
+    stats, last = _run_ranges(plan, ranges, 2 if fmt == "csv" else 1)
+    return CustomerAggregates._from_parts(as_of, thresholds, stats, last)
 
 
 def _has_quotes(path: str, start: int, size: int) -> bool:
@@ -510,9 +518,15 @@ def _has_quotes(path: str, start: int, size: int) -> bool:
 
 def _run_ranges(
     plan: _Plan, ranges: list[tuple[int, int]], first_line: int
-) -> Iterator[tuple[list[str], list[int], list[int]]]:
+) -> tuple[dict[str, int], dict[str, int]]:
+    """Read the first range here and the others in child processes; merge everything.
+
+    A bad row raises ``InvalidInput`` for the first bad line of the file, whichever
+    process met it. Children's answers are fully received (and the children gone)
+    before any of them is unpickled, and they are merged one batch at a time.
+    """
     if not ranges:
-        return iter(())
+        return {}, {}
     context: Any = multiprocessing.get_context(
         "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
     )
@@ -523,50 +537,47 @@ def _run_ranges(
         process.start()
         sender.close()
         children.append((start, receiver, process))
+    answers: list[tuple[int, list[bytes]]] = []
     try:
         start, end = ranges[0]
         try:
-            own = _read_range(plan, start, end).packed()
+            stats, last = _read_range(plan, start, end).finish()
         except _RowError as exc:
             raise _invalid(first_line + exc.line, exc.field, exc.message) from None
-        payloads = []
         for start, receiver, process in children:
-            try:
-                payload = receiver.recv_bytes()
-            except EOFError:
-                payload = pickle.dumps(("crash", "worker exited without an answer"))
+            messages: list[bytes] = []
+            while True:
+                try:
+                    messages.append(receiver.recv_bytes())
+                except EOFError:
+                    messages.append(pickle.dumps(("crash", "worker exited without an answer")))
+                    break
+                if len(messages[-1]) < 200:  # "end", "row" and "crash" are short
+                    kind = pickle.loads(messages[-1])[0]  # noqa: S301 - our own child's answer
+                    if kind != "batch":
+                        break
             receiver.close()
             process.join()
-            payloads.append((start, payload))
+            answers.append((start, messages))
     finally:
         for _, _receiver, process in children:
             if process.is_alive():
                 process.kill()
                 process.join()
-    return _unpack(plan, own, payloads, first_line)
-
-
-def _unpack(
-    plan: _Plan,
-    own: tuple[list[str], list[int], list[int]],
-    payloads: list[tuple[int, bytes]],
-    first_line: int,
-) -> Iterator[tuple[list[str], list[int], list[int]]]:
-    results: list[tuple[int, Any]] = []
-    for start, payload in payloads:
-        kind, value = pickle.loads(payload)  # noqa: S301 - our own child's answer
+    for start, messages in answers:
+        kind, value = pickle.loads(messages[-1])  # noqa: S301 - our own child's answer
         if kind == "row":
             line, field, message = value
             raise _invalid(_line_of(plan.path, start) + line, field, message)
-        if kind != "ok":
+        if kind != "end":
             raise RuntimeError(f"a segmentation worker failed: {value}")
-        results.append((start, value))
-    yield own
-    del own
-    while payloads:
-        payloads.pop()
-    for _, value in results:
-        yield value
+    for _, messages in answers:
+        messages.pop()
+        messages.reverse()
+        while messages:
+            kind, (customers, packed, instants) = pickle.loads(messages.pop())  # noqa: S301
+            _absorb(stats, last, customers, packed, instants)
+    return stats, last
 
 
 def _read_quoted_csv(plan: _Plan, body: int) -> tuple[dict[str, int], dict[str, int]]:
@@ -589,8 +600,7 @@ def _read_quoted_csv(plan: _Plan, body: int) -> tuple[dict[str, int], dict[str, 
                 _add_checked(_csv_fields(fields, plan, line), plan, acc)
             except _RowError as exc:
                 raise _invalid(exc.line, exc.field, exc.message) from None
-    customers, stats, last = acc.packed()
-    return dict(zip(customers, stats, strict=True)), dict(zip(customers, last, strict=True))
+    return acc.finish()
 
 
 def _csv_text(value: str) -> str:

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import json
 import tomllib
-from bisect import bisect_left
+from bisect import bisect_left, bisect_right
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime, timedelta
 from decimal import ROUND_FLOOR, Decimal, InvalidOperation
 from itertools import repeat
-from operator import add, and_, floordiv, mul, neg, rshift, sub
+from operator import add, and_, floordiv, mul, rshift, sub
 from typing import Any, Literal, NamedTuple, NoReturn
 
 from dixis_integrations.errors import ConfigurationError, FieldError, InvalidInput
@@ -399,13 +399,7 @@ class CustomerAggregates:
         return result
 
     def _absorb(self, keys: list[str], stats: Iterable[int], last: Iterable[int]) -> None:
-        """Add per-customer values given as aligned ``keys``, packed stats and last instants."""
-        # C-level loops: each map pulls one key at a time, so repeated keys stay exact.
-        mine = self._stats
-        mine.update(zip(keys, map(add, map(mine.get, keys, repeat(0)), stats), strict=True))
-        times = self._last
-        floor = repeat(-(1 << 62))
-        times.update(zip(keys, map(max, map(times.get, keys, floor), last), strict=True))
+        _absorb(self._stats, self._last, keys, stats, last)
 
     def __len__(self) -> int:
         return len(self._stats)
@@ -437,6 +431,20 @@ class CustomerAggregates:
 
     def __repr__(self) -> str:
         return f"CustomerAggregates(as_of={self.as_of.isoformat()}, customers={len(self)})"
+
+
+def _absorb(
+    stats: dict[str, int],
+    last: dict[str, int],
+    keys: list[str],
+    packed: Iterable[int],
+    instants: Iterable[int],
+) -> None:
+    """Merge per-customer values given as aligned ``keys``, packed stats and last instants."""
+    # C-level loops: each map pulls one key at a time, so repeated keys stay exact.
+    stats.update(zip(keys, map(add, map(stats.get, keys, repeat(0)), packed), strict=True))
+    floor = repeat(-(1 << 62))
+    last.update(zip(keys, map(max, map(last.get, keys, floor), instants), strict=True))
 
 
 def _bad_order(index: int, name: str, message: str) -> NoReturn:
@@ -562,22 +570,29 @@ class _Columns(NamedTuple):
     cutoffs: tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...]]
 
 
-def _cuts(values: Sequence[int]) -> tuple[int, ...]:
-    """The four rank-quintile cut values: ``score = 1 + #(cuts strictly below value)``.
+def _cuts(values: Sequence[int], *, descending: bool = False) -> tuple[int, ...]:
+    """The four rank-quintile cut values of ``values`` sorted as the metric ranks.
 
-    With ``i0`` the number of values strictly below ``v`` (its tie group's first 0-based
-    position), ``1 + floor(5*i0/n)`` equals ``1 + #{s in 1..4 : i0 >= ceil(s*n/5)}`` and
-    ``i0 >= k`` holds exactly when ``sorted(values)[k - 1] < v``.
+    With ``i0`` the number of values ranked strictly before ``v`` (its tie group's first
+    0-based position), ``1 + floor(5*i0/n)`` equals ``1 + #{s in 1..4 : i0 >= ceil(s*n/5)}``
+    and ``i0 >= k`` holds exactly when ``ordered[k - 1]`` ranks strictly before ``v``.
     """
-    ordered = sorted(values)
+    ordered = sorted(values, reverse=descending)
     n = len(ordered)
     return tuple(ordered[-(-s * n // 5) - 1] for s in range(1, 5))
 
 
 def _quintile_scores(values: list[int], cuts: tuple[int, ...]) -> list[int]:
+    """Ascending metric: 1 + the number of cuts strictly below each value."""
     # bisect_left over (floor, c1..c4) counts the floor plus every cut strictly below v.
     bounds = (min(values) - 1, *cuts)
     return list(map(bisect_left, repeat(bounds), values))
+
+
+def _descending_scores(values: list[int], cuts: tuple[int, ...]) -> list[int]:
+    """Descending metric: 1 + the number of cuts strictly above each value."""
+    ascending = tuple(reversed(cuts))
+    return list(map(sub, repeat(5), map(bisect_right, repeat(ascending), values)))
 
 
 def _score_columns(aggregates: CustomerAggregates, rules: RuleSet) -> _Columns:
@@ -594,10 +609,10 @@ def _score_columns(aggregates: CustomerAggregates, rules: RuleSet) -> _Columns:
     cents = list(map(rshift, packed, repeat(_CENTS_SHIFT)))
     recent = list(map(and_, packed, repeat(_FIELD_MASK)))
     del packed
-    # Recency ranks descending (most recent scores 5): rank the negated days ascending.
-    neg_recency = list(map(neg, recency))
-    r_cuts, f_cuts, m_cuts = _cuts(neg_recency), _cuts(frequency), _cuts(cents)
-    r = _quintile_scores(neg_recency, r_cuts)
+    # Recency ranks descending (most recent scores 5): cuts come from the days sorted down.
+    r_cuts = _cuts(recency, descending=True)
+    f_cuts, m_cuts = _cuts(frequency), _cuts(cents)
+    r = _descending_scores(recency, r_cuts)
     f = _quintile_scores(frequency, f_cuts)
     m = _quintile_scores(cents, m_cuts)
     table = rules._table
@@ -623,7 +638,7 @@ def _score_columns(aggregates: CustomerAggregates, rules: RuleSet) -> _Columns:
         at_risk,
         recent,
         last_us,
-        (tuple(-c for c in r_cuts), f_cuts, m_cuts),
+        (r_cuts, f_cuts, m_cuts),
     )
 
 
