@@ -210,13 +210,13 @@ def _decimal(value: Any) -> Decimal:
 
 
 def _parse_time(value: Any) -> datetime:
-    text = str(value or "")
-    for fmt in ("%Y-%m-%dT%H:%M:%S%z", "%Y-%m-%d %H:%M:%S%z"):
-        try:
-            return datetime.strptime(text, fmt).astimezone(UTC)
-        except ValueError:
-            continue
-    return datetime.now(UTC)
+    try:
+        parsed = datetime.fromisoformat(str(value or ""))
+    except ValueError:
+        return datetime.now(UTC)
+    if parsed.tzinfo is None:
+        return datetime.now(UTC)
+    return parsed.astimezone(UTC)
 
 
 def parse_item_levels(item: Mapping[str, Any], *, per_warehouse: bool) -> list[StockLevel]:
