@@ -125,19 +125,23 @@ def classify_smtp_error(exc: BaseException) -> ProviderError:
     """An ``smtplib`` or socket failure as a typed error: 4xx replies and dropped
     connections are transient, 5xx replies are refusals, 535 is bad credentials."""
     if isinstance(exc, smtplib.SMTPAuthenticationError):
-        return AuthError("the SMTP server refused the credentials", vendor=VENDOR,
-                         status_code=exc.smtp_code)  # fmt: skip
+        return AuthError(
+            "the SMTP server refused the credentials", vendor=VENDOR, status_code=exc.smtp_code
+        )
     if isinstance(exc, smtplib.SMTPRecipientsRefused):
         codes = [code for code, _ in exc.recipients.values()]
         code = max(codes) if codes else 550
         cls: type[ProviderError] = TransientError if 400 <= code < 500 else ValidationRejected
-        return cls(f"recipient refused ({code})", vendor=VENDOR, status_code=code,
-                   vendor_code=str(code))  # fmt: skip
+        return cls(
+            f"recipient refused ({code})", vendor=VENDOR, status_code=code, vendor_code=str(code)
+        )
     if isinstance(exc, smtplib.SMTPResponseException):
         code = exc.smtp_code
-        text = exc.smtp_error.decode("utf-8", "replace") if isinstance(
-            exc.smtp_error, bytes
-        ) else str(exc.smtp_error)  # fmt: skip
+        text = (
+            exc.smtp_error.decode("utf-8", "replace")
+            if isinstance(exc.smtp_error, bytes)
+            else str(exc.smtp_error)
+        )
         cls = TransientError if 400 <= code < 500 else ValidationRejected
         return cls(f"SMTP {code}: {text}", vendor=VENDOR, status_code=code, vendor_code=str(code))
     if isinstance(exc, socket.timeout | TimeoutError):
@@ -184,9 +188,12 @@ class SMTP:
         conn: smtplib.SMTP
         if c.security == "ssl":
             conn = smtplib.SMTP_SSL(
-                c.host, c.port, timeout=c.timeout, local_hostname=c.local_hostname,
+                c.host,
+                c.port,
+                timeout=c.timeout,
+                local_hostname=c.local_hostname,
                 context=ssl.create_default_context(),
-            )  # fmt: skip
+            )
         else:
             conn = smtplib.SMTP(c.host, c.port, timeout=c.timeout, local_hostname=c.local_hostname)
         try:

@@ -27,6 +27,8 @@ SANDBOXES: dict[str, str] = {
     "elta": "dixis_integrations.sandbox.elta:ELTASandbox",
     "geniki": "dixis_integrations.sandbox.geniki:GenikiSandbox",
     "speedex": "dixis_integrations.sandbox.speedex:SpeedexSandbox",
+    "mailchimp": "dixis_integrations.sandbox.mailchimp:MailchimpSandbox",
+    "brevo": "dixis_integrations.sandbox.brevo:BrevoSandbox",
 }
 
 
