@@ -165,13 +165,29 @@ def _cin7_source(truth: dict[str, int]) -> tuple[Any, Driver, str]:
     return adapter, Driver(httpx.Client(transport=box.transport())), "default"
 
 
+def _run_one(
+    name: str, build: Callable[[], tuple[Any, Driver, str]], truth: dict[str, int]
+) -> tuple[str, int, float, float, int, int, int]:
+    source, driver, location = build()
+    base_t, count = _timed(lambda: driver.run(_read_all(source)))
+    ledger = _ledger(truth, location)
+    rec_t, report = _timed(lambda: driver.run(reconcile(source, ledger, keep_corrections=False)))
+    assert count == len(truth) == report.levels, (count, report.levels)
+    assert report.corrected == (len(truth) + 99) // 100
+    del ledger
+    base_m = _peak(lambda: driver.run(_read_all(source)))
+    ledger, ledger_bytes = _ledger_bytes(truth, location)
+    rec_m = _peak(lambda: driver.run(reconcile(source, ledger, keep_corrections=False)))
+    return name, count, base_t, rec_t, base_m, rec_m, ledger_bytes
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--skus", type=int, default=100_000)
     parser.add_argument("--sources", default="file,zoho,cin7")
     args = parser.parse_args()
     truth = _truth(args.skus)
-    rows = []
+    rows: list[tuple[str, int, float, float, int, int, int]] = []
     with tempfile.TemporaryDirectory() as tmp:
         builders: dict[str, Callable[[], tuple[Any, Driver, str]]] = {
             "file": lambda: _file_source(truth, Path(tmp)),
@@ -179,20 +195,7 @@ def main() -> int:
             "cin7": lambda: _cin7_source(truth),
         }
         for name in args.sources.split(","):
-            source, driver, location = builders[name]()
-            base_t, count = _timed(lambda: driver.run(_read_all(source)))
-            ledger = _ledger(truth, location)
-            rec_t, report = _timed(
-                lambda: driver.run(reconcile(source, ledger, keep_corrections=False))
-            )
-            assert count == args.skus == report.levels, (count, report.levels)
-            assert report.corrected == (args.skus + 99) // 100
-            del ledger
-            base_m = _peak(lambda: driver.run(_read_all(source)))
-            ledger, ledger_bytes = _ledger_bytes(truth, location)
-            rec_m = _peak(lambda: driver.run(reconcile(source, ledger, keep_corrections=False)))
-            rows.append((name, count, base_t, rec_t, base_m, rec_m, ledger_bytes))
-            del ledger, source, driver
+            rows.append(_run_one(name, builders[name], truth))
     print(
         f"{'source':6} {'SKUs':>7} {'read s':>8} {'recon s':>8} {'time x':>7} "
         f"{'read MiB':>9} {'recon MiB':>9} {'mem x':>6} {'ledger MiB':>10}"
