@@ -126,14 +126,8 @@ class _ClockTime(dict[str, int]):
 
 
 def _keys_to_us(keys: list[str]) -> list[int]:
-    clock_times = _ClockTime()
-    if len(keys) > 50_000:  # most of the day's 86,400 seconds will be seen: fill at once
-        clock_times.update(
-            (f"{s // 3600:02d}:{s // 60 % 60:02d}:{s % 60:02d}", s * _SECOND_US)
-            for s in range(86_400)
-        )
     days = map(_DayStart().__getitem__, map(itemgetter(slice(0, 10)), keys))
-    clock = map(clock_times.__getitem__, map(itemgetter(slice(11, 19)), keys))
+    clock = map(_ClockTime().__getitem__, map(itemgetter(slice(11, 19)), keys))
     result = list(map(add, days, clock))
     if not set(map(len, keys)) <= {20, 25}:
         for index, key in enumerate(keys):
