@@ -92,7 +92,7 @@ def adapter_for(box: BrevoSandbox, **overrides: Any) -> Brevo:
     data: dict[str, Any] = {
         "api_key": SecretStr(c["api_key"]),
         "base_url": c["base_url"],
-        "list_ids": (int(c["list_id"]),),
+        "list_ids": c["list_ids"],
         "tag_lists": {"champions": 3},
         "doi_template_id": int(c["doi_template_id"]),
         "redirection_url": "https://dixis.gr/welcome",
@@ -337,3 +337,10 @@ def test_the_hourly_limit_of_other_endpoints_is_enforced(sandbox: BrevoSandbox) 
 def test_a_wrong_key_is_an_auth_error(sandbox: BrevoSandbox, run: Runner) -> None:
     with pytest.raises(AuthError):
         run(sandbox, adapter_for(sandbox, api_key=SecretStr("xkeysib-wrong")).check())
+
+
+def test_list_ids_accept_a_comma_separated_setting() -> None:
+    config = BrevoConfig(api_key=SecretStr("k"), list_ids="2, 3")  # type: ignore[arg-type]
+    assert config.list_ids == (2, 3)
+    with pytest.raises(ValueError, match="list_ids"):
+        BrevoConfig(api_key=SecretStr("k"), list_ids="")  # type: ignore[arg-type]

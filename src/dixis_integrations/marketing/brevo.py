@@ -15,11 +15,11 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime, timedelta
-from typing import Any, Final
+from typing import Annotated, Any, Final
 from urllib.parse import quote
 
 import httpx
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, SecretStr
 
 from dixis_integrations.errors import (
     AuthError,
@@ -72,11 +72,20 @@ LIMITS: Final[dict[str, Limits]] = {
 """Brevo's published limits per endpoint family (developers.brevo.com/docs/api-limits)."""
 
 
+def _split_ids(value: Any) -> Any:
+    # "2" or "2,3" from an environment variable or a sandbox's credentials
+    if isinstance(value, str):
+        return tuple(part.strip() for part in value.split(",") if part.strip())
+    if isinstance(value, int):
+        return (value,)
+    return value
+
+
 class BrevoConfig(BaseModel):
     """One Brevo account.
 
     Attributes:
-        list_ids: the marketing lists consenting people join.
+        list_ids: the marketing lists consenting people join (``"2,3"`` is accepted).
         tag_lists: our tags or segment names -> the Brevo list that carries them.
         doi_template_id: the double opt-in template (it contains the confirmation link).
         redirection_url: where the confirmation link lands.
@@ -87,7 +96,7 @@ class BrevoConfig(BaseModel):
 
     api_key: SecretStr
     base_url: str = "https://api.brevo.com/v3"
-    list_ids: tuple[int, ...] = Field(min_length=1)
+    list_ids: Annotated[tuple[int, ...], BeforeValidator(_split_ids), Field(min_length=1)]
     tag_lists: dict[str, int] = Field(default_factory=dict)
     doi_template_id: int | None = None
     redirection_url: str | None = None

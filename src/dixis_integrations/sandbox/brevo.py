@@ -86,12 +86,15 @@ class BrevoSandbox(Emulator):
         }
 
     def credentials(self) -> dict[str, str]:
-        """The API key, where to call, the marketing list and the double opt-in template."""
+        """The API key, where to call, the marketing list, the double opt-in template and
+        where its link lands, and a sender for transactional mail."""
         return {
             "api_key": self.api_key,
             "base_url": f"{self.base_url}/v3",
-            "list_id": "2",
+            "list_ids": "2",
             "doi_template_id": "7",
+            "redirection_url": "https://dixis.example/welcome",
+            "sender_email": "hello@dixis.example",
         }
 
     # -- hooks ------------------------------------------------------------------------
