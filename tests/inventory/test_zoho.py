@@ -324,3 +324,17 @@ def test_tampered_unsigned_and_old_webhooks_are_refused(sandbox: ZohoSandbox) ->
     with pytest.raises(WebhookError) as old:
         parse_webhook(headers, body, secret, now=datetime.now(UTC) + timedelta(hours=1))
     assert old.value.code == "too_old"
+
+
+def test_a_replayed_webhook_changes_nothing_the_second_time(sandbox: ZohoSandbox) -> None:
+    from dixis_integrations.inventory.ledger import Outcome, StockLedger
+
+    adapter = _adapter(sandbox)
+    body, headers = sandbox.signed_webhook(next(iter(sandbox.items)))
+    ledger = StockLedger()
+    outcomes = [
+        ledger.observe(u.level, event_id=u.event_id).outcome
+        for _ in range(2)
+        for u in adapter.parse_webhook(headers, body)
+    ]
+    assert outcomes == [Outcome.APPLIED, Outcome.DUPLICATE]
