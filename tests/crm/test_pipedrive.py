@@ -220,3 +220,74 @@ def test_burst_429_is_waited_out_and_retried(sandbox: PipedriveSandbox, run: Run
     assert status.ok
     assert json.loads(sandbox.requests[0].url.params.get("api_token", "null")) is None
     assert sandbox.requests[0].headers["x-api-token"] == sandbox.api_token
+
+
+def test_changes_report_updates_and_deletions(sandbox: PipedriveSandbox, run: Runner) -> None:
+    adapter = adapter_for(sandbox)
+    created = run(sandbox, adapter.upsert_contacts([contact(1), contact(2)]))
+    first = run(sandbox, adapter.changes())
+    assert sorted(c.email or "" for c in first.changes) == [
+        "buyer1@example.gr",
+        "buyer2@example.gr",
+    ]
+    assert not first.has_more
+    run(sandbox, adapter.erase("buyer2@example.gr"))
+    second = run(sandbox, adapter.changes(first.cursor))
+    assert [(c.external_id, c.deleted) for c in second.changes] == [(created[1].external_id, True)]
+
+
+def test_recents_pages_resume_at_the_next_offset() -> None:
+    from dixis_integrations.crm._wire import decode_cursor
+    from dixis_integrations.crm.pipedrive import parse_recents
+
+    body = {
+        "success": True,
+        "data": [
+            {
+                "item": "person",
+                "id": 7,
+                "data": {
+                    "id": 7,
+                    "name": "Α",
+                    "emails": [{"value": "a@b.gr", "primary": True}],
+                    "update_time": "2026-03-14 09:30:00",
+                    "active_flag": True,
+                },
+            }
+        ],
+        "additional_data": {
+            "since_timestamp": "2026-03-14 00:00:00",
+            "last_timestamp_on_page": "2026-03-14 09:30:00",
+            "pagination": {"start": 0, "limit": 1, "more_items_in_collection": True,
+                           "next_start": 1},
+        },
+    }  # fmt: skip
+    page = parse_recents(body, {"since": "2026-03-14 00:00:00", "start": 0})
+    assert page.has_more
+    assert [(c.external_id, c.email, c.deleted) for c in page.changes] == [("7", "a@b.gr", False)]
+    assert decode_cursor(page.cursor or "", "pipedrive") == {
+        "since": "2026-03-14 00:00:00",
+        "start": 1,
+    }
+    body["additional_data"]["pagination"] = {"start": 0, "limit": 1}  # type: ignore[index]
+    done = parse_recents(body, {"since": "2026-03-14 00:00:00", "start": 0})
+    cursor = decode_cursor(done.cursor or "", "pipedrive")
+    assert cursor == {"since": "2026-03-14 09:30:00", "start": 0, "seen": ["7:True"]}
+    again = parse_recents(body, cursor)
+    assert again.changes == ()
+
+
+def test_webhook_with_the_right_basic_credentials_is_parsed(sandbox: PipedriveSandbox) -> None:
+    from dixis_integrations.crm.pipedrive import verify_webhook
+    from dixis_integrations.errors import WebhookError
+    from dixis_integrations.models.crm import CRMEventKind
+
+    body, headers = sandbox.webhook("delete", 42, user="hook", password="s3cret-pass")
+    events = verify_webhook(
+        body=body, headers=headers, username="hook", password=SecretStr("s3cret-pass")
+    )
+    assert [(e.kind, e.object_type, e.object_id) for e in events] == [
+        (CRMEventKind.DELETED, "person", "42")
+    ]
+    with pytest.raises(WebhookError):
+        verify_webhook(body=body, headers=headers, username="hook", password=SecretStr("nope"))

@@ -326,3 +326,42 @@ def test_web_server_flow_token_sends_calls_to_its_instance_url(
     results = run(sandbox, adapter.upsert_contacts([contact(1)]))
     assert results[0].status is UpsertStatus.CREATED
     assert sandbox.requests[-1].url.host == "salesforce.test"
+
+
+def test_changes_report_updated_and_deleted_contacts(
+    sandbox: SalesforceSandbox, run: Runner
+) -> None:
+    adapter = adapter_for(sandbox)
+    created = run(sandbox, adapter.upsert_contacts([contact(1), contact(2)]))
+    first = run(sandbox, adapter.changes())
+    assert sorted(c.email or "" for c in first.changes) == [
+        "buyer1@example.gr",
+        "buyer2@example.gr",
+    ]
+    assert not first.has_more
+    assert first.cursor is not None
+    run(sandbox, adapter.erase("buyer2@example.gr"))
+    second = run(sandbox, adapter.changes(first.cursor))
+    assert [(c.external_id, c.deleted) for c in second.changes] == [(created[1].external_id, True)]
+
+
+def test_changes_page_is_parsed_from_documented_answers() -> None:
+    from dixis_integrations.crm.salesforce import parse_changes
+
+    page = parse_changes(
+        [
+            {
+                "attributes": {"type": "Contact"},
+                "Id": "003A",
+                "Email": "a@b.gr",
+                "SystemModstamp": "2026-03-14T09:30:00.000+0000",
+            }
+        ],
+        [{"id": "003B", "deletedDate": "2026-03-14T10:00:00.000+0000"}],
+        "2026-03-14T10:05:00.000+0000",
+    )
+    assert [(c.external_id, c.deleted, c.changed_at.hour) for c in page.changes] == [
+        ("003A", False, 9),
+        ("003B", True, 10),
+    ]
+    assert page.cursor == "2026-03-14T10:05:00.000+0000"

@@ -49,11 +49,12 @@ from dixis_integrations.errors import (
     TransientError,
     ValidationRejected,
 )
-from dixis_integrations.http.driver import Operation, unsupported
+from dixis_integrations.http.driver import Operation
 from dixis_integrations.http.endpoint import Endpoint, Limits, Window, default_classify
 from dixis_integrations.http.redact import register_secret
 from dixis_integrations.models._types import normalize_email
 from dixis_integrations.models.crm import (
+    ContactChange,
     ContactChangePage,
     CRMContact,
     ErasureResult,
@@ -77,6 +78,7 @@ __all__ = [
     "classify",
     "oauth_config",
     "parse_api_usage",
+    "parse_changes",
     "parse_upsert_collection",
     "sign_rs256",
 ]
@@ -445,6 +447,51 @@ def parse_upsert_collection(
     return out
 
 
+_CHANGE_FIELDS: Final = ("Id", "Email", "FirstName", "LastName", "Phone", "SystemModstamp")
+
+
+def _sf_time(when: datetime) -> str:
+    return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "+00:00"
+
+
+def _parse_sf_time(text: str) -> datetime:
+    """Salesforce's ``2026-03-14T09:30:00.000+0000`` as an aware UTC datetime."""
+    value = text.strip()
+    if value.endswith("Z"):
+        value = value[:-1] + "+00:00"
+    elif len(value) > 5 and value[-5] in "+-" and value[-3] != ":":
+        value = value[:-2] + ":" + value[-2:]
+    return datetime.fromisoformat(value).astimezone(UTC)
+
+
+def parse_changes(
+    records: Sequence[Mapping[str, Any]],
+    deleted: Sequence[Mapping[str, Any]],
+    latest: str,
+) -> ContactChangePage:
+    """Updated Contact records and ``deletedRecords`` as one page; ``latest`` is the cursor."""
+    changes = [
+        ContactChange(
+            provider=VENDOR,
+            external_id=str(r["Id"]),
+            email=r.get("Email"),
+            changed_at=_parse_sf_time(str(r.get("SystemModstamp") or latest)),
+            properties={k: str(v) for k, v in r.items() if k != "attributes" and v is not None},
+        )
+        for r in records
+    ]
+    changes += [
+        ContactChange(
+            provider=VENDOR,
+            external_id=str(d["id"]),
+            deleted=True,
+            changed_at=_parse_sf_time(str(d.get("deletedDate") or latest)),
+        )
+        for d in deleted
+    ]
+    return ContactChangePage(changes=tuple(changes), cursor=latest, has_more=False)
+
+
 # -- the adapter ----------------------------------------------------------------------------
 
 
@@ -461,7 +508,13 @@ class Salesforce:
 
     name = VENDOR
     capabilities = frozenset(
-        {Capability.BATCH, Capability.LEADS, Capability.ERASURE, Capability.CUSTOM_FIELDS}
+        {
+            Capability.BATCH,
+            Capability.LEADS,
+            Capability.ERASURE,
+            Capability.CUSTOM_FIELDS,
+            Capability.INCREMENTAL,
+        }
     )
 
     def __init__(
@@ -663,8 +716,40 @@ class Salesforce:
         return ErasureResult(provider=VENDOR, email=email, erased=True, detail=f"{len(ids)} rows")
 
     def changes(self, cursor: str | None = None) -> Operation[ContactChangePage]:
-        """Not offered yet for Salesforce."""
-        return unsupported("changes", VENDOR, "incremental pull is not implemented yet")
+        """Contacts updated or deleted since ``cursor`` (``getUpdated``/``getDeleted``).
+
+        The first pull covers the last 29 days (Salesforce keeps 30); the cursor is the
+        ``latestDateCovered`` Salesforce answered, so nothing between pulls is missed.
+        """
+        now = datetime.now(UTC)
+        start = cursor or _sf_time(now - timedelta(days=29))
+        window = {"start": start, "end": _sf_time(now)}
+        updated = yield self.endpoint.request(
+            "GET",
+            f"{self.api}/sobjects/Contact/updated/",
+            operation="salesforce.contacts.updated",
+            params=window,
+        )
+        deleted = yield self.endpoint.request(
+            "GET",
+            f"{self.api}/sobjects/Contact/deleted/",
+            operation="salesforce.contacts.deleted",
+            params=window,
+        )
+        self._note(deleted)
+        up = body_of(updated, VENDOR) or {}
+        gone = body_of(deleted, VENDOR) or {}
+        records: list[Mapping[str, Any]] = []
+        for chunk in chunks([str(i) for i in up.get("ids") or ()], BATCH_SIZE):
+            response = yield self.endpoint.request(
+                "GET",
+                f"{self.api}/composite/sobjects/Contact",
+                operation="salesforce.contacts.read",
+                params={"ids": ",".join(chunk), "fields": ",".join(_CHANGE_FIELDS)},
+            )
+            records.extend(r for r in body_of(response, VENDOR) or () if r)
+        latest = str(up.get("latestDateCovered") or window["end"])
+        return parse_changes(records, gone.get("deletedRecords") or (), latest)
 
 
 def _checked_email(email: str) -> str:

@@ -9,6 +9,8 @@ reported by no header. A client that keeps calling through 429s gets Cloudflare'
 
 from __future__ import annotations
 
+import base64
+import json
 import re
 import secrets
 from datetime import UTC, datetime
@@ -37,7 +39,7 @@ _CLOUDFLARE_AFTER: Final = 50  # consecutive 429s before the 403 page
 
 
 def _now() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S")
 
 
 def _fail(status: int, error: str, info: str | None = None) -> httpx.Response:
@@ -97,6 +99,7 @@ class PipedriveSandbox(Emulator):
         self._streak = 0
         self._next = 1
         self._emails: dict[str, int] = {}  # email -> person id (checked on use)
+        self.deleted_persons: dict[int, dict[str, Any]] = {}
 
     def credentials(self) -> dict[str, str]:
         """The api_token and where to call."""
@@ -252,9 +255,48 @@ class PipedriveSandbox(Emulator):
 
     @route("DELETE", r"/api/v2/persons/(?P<pid>\d+)")
     def _delete(self, request: httpx.Request, pid: str) -> httpx.Response:
-        if self.persons.pop(int(pid), None) is None:
+        person = self.persons.pop(int(pid), None)
+        if person is None:
             return _fail(404, "Person not found")
+        # Pipedrive keeps deleted persons for 30 days, flagged inactive.
+        self.deleted_persons[int(pid)] = {**person, "active_flag": False, "update_time": _now()}
         return json_response(200, {"success": True, "data": {"id": int(pid)}})
+
+    @route("GET", r"/v1/recents")
+    def _recents(self, request: httpx.Request) -> httpx.Response:
+        params = request.url.params
+        since = params.get("since_timestamp", "")
+        if params.get("items") != "person" or len(since) != 19:
+            return _fail(400, "since_timestamp (YYYY-MM-DD HH:MM:SS) and items are required")
+        start = int(params.get("start", "0"))
+        limit = min(int(params.get("limit", "100")), 500)
+        everyone = [
+            {**p, "active_flag": p.get("active_flag", True)}
+            for p in [*self.persons.values(), *self.deleted_persons.values()]
+        ]
+        changed = sorted(
+            (p for p in everyone if str(p.get("update_time", "")) >= since),
+            key=lambda p: (str(p["update_time"]), int(p["id"])),
+        )
+        page = changed[start : start + limit]
+        more = start + limit < len(changed)
+        pagination: dict[str, Any] = {"start": start, "limit": limit,
+                                      "more_items_in_collection": more}  # fmt: skip
+        if more:
+            pagination["next_start"] = start + limit
+        last = str(page[-1]["update_time"]) if page else since
+        return json_response(
+            200,
+            {
+                "success": True,
+                "data": [{"item": "person", "id": p["id"], "data": p} for p in page],
+                "additional_data": {
+                    "since_timestamp": since,
+                    "last_timestamp_on_page": last,
+                    "pagination": pagination,
+                },
+            },
+        )
 
     # -- fields, leads, users -----------------------------------------------------------
     @route("GET", r"/v1/personFields")
@@ -301,3 +343,28 @@ class PipedriveSandbox(Emulator):
     def _me(self, request: httpx.Request) -> httpx.Response:
         return json_response(200, {"success": True, "data": {"id": 1, "name": "Sandbox User",
                                                              "company_id": 1}})  # fmt: skip
+
+    def webhook(
+        self, action: str, person_id: int, *, user: str, password: str
+    ) -> tuple[bytes, dict[str, str]]:
+        """A v2 webhook about a person, with the HTTP Basic credentials set on the hook."""
+        person = self.persons.get(person_id) or self.deleted_persons.get(person_id) or {}
+        body = {
+            "meta": {
+                "action": action,
+                "entity": "person",
+                "entity_id": str(person_id),
+                "id": secrets.token_hex(16),
+                "timestamp": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z"),
+                "version": "2.0",
+                "company_id": "1",
+                "user_id": "1",
+            },
+            "data": None if action == "delete" else person,
+            "previous": None,
+        }
+        token = base64.b64encode(f"{user}:{password}".encode()).decode()
+        return json.dumps(body, default=str).encode(), {
+            "Content-Type": "application/json",
+            "Authorization": f"Basic {token}",
+        }

@@ -76,7 +76,16 @@ def _connected_app_key() -> rsa.RSAPrivateKey:
 
 
 def _stamp() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.000+0000")
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "+0000"
+
+
+def _when(text: str) -> datetime:
+    value = text.strip().replace(" ", "+")  # a "+" in a query string may arrive as a space
+    if value.endswith("Z"):
+        value = value[:-1] + "+00:00"
+    elif len(value) > 5 and value[-5] in "+-" and value[-3] != ":":
+        value = value[:-2] + ":" + value[-2:]
+    return datetime.fromisoformat(value).astimezone(UTC)
 
 
 class SalesforceSandbox(Emulator):
@@ -477,6 +486,65 @@ class SalesforceSandbox(Emulator):
             out.append({"actionName": "convertLead", "isSuccess": True, "errors": None,
                         "outputValues": {"accountId": account, "contactId": contact,
                                          "opportunityId": None}})  # fmt: skip
+        return json_response(200, out)
+
+    def _window(self, request: httpx.Request) -> tuple[datetime, datetime] | httpx.Response:
+        params = request.url.params
+        try:
+            start, end = _when(params["start"]), _when(params["end"])
+        except (KeyError, ValueError):
+            return _errors(400, "INVALID_REPLICATION_DATE", "start and end are required dates")
+        if end <= start:
+            return _errors(400, "INVALID_REPLICATION_DATE", "end must be after start")
+        return start, end
+
+    @route("GET", _V + r"/sobjects/(?P<sobject>Contact|Lead)/updated/?")
+    def _updated(self, request: httpx.Request, version: str, sobject: str) -> httpx.Response:
+        window = self._window(request)
+        if isinstance(window, httpx.Response):
+            return window
+        start, end = window
+        ids = [
+            rid
+            for rid, r in self.records[sobject].items()
+            if start < _when(str(r["SystemModstamp"])) <= end
+        ]
+        latest = end.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "+0000"
+        return json_response(200, {"ids": ids, "latestDateCovered": latest})
+
+    @route("GET", _V + r"/sobjects/(?P<sobject>Contact|Lead)/deleted/?")
+    def _deleted_since(self, request: httpx.Request, version: str, sobject: str) -> httpx.Response:
+        window = self._window(request)
+        if isinstance(window, httpx.Response):
+            return window
+        start, end = window
+        rows = [
+            {"id": rid, "deletedDate": stamp}
+            for rid, stamp in self.deleted.items()
+            if rid.startswith(_PREFIX[sobject]) and start < _when(stamp) <= end
+        ]
+        latest = end.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "+0000"
+        return json_response(
+            200,
+            {"deletedRecords": rows, "earliestDateAvailable": latest, "latestDateCovered": latest},
+        )
+
+    @route("GET", _V + r"/composite/sobjects/(?P<sobject>Contact|Lead)")
+    def _collection_read(
+        self, request: httpx.Request, version: str, sobject: str
+    ) -> httpx.Response:
+        ids = [i for i in request.url.params.get("ids", "").split(",") if i]
+        fields = [f for f in request.url.params.get("fields", "Id").split(",") if f]
+        if len(ids) > 2000:
+            return _errors(400, "EXCEEDED_ID_LIMIT", "too many ids")
+        out: list[dict[str, Any] | None] = []
+        for rid in ids:
+            row = self.records[sobject].get(rid)
+            out.append(
+                None
+                if row is None
+                else {"attributes": {"type": sobject}, **{f: row.get(f) for f in fields}}
+            )
         return json_response(200, out)
 
     @route("GET", _V + r"/limits")
