@@ -464,7 +464,7 @@ def read_aggregates(
     thresholds: FlagThresholds,
     *,
     workers: int = 1,
-    chunk_bytes: int = 4 << 20,
+    chunk_bytes: int = 2 << 20,
 ) -> CustomerAggregates:
     """Aggregate an orders file per customer; ``workers`` processes split it by byte ranges."""
     source = Path(path)

@@ -105,7 +105,7 @@ def run(args: argparse.Namespace) -> int:
                 errors=[FieldError(("orders",), f"{args.orders} is not a file")],
             )
         aggregates = read_aggregates(args.orders, as_of, thresholds, workers=workers)
-        columns = _score_columns(aggregates, rules)
+        columns = _score_columns(aggregates, rules, consume=True)
         del aggregates
         if args.output is None:
             write_csv(columns, rules, sys.stdout)

@@ -595,7 +595,10 @@ def _descending_scores(values: list[int], cuts: tuple[int, ...]) -> list[int]:
     return list(map(sub, repeat(5), map(bisect_right, repeat(ascending), values)))
 
 
-def _score_columns(aggregates: CustomerAggregates, rules: RuleSet) -> _Columns:
+def _score_columns(
+    aggregates: CustomerAggregates, rules: RuleSet, *, consume: bool = False
+) -> _Columns:
+    """Score every customer; with ``consume`` the aggregates are emptied to save memory."""
     stats, last = aggregates._stats, aggregates._last
     thresholds = aggregates.thresholds
     ids = sorted(stats)
@@ -603,6 +606,9 @@ def _score_columns(aggregates: CustomerAggregates, rules: RuleSet) -> _Columns:
         return _Columns([], [], [], [], [], [], [], [], [], [], [], [], [], ((), (), ()))
     packed = list(map(stats.__getitem__, ids))
     last_us = list(map(last.__getitem__, ids))
+    if consume:
+        stats.clear()
+        last.clear()
     as_of_us = _instant_us(aggregates.as_of)
     recency = list(map(floordiv, map(sub, repeat(as_of_us), last_us), repeat(_DAY_US)))
     frequency = list(map(and_, map(rshift, packed, repeat(_COUNT_SHIFT)), repeat(_FIELD_MASK)))
