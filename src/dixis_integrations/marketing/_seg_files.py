@@ -384,8 +384,10 @@ def _read_range(plan: _Plan, start: int, end: int) -> _Accumulator:
 
 
 def _try_fast(data: bytes, plan: _Plan, acc: _Accumulator) -> bool:
-    if b"\r" in data:
-        return False
+    if b"\r" in data:  # Windows line ends keep the line count; a lone CR goes the careful way
+        data = data.replace(b"\r\n", b"\n").removesuffix(b"\r")
+        if b"\r" in data:
+            return False
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError:
