@@ -556,3 +556,34 @@ def test_posted_invoice_lines_vat_and_total_equal_the_orders(order: Order) -> No
     assert [
         Money.of(line["SalesItemLineDetail"]["TaxInclusiveAmt"]) for line in stored["Line"]
     ] == [line.gross for line in invoice_lines(order)]
+
+
+def test_discovery_is_fetched_once_and_feeds_the_oauth_settings(
+    sandbox: QuickBooksSandbox, run: Runner
+) -> None:
+    qbo = _adapter(sandbox, client_id="app", discovery_url="http://sandbox.invalid/"
+                   ".well-known/openid_configuration/")  # fmt: skip
+    first = run(qbo.discover())
+    assert run(qbo.discover()) is first
+    assert [r.url.path for r in sandbox.requests] == ["/.well-known/openid_configuration/"]
+    assert "authorization" not in sandbox.requests[0].headers  # no token to another host
+    oauth = qbo.config.oauth(first)
+    assert oauth.token_url.endswith("/oauth2/v1/tokens/bearer")
+    assert oauth.scopes == ("com.intuit.quickbooks.accounting",)
+
+
+def test_void_recovers_from_a_stale_sync_token(sandbox: QuickBooksSandbox, run: Runner) -> None:
+    qbo = _adapter(sandbox)
+    posted = run(qbo.post_invoice(_order()))
+    table = sandbox.companies[sandbox.realm_id].table("Invoice")
+    bumped = {"done": False}
+
+    def edited_meanwhile(request: httpx.Request) -> httpx.Response:
+        if request.url.params.get("operation") == "void" and not bumped["done"]:
+            bumped["done"] = True
+            table[posted.external_id]["SyncToken"] = "3"
+        return sandbox.handle(request)
+
+    voided = Runner(run.mode, httpx.MockTransport(edited_meanwhile))(qbo.void_invoice("ord_1"))
+    assert voided.status == "VOIDED"
+    assert table[posted.external_id]["SyncToken"] == "4"

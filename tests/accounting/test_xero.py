@@ -631,3 +631,22 @@ def test_posted_invoice_lines_vat_and_total_equal_the_orders(order: Order) -> No
     assert [Money.of(item["TaxAmount"]) for item in stored["LineItems"]] == [
         line.vat for line in lines
     ]
+
+
+def test_oauth_settings_follow_xero_identity() -> None:
+    config = XeroConfig(client_id="app", tax_codes=GREEK_XERO_CODES)
+    oauth = config.oauth()
+    assert oauth.token_url == "https://identity.xero.com/connect/token"
+    assert "offline_access" in oauth.scopes
+    with pytest.raises(ConfigurationError):
+        XeroConfig().oauth()
+
+
+def test_secrets_stay_out_of_reprs() -> None:
+    from pydantic import SecretStr
+
+    config = XeroConfig(client_id="app", client_secret=SecretStr("s3cr3t-value"),
+                        webhook_key=SecretStr("hook-key-value"))  # fmt: skip
+    xero = Xero(config)
+    assert "s3cr3t-value" not in repr(config)
+    assert "hook-key-value" not in repr(xero)

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 from collections.abc import Iterable, Sequence
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -749,7 +750,9 @@ class QuickBooks:
     def discover(self) -> Operation[IntuitDiscovery]:
         """Intuit's discovery document, fetched on first use and cached on the adapter."""
         if self._discovery is None:
-            response = yield self._api.request(
+            # A public document on another host: no bearer token goes with it.
+            public = replace(self._api, auth=None)
+            response = yield public.request(
                 "GET", self.config.discovery_url, operation="quickbooks.discovery"
             )
             self._discovery = IntuitDiscovery.model_validate(response_json(response))
