@@ -268,3 +268,34 @@ def test_the_file_reader_aggregates_exactly_like_the_library(
     from_file = read_aggregates(path, as_of, DEFAULT_THRESHOLDS, chunk_bytes=chunk)
     assert from_file == aggregate(orders, as_of)
     assert len(segment_customers(orders, as_of)) == len(from_file)
+
+
+@pytest.mark.parametrize("newline", ["\n", "\r\n"])
+def test_canonical_exports_never_need_the_row_by_row_reader(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, newline: str
+) -> None:
+    from dixis_integrations.marketing import _seg_files
+
+    def refuse(*args: object) -> None:
+        raise AssertionError("the careful reader was used")
+
+    monkeypatch.setattr(_seg_files, "_careful_chunk", refuse)
+    rows = [
+        f"{i},c{i % 37},2025-{1 + i % 12:02d}-{1 + i % 28:02d}T0{i % 10}:15:00Z,{i % 90}.0{i % 10},"
+        + ("paid", "refunded", "cancelled")[i % 3]
+        for i in range(5000)
+    ]
+    path = tmp_path / "orders.csv"
+    path.write_bytes(
+        newline.join(["id,customer_id,created_at,total_amount,status", *rows, ""]).encode()
+    )
+    as_of = datetime(2025, 12, 1, tzinfo=UTC)
+    expected = aggregate(
+        (
+            SegmentOrder(r[1], datetime.fromisoformat(r[2]), Decimal(r[3]), r[4])
+            for r in (row.split(",") for row in rows)
+        ),
+        as_of,
+    )
+    assert read_aggregates(path, as_of, DEFAULT_THRESHOLDS, chunk_bytes=4096) == expected
+    assert len(expected) == 37
