@@ -650,3 +650,15 @@ def test_secrets_stay_out_of_reprs() -> None:
     xero = Xero(config)
     assert "s3cr3t-value" not in repr(config)
     assert "hook-key-value" not in repr(xero)
+
+
+def test_updating_one_line_keeps_the_others(sandbox: XeroSandbox, run: Runner) -> None:
+    xero = _adapter(sandbox, invoice_status="DRAFT")
+    posted = run(xero.post_invoice(_order()))
+    stored = sandbox.tenants[sandbox.tenant_id].invoices[posted.external_id]
+    ids = [line["LineItemID"] for line in stored["LineItems"]]
+    run(xero.update_invoice_lines("ord_1", {ids[0]: {"Description": "Ελαιόλαδο 1L (ΠΟΠ)"}}))
+    after = sandbox.tenants[sandbox.tenant_id].invoices[posted.external_id]
+    assert [line["LineItemID"] for line in after["LineItems"]] == ids
+    assert after["LineItems"][0]["Description"] == "Ελαιόλαδο 1L (ΠΟΠ)"
+    assert Money.of(after["Total"]) == posted.vendor_total
