@@ -419,3 +419,12 @@ def test_secrets_stay_out_of_repr() -> None:
     assert "demo-company-pass" not in repr(acs)
     assert "sandbox-acs-api-key" not in repr(acs.config)
     assert Service.STANDARD in acs.rules.services
+
+
+def test_address_validation_resolves_a_greek_address(make_runner: Any) -> None:
+    sandbox = ACSSandbox()
+    run = make_runner(sandbox.handle)
+    acs = ACS(config())
+    assert run(acs.validate_address(recipient())) is True
+    sent = json.loads(sandbox.requests[-1].content)["ACSInputParameters"]["Address"]
+    assert sent == "Ερμού 25, 10563 Αθήνα"

@@ -60,7 +60,8 @@ class _Bol:
 class SpeedexSandbox(Emulator):
     """Speedex's access point in memory.
 
-    Knobs: :meth:`expire_sessions`, :meth:`advance` (the vendor clock).
+    Knobs: :meth:`expire_sessions`, :meth:`advance` (the vendor clock), ``pickup_after``
+    (vendor seconds after which a BOL counts as picked up and can no longer be cancelled).
     """
 
     name: ClassVar[str] = "speedex"
@@ -72,9 +73,11 @@ class SpeedexSandbox(Emulator):
         time_scale: float = 1.0,
         webhook_client: httpx.Client | None = None,
         session_lifetime: float = 1800,
+        pickup_after: float = 3 * 3600,
     ) -> None:
         super().__init__(faults=faults, time_scale=time_scale, webhook_client=webhook_client)
         self.session_lifetime = session_lifetime
+        self.pickup_after = pickup_after
         self.sessions: dict[str, float] = {}
         self.sessions_opened = 0
         self.bols: dict[str, _Bol] = {}
@@ -215,7 +218,7 @@ class SpeedexSandbox(Emulator):
         return self._ok(operation, GetBOLPdfResult={"BOLPdf": pdfs})
 
     def _picked_up(self, bol: _Bol) -> bool:
-        return self._now() - bol.created >= _JOURNEY[0][0]
+        return self._now() - bol.created >= self.pickup_after
 
     def _op_CancelBOL(self, operation: str, params: dict[str, Any]) -> httpx.Response:
         bol = self.bols.get(str(params.get("voucherID") or ""))

@@ -23,8 +23,6 @@ D = TypeVar("D", Driver, AsyncDriver)
 DriverChoice: TypeAlias = D | Mapping[str, D]
 """One driver for every carrier, or one per carrier name."""
 
-Outcome: TypeAlias = tuple["T | DixisError", float]
-
 
 def _pick(driver: Driver | AsyncDriver | Mapping[str, Any], name: str) -> Any:
     if isinstance(driver, Mapping):
