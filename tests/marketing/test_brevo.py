@@ -20,6 +20,7 @@ from dixis_integrations.errors import (
     RateLimited,
     ValidationRejected,
 )
+from dixis_integrations.http import Driver
 from dixis_integrations.marketing.brevo import (
     Brevo,
     BrevoConfig,
@@ -36,6 +37,7 @@ from dixis_integrations.models.email import EmailMessage, MarketingEvent, Subscr
 from dixis_integrations.protocols import EmailProvider
 from dixis_integrations.sandbox.brevo import BrevoSandbox
 from dixis_integrations.sandbox.kit import Fault, FaultPlan
+from dixis_integrations.testing.conformance import EmailProviderSuite
 
 __all__ = ["run"]
 
@@ -344,3 +346,21 @@ def test_list_ids_accept_a_comma_separated_setting() -> None:
     assert config.list_ids == (2, 3)
     with pytest.raises(ValueError, match="list_ids"):
         BrevoConfig(api_key=SecretStr("k"), list_ids="")  # type: ignore[arg-type]
+
+
+class TestBrevoConformance(EmailProviderSuite):
+    """The EmailProvider contract, run against the Brevo sandbox."""
+
+    @pytest.fixture
+    def box(self) -> BrevoSandbox:
+        sandbox = BrevoSandbox()
+        sandbox.bind("http://brevo.test")
+        return sandbox
+
+    @pytest.fixture
+    def email_provider(self, box: BrevoSandbox) -> Brevo:
+        return adapter_for(box)
+
+    @pytest.fixture
+    def driver(self, box: BrevoSandbox) -> Driver:
+        return Driver(httpx.Client(transport=box.transport()), sleep=lambda _s: None)

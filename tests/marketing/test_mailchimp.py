@@ -20,6 +20,7 @@ from dixis_integrations.errors import (
     RateLimited,
     ValidationRejected,
 )
+from dixis_integrations.http import Driver
 from dixis_integrations.marketing.consent import ListAction
 from dixis_integrations.marketing.mailchimp import (
     Mailchimp,
@@ -36,6 +37,7 @@ from dixis_integrations.models.email import BatchState, EmailMessage, Subscriber
 from dixis_integrations.protocols import EmailProvider
 from dixis_integrations.sandbox.kit import Fault, FaultPlan
 from dixis_integrations.sandbox.mailchimp import MailchimpSandbox
+from dixis_integrations.testing.conformance import EmailProviderSuite
 
 __all__ = ["run"]
 
@@ -317,3 +319,27 @@ def test_a_wrong_key_is_an_auth_error(sandbox: MailchimpSandbox, run: Runner) ->
     )
     with pytest.raises(AuthError):
         run(sandbox, wrong.check())
+
+
+class TestMailchimpConformance(EmailProviderSuite):
+    """The EmailProvider contract, run against the Mailchimp sandbox."""
+
+    @pytest.fixture
+    def box(self) -> MailchimpSandbox:
+        sandbox = MailchimpSandbox()
+        sandbox.bind("http://mailchimp.test")
+        return sandbox
+
+    @pytest.fixture
+    def email_provider(self, box: MailchimpSandbox) -> Mailchimp:
+        return adapter_for(box)
+
+    @pytest.fixture
+    def driver(self, box: MailchimpSandbox) -> Driver:
+        return Driver(httpx.Client(transport=box.transport()), sleep=lambda _s: None)
+
+    def test_send_is_refused_before_any_call(
+        self, email_provider: Mailchimp, driver: Driver, recorder: Any
+    ) -> None:
+        message = EmailMessage(to="a@b.gr", subject="s", text="t", idempotency_key="k")
+        self.assert_not_supported(driver, recorder, lambda: email_provider.send(message))
