@@ -194,9 +194,12 @@ def test_no_order_for_days_trigger_and_first_order_trigger() -> None:
     assert plan([journey], history, DAY0 + timedelta(days=29)) == []
     assert len(plan([journey], history, DAY0 + timedelta(days=30))) == 1
     first = Journey.model_validate(
-        {"id": "thanks", "trigger": "first_order",
-         "steps": [{"id": "thanks", "template": "t", "subject": "s"}]}
-    )  # fmt: skip
+        {
+            "id": "thanks",
+            "trigger": "first_order",
+            "steps": [{"id": "thanks", "template": "t", "subject": "s"}],
+        }
+    )
     two = [*history, ordered("c1", DAY0 + timedelta(hours=1), "o2")]
     assert [s.occurrence for s in plan([first], two, DAY0 + timedelta(hours=2))] == [""]
 
@@ -250,3 +253,45 @@ def test_input_order_and_duplicates_never_change_the_plan(
     shuffled = history + history[: len(history) // 2]
     random.Random(seed).shuffle(shuffled)
     assert plan(_ALL, shuffled, now) == expected
+
+
+def test_cart_abandoned_reminder_and_step_conditions() -> None:
+    journey = journey_from_mapping(
+        {
+            "id": "cart",
+            "trigger": "cart_abandoned",
+            "repeat": True,
+            "exit_on": [],
+            "steps": [
+                {
+                    "id": "nudge",
+                    "delay": "PT2H",
+                    "template": "t",
+                    "subject": "s",
+                    "conditions": [{"kind": "no_order_since_entry"}],
+                },
+                {
+                    "id": "vip",
+                    "delay": "PT3H",
+                    "template": "t",
+                    "subject": "s",
+                    "conditions": [
+                        {"kind": "in_segment", "value": "champions"},
+                        {"kind": "has_ordered"},
+                    ],
+                },
+            ],
+        }
+    )
+    cart = Activity("cart1", "c1", ActivityKind.CART_ABANDONED, DAY0, reference="k1")
+    later = DAY0 + timedelta(hours=3)
+    assert [s.step_id for s in plan([journey], [cart], later)] == ["nudge"]
+    champion = Activity("s1", "c1", ActivityKind.SEGMENT_ENTERED, DAY0, segment="champions")
+    old_order = ordered("c1", DAY0 - timedelta(days=30), "o0")
+    sends = plan([journey], [cart, champion, old_order], later)
+    assert [(s.step_id, s.occurrence) for s in sends] == [("nudge", "k1"), ("vip", "k1")]
+    # an order one hour after the cart fails the nudge's condition (no exit rule here)
+    bought = ordered("c1", DAY0 + timedelta(hours=1), "o1")
+    assert [s.step_id for s in plan([journey], [cart, champion, old_order, bought], later)] == [
+        "vip"
+    ]
