@@ -49,7 +49,7 @@ NS = "http://tempuri.org/"
 
 
 def config(**changes: Any) -> GenikiConfig:
-    return GenikiConfig(base_url=URL, **{**GenikiSandbox().credentials(), **changes})
+    return GenikiConfig(**{"base_url": URL, **GenikiSandbox().credentials(), **changes})
 
 
 def _answer(operation: str, inner: str) -> httpx.Response:
@@ -295,3 +295,17 @@ def test_envelope_is_well_formed_xml() -> None:
     root = ET.fromstring(sent.content)  # noqa: S314 - our own bytes
     assert root.tag.endswith("Envelope")
     assert b"a&amp;b" in sent.content
+
+
+def test_over_real_http_against_the_served_sandbox() -> None:
+    from dixis_integrations.http import Driver
+    from dixis_integrations.sandbox.serve import serve
+
+    sandbox = GenikiSandbox()
+    with serve(sandbox.handle) as served, httpx.Client() as client:
+        geniki = Geniki(config(base_url=served.base_url + "/JobServicesV2.asmx"))
+        driver = Driver(client, sleep=lambda _: None)
+        shipment = driver.run(geniki.create_shipment(shipment_request()))
+        label = driver.run(geniki.label(shipment, LabelFormat.PDF_THERMAL))
+    assert label.content.startswith(b"%PDF-1.4")
+    assert "authKey=" not in repr(label)

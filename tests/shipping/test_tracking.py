@@ -192,3 +192,23 @@ def test_async_poll_emits_the_same_changes() -> None:
 
     result = asyncio.run(go())
     assert [c.tenant for c in result.changes] == ["shop-2"]
+
+
+def test_a_correction_back_to_an_announced_status_gets_its_own_event_id() -> None:
+    hub = event("C_H1", TrackingStatus.IN_TRANSIT, 30)
+    out = event("C_A3", TrackingStatus.OUT_FOR_DELIVERY, 60)
+    undo = event("C_K9", TrackingStatus.IN_TRANSIT, 70)
+    retract = frozenset({"C_K9"})
+    carrier = _Scripted(
+        [_tracking(hub), _tracking(hub, out), _tracking(hub, out, undo, retracting=retract)]
+    )
+    poller = TrackingPoller([carrier], MemoryCheckpointStore())
+    seen = [c for _ in range(3) for c in poller.poll([SHIPMENT], _driver()).changes]
+    assert [c.status for c in seen] == [
+        TrackingStatus.IN_TRANSIT,
+        TrackingStatus.OUT_FOR_DELIVERY,
+        TrackingStatus.IN_TRANSIT,
+    ]
+    assert seen[2].at == seen[0].at  # back to the same checkpoint...
+    assert seen[2].event_id != seen[0].event_id  # ...announced as a distinct correction
+    assert "correction-of:out_for_delivery" in seen[2].event_id

@@ -291,6 +291,15 @@ class TrackingPoller:
                 at=last.at,
                 tenant=self.tenant,
             )
+            # A retraction can take us back to an older checkpoint whose id may have been
+            # announced already: the correction needs an id of its own.
+            if (
+                previous is not None
+                and previous.at is not None
+                and last.at <= datetime.fromisoformat(previous.at)
+            ):
+                suffix = f":correction-of:{previous.status.value}@{previous.at}"
+                change = change.model_copy(update={"event_id": change.derived_event_id() + suffix})
         self.store.put(key, current.dump())
         return change
 
