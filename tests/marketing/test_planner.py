@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 from datetime import UTC, datetime, time, timedelta
+from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -24,10 +25,13 @@ from dixis_integrations.marketing.planner import (
     ActivityKind,
     QuietHours,
     activities_from_event,
+    memberships,
     plan,
     replenishment_cadence,
+    segment_changes,
     send_key,
 )
+from dixis_integrations.marketing.segmentation import SegmentOrder, segment_customers
 from dixis_integrations.models.customer import Customer
 from dixis_integrations.models.events import CustomerCreated
 
@@ -295,3 +299,26 @@ def test_cart_abandoned_reminder_and_step_conditions() -> None:
     assert [s.step_id for s in plan([journey], [cart, champion, old_order, bought], later)] == [
         "vip"
     ]
+
+
+def test_segmentation_runs_feed_the_win_back_journey() -> None:
+    as_of = datetime(2026, 3, 3, 8, 0, tzinfo=UTC)  # 10:00 in Athens
+    orders = [
+        SegmentOrder("c1", as_of - timedelta(days=200), Decimal("40.00"), "paid"),
+        SegmentOrder("c2", as_of - timedelta(days=3), Decimal("25.00"), "paid"),
+    ]
+    now = memberships(segment_customers(orders, as_of))
+    assert "at_risk" in now["c1"]
+    assert "at_risk" not in now["c2"]
+    changes = segment_changes({}, now, as_of)
+    assert changes == segment_changes({}, now, as_of)  # same runs, same event ids
+    sends = plan([WIN_BACK], changes + changes, as_of)
+    assert [(s.customer_id, s.step_id) for s in sends] == [("c1", "miss_you")]
+    # the next run: c1 ordered again and left at_risk, so the journey stops
+    later = as_of + timedelta(days=2)
+    back = memberships(
+        segment_customers([*orders, SegmentOrder("c1", later, Decimal("10.00"), "paid")], later)
+    )
+    left = segment_changes(now, back, later)
+    assert any(a.kind is ActivityKind.SEGMENT_LEFT and a.segment == "at_risk" for a in left)
+    assert plan([WIN_BACK], changes + left, as_of + timedelta(days=7)) == []

@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import itertools
 import statistics
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, time, timedelta
 from enum import StrEnum
-from typing import Any
+from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
 from dixis_integrations.errors import FieldError, InvalidInput
@@ -34,8 +34,10 @@ __all__ = [
     "DueSend",
     "QuietHours",
     "activities_from_event",
+    "memberships",
     "plan",
     "replenishment_cadence",
+    "segment_changes",
     "send_key",
 ]
 
@@ -385,3 +387,64 @@ def activities_from_event(event: Any) -> list[Activity]:
             )
         ]
     return []
+
+
+_FLAGS = ("high_value", "frequent_buyer", "at_risk")
+
+
+class _Segmented(Protocol):
+    # the fields of a segmentation result that journeys read
+    @property
+    def customer_id(self) -> str: ...
+    @property
+    def segment(self) -> str: ...
+    @property
+    def high_value(self) -> bool: ...
+    @property
+    def frequent_buyer(self) -> bool: ...
+    @property
+    def at_risk(self) -> bool: ...
+
+
+def memberships(results: Iterable[_Segmented]) -> dict[str, frozenset[str]]:
+    """Customer id -> the named segment and the flags that are true (``at_risk``...), from
+    segmentation results (:class:`~dixis_integrations.marketing.segmentation.CustomerSegment`)."""
+    return {
+        r.customer_id: frozenset({r.segment, *(f for f in _FLAGS if getattr(r, f))})
+        for r in results
+    }
+
+
+def segment_changes(
+    previous: Mapping[str, Collection[str]],
+    current: Mapping[str, Collection[str]],
+    at: datetime,
+) -> list[Activity]:
+    """The segment entries and exits between two segmentation runs, as activities.
+
+    Event ids are derived from (customer, segment, direction, ``at``), so feeding the same
+    pair of runs twice gives the same ids and the planner counts them once. A customer
+    missing from ``current`` (no counting order any more) leaves every segment.
+    """
+    if not isinstance(at, datetime) or at.tzinfo is None:
+        raise InvalidInput("at must be aware", errors=[FieldError(("at",), "naive datetime")])
+    stamp = at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    out: list[Activity] = []
+    for customer_id in sorted(set(previous) | set(current)):
+        before = set(previous.get(customer_id, ()))
+        after = set(current.get(customer_id, ()))
+        for segment, kind in [
+            *((s, ActivityKind.SEGMENT_LEFT) for s in sorted(before - after)),
+            *((s, ActivityKind.SEGMENT_ENTERED) for s in sorted(after - before)),
+        ]:
+            direction = "entered" if kind is ActivityKind.SEGMENT_ENTERED else "left"
+            out.append(
+                Activity(
+                    event_id=f"segment:{customer_id}:{segment}:{direction}:{stamp}",
+                    customer_id=customer_id,
+                    kind=kind,
+                    at=at,
+                    segment=segment,
+                )
+            )
+    return out
