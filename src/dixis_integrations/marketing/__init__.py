@@ -14,6 +14,8 @@ _LAZY: dict[str, str] = {
     "DueSend": "planner",
     "QuietHours": "planner",
     "plan": "planner",
+    "memberships": "planner",
+    "segment_changes": "planner",
     "BUILT_IN": "journeys",
     "Journey": "journeys",
     "Step": "journeys",
