@@ -428,3 +428,15 @@ def test_address_validation_resolves_a_greek_address(make_runner: Any) -> None:
     assert run(acs.validate_address(recipient())) is True
     sent = json.loads(sandbox.requests[-1].content)["ACSInputParameters"]["Address"]
     assert sent == "Ερμού 25, 10563 Αθήνα"
+
+
+def test_a_repeat_quote_for_the_same_postcode_is_one_call(make_runner: Any) -> None:
+    sandbox = ACSSandbox()
+    run = make_runner(sandbox.handle)
+    acs = ACS(config())
+    first = run(acs.quote(shipment_request()))
+    calls = len(sandbox.requests)
+    again = run(acs.quote(shipment_request(weight="4")))
+    assert calls == 2
+    assert len(sandbox.requests) == calls + 1
+    assert again[0].price_excl_vat > first[0].price_excl_vat

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import threading
 from collections.abc import Mapping, Sequence
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
@@ -552,6 +553,8 @@ class ACS(CarrierBase):
             classify=classify,
             headers={"AcsApiKey": config.api_key.get_secret_value()},
         )
+        self._lock = threading.Lock()
+        self._stations: dict[str, str] = {}
 
     def __repr__(self) -> str:
         return f"ACS(tenant={self.endpoint.tenant!r}, company_id={self.config.company_id!r})"
@@ -604,17 +607,30 @@ class ACS(CarrierBase):
         return HealthStatus(name="acs", ok=True, detail=f"station {station} reachable")
 
     def quote(self, request: ShipmentRequest) -> Operation[list[Quote]]:
-        """Price from ``ACS_Price_Calculation`` (Greece) or the Cyprus rate table."""
+        """Price from ``ACS_Price_Calculation`` (Greece) or the Cyprus rate table.
+
+        The recipient's ACS station comes from ``ACS_Area_Find_By_Zip_Code`` the first
+        time a postcode is seen, then from memory: a repeat quote is one call.
+        """
         self.validate(request)
         if request.recipient.country == "CY":
             # ACS_Price_Calculation does not price Cyprus: use the contract's table.
             return (yield from self._table_quotes(self.config.cyprus_rate_table, request))
-        response = yield self._call(
-            "ACS_Area_Find_By_Zip_Code",
-            {"Zip_Code": request.recipient.postcode, "Show_Only_Inaccessible_Areas": 0},
-            safe=True,
-        )
-        station = parse_station(response.json(), request.recipient.postcode)
+        postcode = request.recipient.postcode
+        with self._lock:
+            station = self._stations.get(postcode)
+        if station is None:
+            response = yield self._call(
+                "ACS_Area_Find_By_Zip_Code",
+                {"Zip_Code": postcode, "Show_Only_Inaccessible_Areas": 0},
+                safe=True,
+            )
+            station = parse_station(response.json(), postcode)
+            with self._lock:
+                # Stations change rarely; keep a bounded memory of the postcodes seen.
+                if len(self._stations) >= 4096:
+                    self._stations.clear()
+                self._stations[postcode] = station
         response = yield self._call(
             "ACS_Price_Calculation", price_params(request, self.config, station), safe=True
         )
