@@ -309,3 +309,14 @@ def test_over_real_http_against_the_served_sandbox() -> None:
         label = driver.run(geniki.label(shipment, LabelFormat.PDF_THERMAL))
     assert label.content.startswith(b"%PDF-1.4")
     assert "authKey=" not in repr(label)
+
+
+def test_a_return_voucher_makes_a_send_and_return_job(make_runner: Any) -> None:
+    sandbox = GenikiSandbox()
+    run = make_runner(sandbox.handle)
+    run(
+        Geniki(config()).create_shipment(
+            shipment_request(options=ShippingOptions(return_voucher=True))
+        )
+    )
+    assert b"<ns1:eType>SendAndReturn</ns1:eType>" in sandbox.requests[-1].content

@@ -141,3 +141,12 @@ def test_parse_shipment_request_turns_pydantic_errors_into_field_paths() -> None
 def test_latin_transliterates_greek_per_elot_743() -> None:
     assert latin("Θεσσαλονίκη") == "Thessaloniki"
     assert latin(None) == ""
+
+
+def test_options_a_carrier_would_ignore_are_refused_not_dropped() -> None:
+    request = shipment_request(options=ShippingOptions(return_voucher=True, time_window="3h"))
+    assert paths(request) == ["options.return_voucher", "options.time_window"]
+    able = CarrierRules(
+        vendor="able", max_weight_kg=Decimal(20), return_voucher=True, time_window=True
+    )
+    assert check_request(request, able) == []

@@ -126,6 +126,7 @@ _RULES = CarrierRules(
     services=frozenset({Service.STANDARD, Service.NEXT_DAY, Service.TIME_DEFINITE}),
     saturday=True,
     delivery_types=frozenset({DeliveryType.DOOR, DeliveryType.LOCKER, DeliveryType.BRANCH}),
+    return_voucher=True,
 )
 
 # ACS_TrackingDetails gives a free-text checkpoint_action; the summary's shipment_status

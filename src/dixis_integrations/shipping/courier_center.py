@@ -115,6 +115,8 @@ _RULES = CarrierRules(
     services=frozenset({Service.STANDARD, Service.NEXT_DAY, Service.SAME_DAY}),
     delivery_types=frozenset({DeliveryType.DOOR, DeliveryType.LOCKER}),
     content_type_for=frozenset(),
+    return_voucher=True,
+    time_window=True,
 )
 
 

@@ -151,6 +151,7 @@ _RULES = CarrierRules(
     refrigerated=True,
     delivery_types=frozenset({DeliveryType.DOOR}),
     content_type_for=frozenset(),
+    return_voucher=True,
 )
 
 
@@ -440,10 +441,15 @@ class Geniki(CarrierBase):
         return (yield from self._table_quotes(self.config.rate_table, request))
 
     def create_shipment(self, request: ShipmentRequest) -> Operation[Shipment]:
-        """``CreateJob`` of type Voucher (never retried blindly: it is not idempotent)."""
+        """``CreateJob`` of type Voucher, or SendAndReturn with a return voucher.
+
+        Never retried blindly: it is not idempotent.
+        """
         self.validate(request)
+        # A job with a return voucher is Geniki's "SendAndReturn" type.
+        kind = "SendAndReturn" if request.options.return_voucher else "Voucher"
         result = yield from self._call(
-            "CreateJob", {"oVoucher": job_record(request), "eType": "Voucher"}
+            "CreateJob", {"oVoucher": job_record(request), "eType": kind}
         )
         return parse_job(result, request, datetime.now(UTC))
 

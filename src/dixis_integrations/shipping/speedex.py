@@ -126,6 +126,7 @@ _RULES = CarrierRules(
     services=frozenset({Service.STANDARD, Service.NEXT_DAY, Service.TIME_DEFINITE}),
     saturday=True,
     content_type_for=frozenset(),
+    time_window=True,
 )
 
 

@@ -53,6 +53,9 @@ class CarrierRules:
         mobile_for_lockers: a locker or pickup-point delivery needs a Greek mobile.
         content_type_for: countries where ``options.content_type`` is required (Cyprus).
         sender_countries: countries a shipment may leave from.
+        return_voucher: whether a return voucher can be issued with the shipment.
+        time_window: whether ``options.time_window`` means anything to this carrier
+            (an option the carrier would ignore is refused, never dropped silently).
     """
 
     vendor: str
@@ -71,6 +74,8 @@ class CarrierRules:
     mobile_for_lockers: bool = True
     content_type_for: frozenset[str] = frozenset({"CY"})
     sender_countries: frozenset[str] = field(default_factory=lambda: frozenset({"GR"}))
+    return_voucher: bool = False
+    time_window: bool = False
 
 
 def _address_errors(address: Address, where: str) -> list[FieldError]:
@@ -227,6 +232,22 @@ def check_request(request: ShipmentRequest, rules: CarrierRules) -> list[FieldEr
                     code="missing",
                 )
             )
+    if options.return_voucher and not rules.return_voucher:
+        errors.append(
+            FieldError(
+                ("options", "return_voucher"),
+                f"{rules.vendor} issues no return voucher with a shipment",
+                code="option",
+            )
+        )
+    if options.time_window and not rules.time_window:
+        errors.append(
+            FieldError(
+                ("options", "time_window"),
+                f"{rules.vendor} takes no delivery time window",
+                code="option",
+            )
+        )
     if country in rules.content_type_for and not options.content_type:
         errors.append(
             FieldError(
