@@ -86,3 +86,13 @@ def test_a_webhook_is_switched_off_after_six_failed_deliveries() -> None:
     assert hooks[0]["IsActive"] is False
     body = box.webhook_deliveries[0].body
     assert body.startswith(b"[")
+
+
+def test_seed_stock_creates_missing_skus_and_sets_levels(box: Cin7Sandbox) -> None:
+    box.seed_stock({"OIL-5L": 2, "HON-450": 25})
+    with _client(box) as client:
+        rows = client.get("/ref/productavailability", params={"Location": "Main Warehouse"})
+    assert {r["SKU"]: r["OnHand"] for r in rows.json()["ProductAvailabilityList"]} == {
+        "OIL-5L": 2,
+        "HON-450": 25,
+    }

@@ -141,3 +141,10 @@ def test_stock_changes_send_a_signed_webhook_over_real_http(box: ZohoSandbox) ->
         box.webhook_secret.encode(), stamp.encode() + b"." + received[0].content, hashlib.sha256
     ).hexdigest()
     assert hmac.compare_digest(expected, signature)
+
+
+def test_seed_stock_creates_missing_skus_and_sets_levels(box: ZohoSandbox) -> None:
+    box.seed_stock({"FETA-1": 3, "HON-450": 25})
+    with _client(box) as client:
+        items = {i["sku"]: i["stock_on_hand"] for i in client.get("/items").json()["items"]}
+    assert items == {"FETA-1": 3, "HON-450": 25}

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import secrets
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, Final, Literal
@@ -123,6 +123,15 @@ class Cin7Sandbox(Emulator):
                     "OnOrder": Decimal(0),
                 }
             return product_id
+
+    def seed_stock(self, levels: Mapping[str, Decimal | int]) -> None:
+        """Create the SKUs that do not exist yet and set every on-hand level (first
+        location): a demo's opening stock. Sends no webhooks.
+        """
+        with self.lock:
+            for sku, on_hand in levels.items():
+                product_id = self._by_sku.get(sku) or self.add_product(sku)
+                self.stock[(product_id, self.locations[0])]["OnHand"] = Decimal(on_hand)
 
     def add_supplier(self, name: str) -> str:
         """Create a supplier; returns its ``ID``."""

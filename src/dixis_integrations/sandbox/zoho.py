@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import secrets
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any, Final
@@ -164,6 +164,15 @@ class ZohoSandbox(Emulator):
             self.stock[item_id] = {w: Decimal(per.get(w, 0)) for w in self.warehouses}
             self.committed[item_id] = {w: Decimal(0) for w in self.warehouses}
             return item_id
+
+    def seed_stock(self, levels: Mapping[str, Decimal | int]) -> None:
+        """Create the SKUs that do not exist yet and set every on-hand level (primary
+        warehouse): a demo's opening stock. Sends no webhooks.
+        """
+        with self.lock:
+            for sku, on_hand in levels.items():
+                item_id = self._by_sku.get(sku) or self.add_item(sku)
+                self.stock[item_id][self.primary_warehouse] = Decimal(on_hand)
 
     def add_vendor(self, name: str, email: str | None = None) -> str:
         """Create a vendor contact; returns its ``contact_id``."""
