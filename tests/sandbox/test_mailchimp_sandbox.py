@@ -194,20 +194,26 @@ def test_more_than_ten_concurrent_connections_get_429() -> None:
     statuses: list[int] = []
     with serve(box.handle) as served:
         box.bind(served.base_url)
-        key = box.api_key
+        # one client shared by the threads: its pool opens a connection per request
+        http = httpx.Client(
+            base_url=f"{served.base_url}/3.0",
+            auth=("x", box.api_key),
+            limits=httpx.Limits(max_connections=20),
+            timeout=10,
+        )
 
         def call() -> None:
-            with httpx.Client(base_url=f"{served.base_url}/3.0", auth=("x", key)) as http:
-                statuses.append(http.get("/ping", timeout=10).status_code)
+            statuses.append(http.get("/ping").status_code)
 
         threads = [threading.Thread(target=call) for _ in range(12)]
         for t in threads:
             t.start()
-        for _ in range(200):
+        for _ in range(250):
             if box.rejected_concurrent >= 2:
                 break
             threading.Event().wait(0.02)
         gate.set()
         for t in threads:
             t.join()
+        http.close()
     assert sorted(statuses) == [200] * 10 + [429] * 2
