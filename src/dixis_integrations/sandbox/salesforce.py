@@ -393,7 +393,28 @@ class SalesforceSandbox(Emulator):
             ])  # fmt: skip
         return json_response(200, results)
 
-    @route("POST", _V + r"/sobjects/(?P<sobject>Lead|Contact)")
+    @route("PATCH", _V + r"/sobjects/(?P<sobject>Contact|Lead)/(?P<field>\w+__c)/(?P<value>[^/]+)")
+    def _upsert_one(
+        self, request: httpx.Request, version: str, sobject: str, field: str, value: str
+    ) -> httpx.Response:
+        if field not in self.external_ids:
+            return _errors(404, "NOT_FOUND", f"Provided external ID field does not exist: {field}")
+        record = {**dict(read_json(request) or {}), field: value}
+        found = self._external.get((sobject, field, value))
+        existing = self.records[sobject].get(found) if found else None
+        merged = {**(existing or {}), **record}
+        problem = self._field_problem(sobject, merged)
+        if problem is not None:
+            return _errors(400, problem["statusCode"], problem["message"], problem["fields"])
+        if not self._allow_duplicates(request) and self._duplicate(
+            sobject, record, existing["Id"] if existing else None
+        ):
+            return _errors(400, "DUPLICATES_DETECTED", "Use one of these records?")
+        rid = self._save(sobject, record, existing)
+        body = {"id": rid, "success": True, "errors": [], "created": existing is None}
+        return json_response(201 if existing is None else 200, body)
+
+    @route("POST", _V + r"/sobjects/(?P<sobject>Lead|Contact)/?")
     def _insert(self, request: httpx.Request, version: str, sobject: str) -> httpx.Response:
         record = dict(read_json(request) or {})
         problem = self._field_problem(sobject, record)
@@ -413,7 +434,7 @@ class SalesforceSandbox(Emulator):
         ]  # fmt: skip
         return json_response(200, {"name": "Contact", "fields": fields})
 
-    @route("GET", _V + r"/query")
+    @route("GET", _V + r"/query/?")
     def _query(self, request: httpx.Request, version: str) -> httpx.Response:
         soql = request.url.params.get("q", "")
         m = re.fullmatch(
@@ -547,7 +568,7 @@ class SalesforceSandbox(Emulator):
             )
         return json_response(200, out)
 
-    @route("GET", _V + r"/limits")
+    @route("GET", _V + r"/limits/?")
     def _limits(self, request: httpx.Request, version: str) -> httpx.Response:
         return json_response(200, {"DailyApiRequests": {
             "Max": self.daily_api_requests,
