@@ -101,6 +101,7 @@ def test_member_body_for_confirmed_consent() -> None:
         "status_if_new": "subscribed",
         "merge_fields": {"FNAME": "Ελένη", "LNAME": "Νικολάου", "CITY": "Αθήνα"},
         "language": "el",
+        "timestamp_opt": "2026-03-14T09:30:00+00:00",
         "marketing_permissions": [{"marketing_permission_id": "P1", "enabled": True}],
     }
 
@@ -109,6 +110,7 @@ def test_member_body_for_double_opt_in_is_pending() -> None:
     body = build_member_body(sub(DOI), CONFIG, ListAction.CONFIRM)
     assert body["status_if_new"] == "pending"
     assert "status" not in body
+    assert "timestamp_opt" not in body  # not opted in yet
 
 
 def test_batch_refuses_unknown_consent_and_never_changes_an_existing_status() -> None:
@@ -212,6 +214,7 @@ def test_granted_consent_subscribes_with_the_gdpr_permission(
     assert member is not None
     assert member["status"] == "subscribed"
     assert member["marketing_permissions"][0]["enabled"] is True
+    assert member["timestamp_opt"] == "2026-03-14T09:30:00+00:00"
     assert [t["name"] for t in member["tags"]] == ["champions"]
     assert sandbox.confirmations == []
     again = run(sandbox, adapter_for(sandbox).upsert_subscriber(sub(first_name="Έλενα")))

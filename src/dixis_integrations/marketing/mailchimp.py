@@ -114,7 +114,8 @@ def build_member_body(
 
     ``status_if_new`` is ``subscribed`` for confirmed consent and ``pending`` (Mailchimp
     sends the confirmation email) when double opt-in is awaited; ``status`` is set only
-    when the caller decided to change an existing member's status.
+    when the caller decided to change an existing member's status. ``timestamp_opt``
+    records when confirmed consent was given.
     """
     if action not in (ListAction.SUBSCRIBE, ListAction.CONFIRM):
         raise ValueError(f"no member body for {action}")
@@ -133,6 +134,10 @@ def build_member_body(
     }
     if status is not None:
         body["status"] = status
+    consented_at = subscriber.consent.timestamp
+    if action is ListAction.SUBSCRIBE and consented_at is not None:
+        # the proof of when the person opted in, kept with the member (GDPR accountability)
+        body["timestamp_opt"] = consented_at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S+00:00")
     permissions = _permissions(config, True)
     if permissions:
         body["marketing_permissions"] = permissions

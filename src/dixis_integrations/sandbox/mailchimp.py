@@ -316,11 +316,17 @@ class MailchimpSandbox(Emulator):
             member["merge_fields"] = {**member["merge_fields"], **merge}
         if body.get("language"):
             member["language"] = body["language"]
+        if body.get("timestamp_opt"):
+            try:
+                datetime.fromisoformat(str(body["timestamp_opt"]))
+            except ValueError:
+                return _invalid([{"field": "timestamp_opt", "message": "not an ISO 8601 date"}])
+            member["timestamp_opt"] = body["timestamp_opt"]
         if created:
             self.members[h] = member
         if wanted:
             self._set_status(member, str(wanted))
-            if wanted == "subscribed":
+            if wanted == "subscribed" and not body.get("timestamp_opt"):
                 member["timestamp_opt"] = _now()
         return json_response(200, member)
 
