@@ -75,3 +75,17 @@ def test_an_interrupted_pass_resumes_at_the_next_page(tmp_path: Path, run: Runne
     assert third.pass_id == first.pass_id + 1
     assert third.corrected == 0
     assert third.levels == 10
+
+
+def test_the_journal_keeps_the_place_of_an_interrupted_pass(tmp_path: Path, run: Runner) -> None:
+    from dixis_integrations.sync.journal import SQLiteJournal
+
+    journal = SQLiteJournal(str(tmp_path / "journal.db"))
+    truth = {f"S{i:02}": i for i in range(7)}
+    ledger = _ledger({sku: 0 for sku in truth})
+    source = _source(tmp_path, truth, page_size=3)
+    first = run(None, reconcile(source, ledger, checkpoints=journal, max_pages=1))
+    resumed = run(None, reconcile(source, ledger, checkpoints=journal))
+    assert resumed.resumed_from == first.cursor
+    assert first.levels + resumed.levels == 7
+    assert {lv.sku: int(lv.on_hand) for lv in ledger.levels()} == truth
