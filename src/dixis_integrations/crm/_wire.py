@@ -8,7 +8,7 @@ from __future__ import annotations
 import base64
 import functools
 import json
-import re
+import secrets
 from collections.abc import Generator
 from datetime import UTC, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
@@ -107,19 +107,29 @@ def next_utc_midnight(now: datetime | None = None) -> datetime:
     return datetime(now.year, now.month, now.day, tzinfo=UTC) + timedelta(days=1)
 
 
-_DECIMAL_MARK = re.compile(r'"\\u0000dec:(-?[0-9]+(?:\.[0-9]+)?)\\u0000"')
-
-
-def _mark_decimal(value: Any) -> str:
-    if isinstance(value, Decimal):
-        return f"\x00dec:{value:f}\x00"
-    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
-
-
 def dumps_exact(value: Any) -> bytes:
-    """JSON with every ``Decimal`` written as an exact JSON number (never via float)."""
-    text = json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=_mark_decimal)
-    return _DECIMAL_MARK.sub(r"\1", text).encode()
+    """JSON with every ``Decimal`` written as an exact JSON number (never via float).
+
+    Each Decimal is first written as a string carrying a random per-call marker, then
+    unquoted; no input string can forge the marker, so none can inject raw JSON.
+    """
+    nonce = secrets.token_hex(8)
+
+    def mark(item: Any) -> str:
+        if isinstance(item, Decimal) and item.is_finite():
+            return f"\x00{nonce}:{item:f}\x00"
+        raise TypeError(f"{type(item).__name__} is not JSON serialisable")
+
+    text = json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=mark)
+    pieces = text.split(f'"\\u0000{nonce}:')
+    if len(pieces) == 1:
+        return text.encode()
+    out = [pieces[0]]
+    for piece in pieces[1:]:
+        number, _, rest = piece.partition('\\u0000"')
+        out.append(number)
+        out.append(rest)
+    return "".join(out).encode()
 
 
 @functools.lru_cache(maxsize=32)
