@@ -188,3 +188,16 @@ def test_cyprus_is_refused_by_our_rules() -> None:
     request = shipment_request(to=recipient(country="CY", postcode="1010", mobile="+35799123456"))
     with pytest.raises(InvalidInput):
         CourierCenter(config()).validate(request)
+
+
+def test_throttling_and_server_errors_keep_their_http_meaning() -> None:
+    from dixis_integrations.errors import RateLimited, TransientError
+
+    endpoint = Endpoint(vendor="courier_center", base_url=URL)
+    request = httpx.Request("POST", URL)
+    throttled = httpx.Response(
+        429, json={"error": "rate limited"}, headers={"Retry-After": "1"}, request=request
+    )
+    assert isinstance(classify(throttled, endpoint), RateLimited)
+    down = httpx.Response(503, json={"error": "down"}, request=request)
+    assert isinstance(classify(down, endpoint), TransientError)
