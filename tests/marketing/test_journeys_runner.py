@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+import threading
+import uuid
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
 import pytest
 from pydantic import SecretStr
 from tests.marketing._drive import Runner, run
 
+from _services import require_postgres
 from dixis_integrations.errors import InvalidInput, TransientError
 from dixis_integrations.http import Driver, Operation, completed
 from dixis_integrations.marketing.brevo import Brevo, BrevoConfig
@@ -21,7 +26,10 @@ from dixis_integrations.marketing.runner import (
     AsyncJourneyRunner,
     DeliveryStatus,
     JourneyRunner,
+    PostgresSentLog,
     Recipient,
+    SentLog,
+    SentRecord,
     SQLiteSentLog,
     directory_from,
 )
@@ -267,3 +275,63 @@ def test_runner_sends_through_brevo_once_with_the_step_key(
     assert box.emails[0]["templateId"] == 8
     assert box.emails[0]["headers"] == {"idempotencyKey": due[0].key}
     assert box.emails[0]["to"] == [{"email": "eleni@example.gr"}]
+
+
+# -- the sent log, on SQLite and on PostgreSQL -----------------------------------------------
+
+
+def _postgres_log() -> PostgresSentLog:
+    import psycopg
+
+    dsn = require_postgres()
+    schema = f"dixis_test_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute(f'CREATE SCHEMA "{schema}"')
+    sep = "&" if "?" in dsn else "?"
+    return PostgresSentLog(f"{dsn}{sep}options={quote(f'-csearch_path={schema}')}")
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.services)])
+def sent_log(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[SentLog]:
+    log: SQLiteSentLog | PostgresSentLog
+    log = _postgres_log() if request.param == "postgres" else SQLiteSentLog(str(tmp_path / "s.db"))
+    yield log
+    log.close()
+
+
+def test_sent_log_claims_once_retries_failures_and_takes_over_stale_claims(
+    sent_log: SentLog,
+) -> None:
+    (send,) = plan([WELCOME], [created()], DAY0)
+    lease = timedelta(minutes=10)
+    assert sent_log.claim(send, DAY0, lease)
+    assert not sent_log.claim(send, DAY0 + timedelta(minutes=1), lease)  # in progress
+    sent_log.finish(send.key, "failed", DAY0, message_id=None, reason="transient")
+    assert sent_log.claim(send, DAY0 + timedelta(minutes=2), lease)  # a failure is retried
+    assert not sent_log.claim(send, DAY0 + timedelta(minutes=11), lease)  # claim still fresh
+    assert sent_log.claim(send, DAY0 + timedelta(minutes=12, seconds=1), lease)  # stale
+    sent_log.finish(send.key, "sent", DAY0, message_id="m1", reason=None)
+    assert not sent_log.claim(send, DAY0 + timedelta(days=1), lease)  # sent is final
+    record = sent_log.get(send.key)
+    assert record == SentRecord(send.key, "sent", 3, "m1", None)
+    assert sent_log.get("unknown") is None
+    with pytest.raises(ValueError, match="unknown send state"):
+        sent_log.finish(send.key, "lost", DAY0, message_id=None, reason=None)
+
+
+def test_only_one_of_many_threads_claims_a_send(sent_log: SentLog) -> None:
+    (send,) = plan([WELCOME], [created()], DAY0)
+    won: list[bool] = []
+    lock = threading.Lock()
+
+    def claim() -> None:
+        ok = sent_log.claim(send, DAY0, timedelta(minutes=10))
+        with lock:
+            won.append(ok)
+
+    threads = [threading.Thread(target=claim) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(won) == [False] * 7 + [True]

@@ -1,10 +1,10 @@
 """The journey runner: sends due journey steps through an ``EmailProvider``, each once.
 
 Every send is claimed in a :class:`SentLog` under its idempotency key before it goes out
-(SQLite by default), so a redelivered event, a second worker or a rerun never sends it
-twice; the key is also given to the provider. Consent is read at send time, so an
-unsubscribe between planning and sending stops the send, and nothing marketing goes out
-in quiet hours.
+(SQLite by default, PostgreSQL for many machines), so a redelivered event, a second
+worker or a rerun never sends it twice; the key is also given to the provider. Consent
+is read at send time, so an unsubscribe between planning and sending stops the send,
+and nothing marketing goes out in quiet hours.
 """
 
 from __future__ import annotations
@@ -15,9 +15,9 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
-from typing import Protocol
+from typing import Any, Protocol
 
-from dixis_integrations.errors import DixisError, FieldError, InvalidInput
+from dixis_integrations.errors import ConfigurationError, DixisError, FieldError, InvalidInput
 from dixis_integrations.http.driver import Operation
 from dixis_integrations.marketing.planner import DueSend, QuietHours
 from dixis_integrations.models.customer import MarketingConsent
@@ -30,6 +30,7 @@ __all__ = [
     "DeliveryStatus",
     "Directory",
     "JourneyRunner",
+    "PostgresSentLog",
     "Recipient",
     "SQLiteSentLog",
     "SentLog",
@@ -131,7 +132,67 @@ CREATE TABLE IF NOT EXISTS journey_sends (
 """
 
 
-class SQLiteSentLog:
+def _stamp(moment: datetime) -> str:
+    # fixed width, so that text comparison is time order
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f+00:00")
+
+
+_CLAIM = """
+INSERT INTO journey_sends
+    (key, customer_id, journey_id, step_id, occurrence, state, attempts, claimed_at)
+VALUES ({p}, {p}, {p}, {p}, {p}, 'sending', 1, {p})
+ON CONFLICT (key) DO UPDATE SET
+    state = 'sending', attempts = journey_sends.attempts + 1,
+    claimed_at = excluded.claimed_at
+WHERE journey_sends.state = 'failed'
+   OR (journey_sends.state = 'sending' AND journey_sends.claimed_at < {p})
+"""
+_FINISH = (
+    "UPDATE journey_sends SET state = {p}, finished_at = {p}, message_id = {p}, reason = {p}"
+    " WHERE key = {p}"
+)
+_GET = "SELECT key, state, attempts, message_id, reason FROM journey_sends WHERE key = {p}"
+
+
+class _SQLSentLog:
+    """The statements both sent logs share; subclasses run them."""
+
+    _p = "?"
+
+    def _run(self, sql: str, params: tuple[Any, ...]) -> int:
+        raise NotImplementedError
+
+    def _one(self, sql: str, params: tuple[Any, ...]) -> tuple[Any, ...] | None:
+        raise NotImplementedError
+
+    def claim(self, send: DueSend, now: datetime, lease: timedelta) -> bool:
+        """See :meth:`SentLog.claim`."""
+        params = (
+            send.key,
+            send.customer_id,
+            send.journey_id,
+            send.step_id,
+            send.occurrence,
+            _stamp(now),
+            _stamp(now - lease),
+        )
+        return self._run(_CLAIM.format(p=self._p), params) == 1
+
+    def finish(
+        self, key: str, state: str, now: datetime, *, message_id: str | None, reason: str | None
+    ) -> None:
+        """See :meth:`SentLog.finish`."""
+        if state not in (*_FINAL, "failed"):
+            raise ValueError(f"unknown send state {state!r}")
+        self._run(_FINISH.format(p=self._p), (state, _stamp(now), message_id, reason, key))
+
+    def get(self, key: str) -> SentRecord | None:
+        """See :meth:`SentLog.get`."""
+        row = self._one(_GET.format(p=self._p), (key,))
+        return SentRecord(*row) if row else None
+
+
+class SQLiteSentLog(_SQLSentLog):
     """The default sent log: one SQLite file (or ``":memory:"``), safe across threads and
     processes (claims are single statements under SQLite's write lock)."""
 
@@ -145,52 +206,76 @@ class SQLiteSentLog:
         """Close the database."""
         self._db.close()
 
-    def claim(self, send: DueSend, now: datetime, lease: timedelta) -> bool:
-        stamp = now.astimezone(UTC).isoformat()
-        stale = (now - lease).astimezone(UTC).isoformat()
+    def _run(self, sql: str, params: tuple[Any, ...]) -> int:
         with self._lock:
-            cursor = self._db.execute(
-                """
-                INSERT INTO journey_sends
-                    (key, customer_id, journey_id, step_id, occurrence, state, attempts,
-                     claimed_at)
-                VALUES (?, ?, ?, ?, ?, 'sending', 1, ?)
-                ON CONFLICT(key) DO UPDATE SET
-                    state = 'sending', attempts = attempts + 1, claimed_at = excluded.claimed_at
-                WHERE journey_sends.state = 'failed'
-                   OR (journey_sends.state = 'sending' AND journey_sends.claimed_at < ?)
-                """,
-                (
-                    send.key,
-                    send.customer_id,
-                    send.journey_id,
-                    send.step_id,
-                    send.occurrence,
-                    stamp,
-                    stale,
-                ),
-            )
-            return cursor.rowcount == 1
+            return self._db.execute(sql, params).rowcount
 
-    def finish(
-        self, key: str, state: str, now: datetime, *, message_id: str | None, reason: str | None
-    ) -> None:
-        if state not in (*_FINAL, "failed"):
-            raise ValueError(f"unknown send state {state!r}")
+    def _one(self, sql: str, params: tuple[Any, ...]) -> tuple[Any, ...] | None:
         with self._lock:
-            self._db.execute(
-                "UPDATE journey_sends SET state = ?, finished_at = ?, message_id = ?, reason = ?"
-                " WHERE key = ?",
-                (state, now.astimezone(UTC).isoformat(), message_id, reason, key),
-            )
+            row: tuple[Any, ...] | None = self._db.execute(sql, params).fetchone()
+        return row
 
-    def get(self, key: str) -> SentRecord | None:
+
+class PostgresSentLog(_SQLSentLog):
+    """The sent log on PostgreSQL (extra ``[postgres]``), for workers on many machines.
+
+    One connection per thread, each statement its own transaction.
+    """
+
+    _p = "%s"
+
+    def __init__(self, dsn: str) -> None:
+        try:
+            import psycopg  # noqa: F401
+        except ImportError as exc:  # pragma: no cover - depends on the install
+            raise ConfigurationError(
+                "PostgreSQL needs the [postgres] extra "
+                "(pip install 'dixis-integrations[postgres]')",
+                key="sent_log",
+            ) from exc
+        self._dsn = dsn
+        self._local = threading.local()
+        self._all: list[Any] = []
+        self._lock = threading.Lock()
+        with self._conn().cursor() as cur:
+            cur.execute("SELECT pg_advisory_lock(7395528012)")
+            try:
+                cur.execute(_SCHEMA)
+            finally:
+                cur.execute("SELECT pg_advisory_unlock(7395528012)")
+
+    def __repr__(self) -> str:
+        return "PostgresSentLog(<dsn>)"
+
+    def _conn(self) -> Any:
+        import psycopg
+
+        conn = getattr(self._local, "conn", None)
+        if conn is None or conn.closed:
+            conn = psycopg.connect(self._dsn, autocommit=True)
+            self._local.conn = conn
+            with self._lock:
+                self._all.append(conn)
+        return conn
+
+    def close(self) -> None:
+        """Close every connection this log opened."""
         with self._lock:
-            row = self._db.execute(
-                "SELECT key, state, attempts, message_id, reason FROM journey_sends WHERE key = ?",
-                (key,),
-            ).fetchone()
-        return SentRecord(*row) if row else None
+            conns, self._all = self._all, []
+        for conn in conns:
+            conn.close()
+        self._local = threading.local()
+
+    def _run(self, sql: str, params: tuple[Any, ...]) -> int:
+        with self._conn().cursor() as cur:
+            cur.execute(sql, params)
+            return int(cur.rowcount)
+
+    def _one(self, sql: str, params: tuple[Any, ...]) -> tuple[Any, ...] | None:
+        with self._conn().cursor() as cur:
+            cur.execute(sql, params)
+            row: tuple[Any, ...] | None = cur.fetchone()
+        return row
 
 
 def default_message(
