@@ -78,6 +78,7 @@ class Cin7Sandbox(Emulator):
         self.per_minute = FixedWindow(60, 60.0, self.clock, "application")
         self.products: dict[str, dict[str, Any]] = {}
         self._by_sku: dict[str, str] = {}
+        self._keys: list[tuple[str, str]] = []
         self.stock: dict[tuple[str, str], dict[str, Decimal]] = {}
         self.suppliers: dict[str, dict[str, Any]] = {}
         self.purchases: dict[str, dict[str, Any]] = {}
@@ -122,6 +123,7 @@ class Cin7Sandbox(Emulator):
                     "Allocated": Decimal(0),
                     "OnOrder": Decimal(0),
                 }
+                self._keys.append((product_id, location))
             return product_id
 
     def seed_stock(self, levels: Mapping[str, Decimal | int]) -> None:
@@ -223,12 +225,13 @@ class Cin7Sandbox(Emulator):
         page, limit = paging
         sku = request.url.params.get("Sku")
         location = request.url.params.get("Location")
-        keys = [
-            (pid, loc)
-            for (pid, loc) in self.stock
-            if (sku is None or self.products[pid]["SKU"] == sku)
-            and (location is None or loc == location)
-        ]
+        if sku is not None:
+            product_id = self._by_sku.get(sku)
+            keys = [(product_id, loc) for loc in self.locations] if product_id else []
+        else:
+            keys = self._keys
+        if location is not None:
+            keys = [k for k in keys if k[1] == location]
         start = (page - 1) * limit
         rows = [self._availability(*k) for k in keys[start : start + limit]]
         return json_response(
@@ -242,7 +245,10 @@ class Cin7Sandbox(Emulator):
             return paging
         page, limit = paging
         sku = request.url.params.get("Sku")
-        found = [p for p in self.products.values() if sku is None or p["SKU"] == sku]
+        if sku is not None:
+            found = [self.products[self._by_sku[sku]]] if sku in self._by_sku else []
+        else:
+            found = list(self.products.values())
         start = (page - 1) * limit
         return json_response(
             200, {"Total": len(found), "Page": page, "Products": found[start : start + limit]}

@@ -100,6 +100,7 @@ class ZohoSandbox(Emulator):
             self.warehouses[self._id()] = name
         self.items: dict[str, dict[str, Any]] = {}
         self._by_sku: dict[str, str] = {}
+        self._order: list[str] = []
         self.stock: dict[str, dict[str, Decimal]] = {}  # item id -> warehouse id -> on hand
         self.committed: dict[str, dict[str, Decimal]] = {}
         self.vendors: dict[str, dict[str, Any]] = {}
@@ -160,6 +161,7 @@ class ZohoSandbox(Emulator):
                 "last_modified_time": _stamp(datetime.now(UTC)),
             }
             self._by_sku[sku] = item_id
+            self._order.append(item_id)
             per = stock if isinstance(stock, dict) else {self.primary_warehouse: Decimal(stock)}
             self.stock[item_id] = {w: Decimal(per.get(w, 0)) for w in self.warehouses}
             self.committed[item_id] = {w: Decimal(0) for w in self.warehouses}
@@ -280,7 +282,7 @@ class ZohoSandbox(Emulator):
         if sku is not None:
             ids = [self._by_sku[sku]] if sku in self._by_sku else []
         else:
-            ids = list(self.items)
+            ids = self._order  # creation order, as Zoho sorts by default
         start = (page - 1) * per_page
         chunk = ids[start : start + per_page]
         return _ok(
