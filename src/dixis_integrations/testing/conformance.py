@@ -21,13 +21,21 @@ from __future__ import annotations
 import asyncio
 import re
 from collections.abc import Callable, Iterator
-from datetime import date
+from datetime import UTC, date, datetime
+from decimal import Decimal
 from typing import Any
 
 import pytest
 
 from dixis_integrations.errors import InvalidInput, NotSupported
 from dixis_integrations.http.driver import AsyncDriver, CallRecord, Driver, Operation
+from dixis_integrations.models.inventory import (
+    PurchaseOrder,
+    PurchaseOrderLine,
+    StockAdjustment,
+    StockLevel,
+    StockPage,
+)
 from dixis_integrations.models.money import Money
 from dixis_integrations.models.shipping import (
     CashOnDelivery,
@@ -410,8 +418,12 @@ class AccountingProviderSuite(AdapterSuite):
 
 
 class InventorySourceSuite(AdapterSuite):
-    """The :class:`~dixis_integrations.protocols.InventorySource` contract (identity,
-    Protocol, health, first stock page). Provide ``source`` and ``driver``."""
+    """The :class:`~dixis_integrations.protocols.InventorySource` contract.
+
+    Provide ``source`` and ``driver`` (seed the sandbox with some stock); optionally
+    ``supplier_id`` to prove purchase orders. Stock pages, levels and adjustments are
+    exercised where declared; undeclared adjustments and purchase orders must refuse.
+    """
 
     kind = "inventory"
     protocol = InventorySource
@@ -424,6 +436,20 @@ class InventorySourceSuite(AdapterSuite):
     def adapter(self, source: InventorySource) -> InventorySource:
         return source
 
+    @pytest.fixture
+    def supplier_id(self) -> str | None:
+        """A supplier known to the source, to prove ``create_purchase_order`` (optional)."""
+        return None
+
+    @pytest.fixture
+    def first_level(self, source: InventorySource, driver: Driver) -> StockLevel:
+        if Capability.STOCK_LEVELS not in source.capabilities:
+            pytest.skip("the source does not declare STOCK_LEVELS")
+        page = driver.run(source.stock_page())
+        if not page.levels:
+            pytest.skip("the source's first stock page is empty: seed the sandbox")
+        return page.levels[0]
+
     def test_stock_page_per_capability(
         self, source: InventorySource, driver: Driver, recorder: _Recorder
     ) -> None:
@@ -431,7 +457,69 @@ class InventorySourceSuite(AdapterSuite):
             self.assert_not_supported(driver, recorder, lambda: source.stock_page())
             return
         page = driver.run(source.stock_page())
-        assert page is not None
+        assert isinstance(page, StockPage)
+        for level in page.levels:
+            assert isinstance(level, StockLevel)
+            assert level.as_of.utcoffset() is not None
+
+    def test_stock_level_matches_the_page(
+        self, source: InventorySource, driver: Driver, first_level: StockLevel
+    ) -> None:
+        level = driver.run(source.stock_level(first_level.sku, first_level.location))
+        assert isinstance(level, StockLevel)
+        assert level.sku == first_level.sku
+        assert level.on_hand == first_level.on_hand
+
+    def test_adjust_per_capability(
+        self, source: InventorySource, driver: Driver, recorder: _Recorder
+    ) -> None:
+        if Capability.ADJUSTMENTS in source.capabilities:
+            return  # proven by test_adjust_moves_on_hand_by_the_delta
+        adjustment = StockAdjustment(sku="ANY-SKU", delta=Decimal(1), reason="test", reference="t")
+        self.assert_not_supported(driver, recorder, lambda: source.adjust(adjustment))
+
+    def test_adjust_moves_on_hand_by_the_delta(
+        self, source: InventorySource, driver: Driver, first_level: StockLevel
+    ) -> None:
+        if Capability.ADJUSTMENTS not in source.capabilities:
+            pytest.skip("the source does not declare ADJUSTMENTS")
+        adjustment = StockAdjustment(
+            sku=first_level.sku,
+            location=first_level.location,
+            delta=Decimal(1),
+            reason="conformance",
+            reference="conformance-1",
+        )
+        after = driver.run(source.adjust(adjustment))
+        assert isinstance(after, StockLevel)
+        assert after.sku == first_level.sku
+        assert after.on_hand == first_level.on_hand + 1
+
+    def test_purchase_orders_per_capability(
+        self,
+        source: InventorySource,
+        driver: Driver,
+        recorder: _Recorder,
+        supplier_id: str | None,
+    ) -> None:
+        order = PurchaseOrder(
+            reference="conformance-po-1",
+            supplier_id=supplier_id or "ANY-SUPPLIER",
+            lines=(PurchaseOrderLine(sku="ANY-SKU", quantity=Decimal(3)),),
+            created_at=datetime.now(UTC),
+        )
+        if Capability.PURCHASE_ORDERS not in source.capabilities:
+            self.assert_not_supported(driver, recorder, lambda: source.create_purchase_order(order))
+            return
+        if supplier_id is None:
+            pytest.skip("provide a supplier_id fixture to prove create_purchase_order")
+        first = driver.run(source.stock_page()).levels
+        if first:
+            line = PurchaseOrderLine(sku=first[0].sku, quantity=Decimal(3))
+            order = order.model_copy(update={"lines": (line,)})
+        created = driver.run(source.create_purchase_order(order))
+        assert isinstance(created, PurchaseOrder)
+        assert created.external_id
 
 
 class CRMProviderSuite(AdapterSuite):
