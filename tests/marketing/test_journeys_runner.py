@@ -12,13 +12,14 @@ from typing import Any
 from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
+import httpx
 import pytest
 from pydantic import SecretStr
 from tests.marketing._drive import Runner, run
 
 from _services import require_postgres
 from dixis_integrations.errors import InvalidInput, TransientError
-from dixis_integrations.http import Driver, Operation, completed
+from dixis_integrations.http import AsyncDriver, Driver, Operation, completed
 from dixis_integrations.marketing.brevo import Brevo, BrevoConfig
 from dixis_integrations.marketing.journeys import BUILT_IN, WELCOME
 from dixis_integrations.marketing.planner import Activity, ActivityKind, plan
@@ -335,3 +336,33 @@ def test_only_one_of_many_threads_claims_a_send(sent_log: SentLog) -> None:
     for t in threads:
         t.join()
     assert sorted(won) == [False] * 7 + [True]
+
+
+def test_async_runner_sends_through_brevo_with_the_async_driver(
+    people: dict[str, Recipient],
+) -> None:
+    box = BrevoSandbox()
+    box.bind("http://brevo.test")
+    c = box.credentials()
+    brevo = Brevo(
+        BrevoConfig(
+            api_key=SecretStr(c["api_key"]),
+            base_url=c["base_url"],
+            list_ids=c["list_ids"],
+            sender_email=c["sender_email"],
+        )
+    )
+
+    async def main() -> list[DeliveryStatus]:
+        async with httpx.AsyncClient(transport=box.transport()) as client:
+            driver = AsyncDriver(client)
+            runner = AsyncJourneyRunner(
+                brevo, driver.run, directory_from(people), templates={"welcome": "8"}
+            )
+            due = plan([WELCOME], [created()], DAY0)
+            first = await runner.deliver(due, DAY0)
+            again = await runner.deliver(due, DAY0 + timedelta(hours=1))
+            return [d.status for d in (*first, *again)]
+
+    assert asyncio.run(main()) == [DeliveryStatus.SENT, DeliveryStatus.ALREADY_SENT]
+    assert len(box.emails) == 1

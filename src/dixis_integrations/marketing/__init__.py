@@ -28,6 +28,7 @@ _LAZY: dict[str, str] = {
     "JourneyRunner": "runner",
     "Recipient": "runner",
     "SQLiteSentLog": "runner",
+    "PostgresSentLog": "runner",
     "ListAction": "consent",
     "aerase_everywhere": "consent",
     "erase_everywhere": "consent",
