@@ -365,3 +365,32 @@ def test_changes_page_is_parsed_from_documented_answers() -> None:
         ("003B", True, 10),
     ]
     assert page.cursor == "2026-03-14T10:05:00.000+0000"
+
+
+def test_outbound_message_from_our_org_is_parsed(sandbox: SalesforceSandbox, run: Runner) -> None:
+    from dixis_integrations.crm.salesforce import verify_outbound_message
+    from dixis_integrations.models.crm import CRMEventKind
+
+    adapter = adapter_for(sandbox)
+    saved = run(sandbox, adapter.upsert_contact(contact(1)))
+    body = sandbox.outbound_message("Contact", saved.external_id or "")
+    events = verify_outbound_message(body, organization_id=sandbox.organization_id)
+    assert [(e.kind, e.object_type, e.object_id) for e in events] == [
+        (CRMEventKind.UPDATED, "Contact", saved.external_id)
+    ]
+
+
+def test_outbound_message_from_another_org_or_with_a_dtd_is_refused(
+    sandbox: SalesforceSandbox, run: Runner
+) -> None:
+    from dixis_integrations.crm.salesforce import verify_outbound_message
+    from dixis_integrations.errors import WebhookError
+
+    adapter = adapter_for(sandbox)
+    saved = run(sandbox, adapter.upsert_contact(contact(1)))
+    body = sandbox.outbound_message("Contact", saved.external_id or "")
+    with pytest.raises(WebhookError, match="another"):
+        verify_outbound_message(body, organization_id="00D000000000009")
+    bomb = b'<?xml version="1.0"?><!DOCTYPE x [<!ENTITY a "aaaa">]><x>&a;</x>'
+    with pytest.raises(WebhookError, match="DTD"):
+        verify_outbound_message(bomb, organization_id=sandbox.organization_id)

@@ -14,12 +14,14 @@ Set-up: the contact fields we write must exist in the org (see :data:`CUSTOM_FIE
 from __future__ import annotations
 
 import base64
+import hmac
 import json
 import threading
 import time
 from collections.abc import Generator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final, Literal
+from xml.etree import ElementTree
 
 import httpx
 from cryptography.hazmat.primitives import hashes, serialization
@@ -48,6 +50,7 @@ from dixis_integrations.errors import (
     ReauthorizationRequired,
     TransientError,
     ValidationRejected,
+    WebhookError,
 )
 from dixis_integrations.http.driver import Operation
 from dixis_integrations.http.endpoint import Endpoint, Limits, Window, default_classify
@@ -57,6 +60,8 @@ from dixis_integrations.models.crm import (
     ContactChange,
     ContactChangePage,
     CRMContact,
+    CRMEvent,
+    CRMEventKind,
     ErasureResult,
     Lead,
     LeadStatus,
@@ -68,6 +73,7 @@ from dixis_integrations.protocols import Capability, HealthStatus
 __all__ = [
     "BATCH_SIZE",
     "CUSTOM_FIELDS",
+    "OUTBOUND_ACK",
     "Salesforce",
     "SalesforceConfig",
     "SalesforceJWTAuth",
@@ -81,6 +87,7 @@ __all__ = [
     "parse_changes",
     "parse_upsert_collection",
     "sign_rs256",
+    "verify_outbound_message",
 ]
 
 VENDOR: Final = "salesforce"
@@ -492,6 +499,62 @@ def parse_changes(
     return ContactChangePage(changes=tuple(changes), cursor=latest, has_more=False)
 
 
+_OM_NS: Final = "{http://soap.sforce.com/2005/09/outbound}"
+_SF_NS: Final = "{urn:sobject.enterprise.soap.sforce.com}"
+OUTBOUND_ACK: Final = (
+    b'<?xml version="1.0" encoding="UTF-8"?>'
+    b'<soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/">'
+    b"<soapenv:Body><notificationsResponse "
+    b'xmlns="http://soap.sforce.com/2005/09/outbound"><Ack>true</Ack>'
+    b"</notificationsResponse></soapenv:Body></soapenv:Envelope>"
+)
+"""The answer an Outbound Message endpoint returns (text/xml) once it kept the events."""
+
+
+def verify_outbound_message(
+    body: bytes, *, organization_id: str, now: datetime | None = None
+) -> list[CRMEvent]:
+    """Parse a Salesforce Outbound Message (SOAP) and check it is from our org.
+
+    Outbound Messages are not signed: Salesforce's guidance is to check the
+    ``OrganizationId`` (done here, in constant time) and to accept them only over TLS,
+    ideally with its client certificate. Documents with a DTD are refused outright.
+
+    Raises:
+        WebhookError: not an Outbound Message, or from another org.
+    """
+    if b"<!DOCTYPE" in body.upper() or b"<!ENTITY" in body.upper():
+        raise WebhookError("outbound message with a DTD refused", vendor=VENDOR)
+    try:
+        root = ElementTree.fromstring(body)  # noqa: S314 - DTDs refused above
+    except ElementTree.ParseError:
+        raise WebhookError("outbound message is not XML", vendor=VENDOR) from None
+    notes = root.find(f".//{_OM_NS}notifications")
+    org = notes.findtext(f"{_OM_NS}OrganizationId", "") if notes is not None else ""
+    if notes is None or not hmac.compare_digest(org[:15].encode(), organization_id[:15].encode()):
+        raise WebhookError("outbound message from another organisation", vendor=VENDOR)
+    when = now or datetime.now(UTC)
+    events: list[CRMEvent] = []
+    for note in notes.findall(f"{_OM_NS}Notification"):
+        sobject = note.find(f"{_OM_NS}sObject")
+        if sobject is None:
+            continue
+        kind = sobject.get("{http://www.w3.org/2001/XMLSchema-instance}type", "sf:sObject")
+        stamp = sobject.findtext(f"{_SF_NS}SystemModstamp")
+        events.append(
+            CRMEvent(
+                provider=VENDOR,
+                event_id=note.findtext(f"{_OM_NS}Id", ""),
+                kind=CRMEventKind.UPDATED,
+                object_type=kind.split(":")[-1],
+                object_id=sobject.findtext(f"{_SF_NS}Id", ""),
+                occurred_at=_parse_sf_time(stamp) if stamp else when,
+                vendor_type="outbound_message",
+            )
+        )
+    return events
+
+
 # -- the adapter ----------------------------------------------------------------------------
 
 
@@ -514,6 +577,7 @@ class Salesforce:
             Capability.ERASURE,
             Capability.CUSTOM_FIELDS,
             Capability.INCREMENTAL,
+            Capability.WEBHOOKS,
         }
     )
 

@@ -22,6 +22,7 @@ from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any, Final
 from urllib.parse import parse_qs
+from xml.sax.saxutils import escape
 
 import httpx
 from cryptography.exceptions import InvalidSignature
@@ -573,3 +574,29 @@ class SalesforceSandbox(Emulator):
         return json_response(200, {"DailyApiRequests": {
             "Max": self.daily_api_requests,
             "Remaining": self.daily_api_requests - self.used}})  # fmt: skip
+
+    organization_id = "00D5g000004XyZaEAK"
+
+    def outbound_message(self, sobject: str, record_id: str) -> bytes:
+        """An Outbound Message (SOAP) about one record, as a workflow rule sends it."""
+        row = self.records[sobject][record_id]
+        fields = "".join(
+            f"<sf:{k}>{escape(str(v))}</sf:{k}>"
+            for k, v in row.items()
+            if k in ("Id", "Email", "LastName", "SystemModstamp") and v is not None
+        )
+        return (
+            '<?xml version="1.0" encoding="UTF-8"?>'
+            '<soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/" '
+            'xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance"><soapenv:Body>'
+            '<notifications xmlns="http://soap.sforce.com/2005/09/outbound">'
+            f"<OrganizationId>{self.organization_id}</OrganizationId>"
+            "<ActionId>04k5g000000XyZaAAK</ActionId>"
+            '<SessionId xsi:nil="true"/>'
+            f"<EnterpriseUrl>{self.base_url}/services/Soap/c/59.0</EnterpriseUrl>"
+            f"<PartnerUrl>{self.base_url}/services/Soap/u/59.0</PartnerUrl>"
+            f"<Notification><Id>04l5g{secrets.token_hex(6)}</Id>"
+            f'<sObject xsi:type="sf:{sobject}" xmlns:sf="urn:sobject.enterprise.soap.sforce.com">'
+            f"{fields}</sObject></Notification>"
+            "</notifications></soapenv:Body></soapenv:Envelope>"
+        ).encode()
