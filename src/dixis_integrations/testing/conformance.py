@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import uuid
 from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -29,6 +30,8 @@ import pytest
 
 from dixis_integrations.errors import InvalidInput, NotSupported
 from dixis_integrations.http.driver import AsyncDriver, CallRecord, Driver, Operation
+from dixis_integrations.models.crm import ErasureResult
+from dixis_integrations.models.email import EmailMessage, SendResult
 from dixis_integrations.models.inventory import (
     PurchaseOrder,
     PurchaseOrderLine,
@@ -539,8 +542,12 @@ class CRMProviderSuite(AdapterSuite):
 
 
 class EmailProviderSuite(AdapterSuite):
-    """The :class:`~dixis_integrations.protocols.EmailProvider` contract (identity,
-    Protocol, health). Provide ``email_provider`` and ``driver``."""
+    """The :class:`~dixis_integrations.protocols.EmailProvider` contract.
+
+    Provide ``email_provider`` and ``driver``; optionally ``message`` (a transactional
+    message the provider accepts). Sending (at most once per idempotency key) and
+    erasure are exercised where declared and must refuse where not.
+    """
 
     kind = "email"
     protocol = EmailProvider
@@ -552,3 +559,44 @@ class EmailProviderSuite(AdapterSuite):
     @pytest.fixture
     def adapter(self, email_provider: EmailProvider) -> EmailProvider:
         return email_provider
+
+    @pytest.fixture
+    def message(self) -> EmailMessage:
+        """A transactional message the provider accepts (override to match its set-up)."""
+        return EmailMessage(
+            to="conformance@example.gr",
+            subject="Η παραγγελία σας",
+            text="Ευχαριστούμε για την παραγγελία σας.",
+            idempotency_key=str(uuid.uuid4()),
+            transactional=True,
+        )
+
+    def test_send_per_capability(
+        self,
+        email_provider: EmailProvider,
+        driver: Driver,
+        recorder: _Recorder,
+        message: EmailMessage,
+    ) -> None:
+        if Capability.TRANSACTIONAL not in email_provider.capabilities:
+            self.assert_not_supported(driver, recorder, lambda: email_provider.send(message))
+            return
+        result = driver.run(email_provider.send(message))
+        assert isinstance(result, SendResult)
+        assert result.provider == email_provider.name
+        assert result.accepted, result.reason
+        again = driver.run(email_provider.send(message))  # same idempotency key
+        assert again.accepted
+        assert again.duplicate or again.message_id == result.message_id
+
+    def test_erase_per_capability(
+        self, email_provider: EmailProvider, driver: Driver, recorder: _Recorder
+    ) -> None:
+        if Capability.ERASURE not in email_provider.capabilities:
+            self.assert_not_supported(
+                driver, recorder, lambda: email_provider.erase("nobody@example.gr")
+            )
+            return
+        result = driver.run(email_provider.erase("nobody@example.gr"))
+        assert isinstance(result, ErasureResult)
+        assert result.provider == email_provider.name
