@@ -366,3 +366,21 @@ def test_async_runner_sends_through_brevo_with_the_async_driver(
 
     assert asyncio.run(main()) == [DeliveryStatus.SENT, DeliveryStatus.ALREADY_SENT]
     assert len(box.emails) == 1
+
+
+def test_a_failing_directory_releases_the_claim(
+    outbox: Outbox, people: dict[str, Recipient]
+) -> None:
+    class Broken:
+        def recipient(self, customer_id: str) -> Recipient | None:
+            raise RuntimeError("customer database down")
+
+    runner = JourneyRunner(outbox, Driver().run, Broken())
+    due = plan([WELCOME], [created()], DAY0)
+    with pytest.raises(RuntimeError):
+        runner.deliver(due, DAY0)
+    record = runner.log.get(due[0].key)
+    assert record is not None
+    assert (record.state, record.reason) == ("failed", "RuntimeError")
+    fixed = JourneyRunner(outbox, Driver().run, directory_from(people), runner.log)
+    assert [d.status for d in fixed.deliver(due, DAY0)] == [DeliveryStatus.SENT]

@@ -341,6 +341,14 @@ class _Core:
             if record is not None and record.state in _FINAL:
                 return Delivery(send, DeliveryStatus.ALREADY_SENT, record.message_id)
             return Delivery(send, DeliveryStatus.IN_PROGRESS)
+        try:
+            return self._after_claim(send, now)
+        except Exception as exc:
+            # the claim must not hold a send that never went out
+            self.log.finish(send.key, "failed", now, message_id=None, reason=type(exc).__name__)
+            raise
+
+    def _after_claim(self, send: DueSend, now: datetime) -> Delivery | EmailMessage:
         # Consent is read after the claim, as close to the send as possible.
         recipient = self.directory.recipient(send.customer_id)
         if recipient is None:
