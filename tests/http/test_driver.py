@@ -19,6 +19,7 @@ from dixis_integrations.errors import (
     Conflict,
     NotFound,
     NotSupported,
+    ProviderError,
     ProviderTimeout,
     RateLimited,
     TransientError,
@@ -28,6 +29,7 @@ from dixis_integrations.http import (
     Operation,
     RetryPolicy,
     completed,
+    default_classify,
     idempotency_key,
     unsupported,
 )
@@ -397,3 +399,28 @@ def test_a_passed_deadline_sends_nothing_and_raises_a_timeout(harness: Harness) 
     with pytest.raises(ProviderTimeout, match="deadline"):
         harness.send(shop, get(endpoint))
     assert shop.requests == []
+
+
+def test_a_vendor_throttle_signal_in_a_200_is_retried_like_a_429(harness: Harness) -> None:
+    def classify(response: httpx.Response, endpoint: Endpoint) -> ProviderError | None:
+        if response.json().get("error") == "throttled":  # e.g. a SOAP vendor's HTTP-200 error
+            return RateLimited(
+                "throttled",
+                retry_at=datetime.now(UTC) + timedelta(seconds=3),
+                vendor=endpoint.vendor,
+                status_code=response.status_code,
+            )
+        return default_classify(response, endpoint)
+
+    replies = deque([{"error": "throttled"}, {"error": "throttled"}, {"id": "v-1"}])
+    seen: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(200, json=replies.popleft())
+
+    endpoint = Endpoint(vendor="soapy", base_url="https://soapy.test", classify=classify)
+    write = endpoint.request("POST", "/vouchers", operation="soapy.create", json={})
+    assert harness.send(handler, write).json() == {"id": "v-1"}
+    assert len(seen) == 3
+    assert all(2.0 < s <= 3.0 for s in harness.sleeps)
