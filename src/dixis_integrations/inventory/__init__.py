@@ -22,6 +22,7 @@ from dixis_integrations.inventory.purchasing import (
     WebhookNotifier,
     order_reference,
 )
+from dixis_integrations.inventory.realtime import StockSync, SyncOutcome
 from dixis_integrations.inventory.reconcile import (
     CheckpointStore,
     MemoryCheckpoints,
@@ -52,7 +53,9 @@ __all__ = [
     "SQLitePurchaseOrders",
     "SmtpNotifier",
     "StockLedger",
+    "StockSync",
     "SupplierNotifier",
+    "SyncOutcome",
     "WebhookNotifier",
     "checkpoint_name",
     "order_reference",
