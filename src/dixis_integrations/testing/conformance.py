@@ -30,7 +30,14 @@ import pytest
 
 from dixis_integrations.errors import InvalidInput, NotSupported
 from dixis_integrations.http.driver import AsyncDriver, CallRecord, Driver, Operation
-from dixis_integrations.models.crm import ErasureResult
+from dixis_integrations.models.crm import (
+    ContactChangePage,
+    CRMContact,
+    ErasureResult,
+    Lead,
+    UpsertResult,
+    UpsertStatus,
+)
 from dixis_integrations.models.email import EmailMessage, SendResult
 from dixis_integrations.models.inventory import (
     PurchaseOrder,
@@ -526,8 +533,12 @@ class InventorySourceSuite(AdapterSuite):
 
 
 class CRMProviderSuite(AdapterSuite):
-    """The :class:`~dixis_integrations.protocols.CRMProvider` contract (identity,
-    Protocol, health). Provide ``crm`` and ``driver``."""
+    """The :class:`~dixis_integrations.protocols.CRMProvider` contract.
+
+    Provide ``crm`` and ``driver``; optionally ``contact`` and ``lead``. Upserts (no
+    duplicates, input order kept) always; leads, erasure and change feeds where declared,
+    refusing where not.
+    """
 
     kind = "crm"
     protocol = CRMProvider
@@ -539,6 +550,81 @@ class CRMProviderSuite(AdapterSuite):
     @pytest.fixture
     def adapter(self, crm: CRMProvider) -> CRMProvider:
         return crm
+
+    @pytest.fixture
+    def contact(self) -> CRMContact:
+        """A contact the CRM accepts (override to match its set-up)."""
+        return CRMContact(
+            reference="conformance-1",
+            email="eleni.conformance@example.gr",
+            first_name="Ελένη",
+            last_name="Νικολάου",
+            total_orders=2,
+            total_spent=Money.of("42.50"),
+        )
+
+    def test_upsert_contact_answers_for_its_reference(
+        self, crm: CRMProvider, driver: Driver, contact: CRMContact
+    ) -> None:
+        result = driver.run(crm.upsert_contact(contact))
+        assert isinstance(result, UpsertResult)
+        assert result.reference == contact.reference
+        assert result.status is not UpsertStatus.REJECTED, result.reason
+        again = driver.run(crm.upsert_contact(contact))
+        assert again.status is not UpsertStatus.CREATED, "a second upsert made a duplicate"
+
+    def test_upsert_contacts_answers_in_input_order(
+        self, crm: CRMProvider, driver: Driver, contact: CRMContact
+    ) -> None:
+        other = contact.model_copy(
+            update={"reference": "conformance-2", "email": "nikos.conformance@example.gr"}
+        )
+        results = driver.run(crm.upsert_contacts([contact, other]))
+        assert [r.reference for r in results] == [contact.reference, other.reference]
+
+    @pytest.fixture
+    def lead(self) -> Lead:
+        """A lead the CRM accepts (names and company filled: some CRMs require them)."""
+        return Lead(
+            id="conformance-lead-1",
+            email="lead.conformance@example.gr",
+            first_name="Γιώργος",
+            last_name="Παπαδάκης",
+            company="Κτήμα Λύρα",
+            created_at=datetime.now(UTC),
+        )
+
+    def test_create_lead_per_capability(
+        self, crm: CRMProvider, driver: Driver, recorder: _Recorder, lead: Lead
+    ) -> None:
+        if Capability.LEADS not in crm.capabilities:
+            self.assert_not_supported(driver, recorder, lambda: crm.create_lead(lead))
+            return
+        created = driver.run(crm.create_lead(lead))
+        assert isinstance(created, Lead)
+        assert created.id == lead.id
+        assert created.crm_id
+
+    def test_erase_per_capability(
+        self, crm: CRMProvider, driver: Driver, recorder: _Recorder, contact: CRMContact
+    ) -> None:
+        if Capability.ERASURE not in crm.capabilities:
+            self.assert_not_supported(driver, recorder, lambda: crm.erase(contact.email))
+            return
+        driver.run(crm.upsert_contact(contact))
+        result = driver.run(crm.erase(contact.email))
+        assert isinstance(result, ErasureResult)
+        assert result.provider == crm.name
+        assert result.erased
+
+    def test_changes_per_capability(
+        self, crm: CRMProvider, driver: Driver, recorder: _Recorder
+    ) -> None:
+        if Capability.INCREMENTAL not in crm.capabilities:
+            self.assert_not_supported(driver, recorder, lambda: crm.changes())
+            return
+        page = driver.run(crm.changes())
+        assert isinstance(page, ContactChangePage)
 
 
 class EmailProviderSuite(AdapterSuite):
