@@ -19,6 +19,7 @@ from dixis_integrations.errors import (
     NotSupported,
     RateLimited,
     ValidationRejected,
+    WebhookError,
 )
 from dixis_integrations.http import Driver
 from dixis_integrations.marketing.consent import ListAction
@@ -29,11 +30,12 @@ from dixis_integrations.marketing.mailchimp import (
     build_member_body,
     classify,
     parse_batch,
+    parse_webhook,
     subscriber_hash,
 )
 from dixis_integrations.models.crm import UpsertStatus
 from dixis_integrations.models.customer import ConsentStatus, DoubleOptIn, MarketingConsent
-from dixis_integrations.models.email import BatchState, EmailMessage, Subscriber
+from dixis_integrations.models.email import BatchState, ConsentChange, EmailMessage, Subscriber
 from dixis_integrations.protocols import EmailProvider
 from dixis_integrations.sandbox.kit import Fault, FaultPlan
 from dixis_integrations.sandbox.mailchimp import MailchimpSandbox
@@ -346,3 +348,67 @@ class TestMailchimpConformance(EmailProviderSuite):
     ) -> None:
         message = EmailMessage(to="a@b.gr", subject="s", text="t", idempotency_key="k")
         self.assert_not_supported(driver, recorder, lambda: email_provider.send(message))
+
+
+# -- webhooks: consent changed at Mailchimp -----------------------------------------------------
+
+UNSUBSCRIBE_BODY = (
+    b"type=unsubscribe&fired_at=2009-03-26+21%3A40%3A57&data%5Baction%5D=unsub"
+    b"&data%5Breason%5D=manual&data%5Bid%5D=8a25ff1d98&data%5Blist_id%5D=a6b5da1054"
+    b"&data%5Bemail%5D=api%2Bunsub%40mailchimp.com&data%5Bemail_type%5D=html"
+    b"&data%5Bmerges%5D%5BEMAIL%5D=api%2Bunsub%40mailchimp.com&data%5Bip_opt%5D=10.20.10.30"
+)
+
+
+def test_unsubscribe_webhook_is_a_withdrawal() -> None:
+    change = parse_webhook(UNSUBSCRIBE_BODY, list_id="a6b5da1054")
+    assert change is not None
+    assert (change.provider, change.email, change.status, change.reason) == (
+        "mailchimp",
+        "api+unsub@mailchimp.com",
+        ConsentStatus.WITHDRAWN,
+        "manual",
+    )
+    assert change.at == datetime(2009, 3, 26, 21, 40, 57, tzinfo=UTC)
+
+
+def test_other_webhooks_are_ignored_and_bad_ones_refused() -> None:
+    assert (
+        parse_webhook(b"type=profile&fired_at=2009-03-26+21%3A31%3A21&data%5Bemail%5D=a%40b.gr")
+        is None
+    )
+    with pytest.raises(WebhookError, match="secret"):
+        parse_webhook(UNSUBSCRIBE_BODY, secret=SecretStr("s3cret"), given_secret="guess")
+    with pytest.raises(WebhookError, match="audience"):
+        parse_webhook(UNSUBSCRIBE_BODY, list_id="other")
+    with pytest.raises(WebhookError):
+        parse_webhook(b"type=unsubscribe&fired_at=yesterday&data%5Bemail%5D=a%40b.gr")
+
+
+def test_an_unsubscribe_click_reaches_us_as_a_consent_change(run: Runner) -> None:
+    received: list[ConsentChange] = []
+
+    def receiver(request: httpx.Request) -> httpx.Response:
+        given = request.url.params.get("secret")
+        change = parse_webhook(
+            request.content, secret=SecretStr("s3cret"), given_secret=given, list_id=sandbox.list_id
+        )
+        if change is not None:
+            received.append(change)
+        return httpx.Response(200)
+
+    hooks = httpx.Client(transport=httpx.MockTransport(receiver))
+    sandbox = MailchimpSandbox(webhook_client=hooks)
+    sandbox.bind("http://mailchimp.test")
+    adapter = adapter_for(sandbox)
+    run(sandbox, adapter.upsert_subscriber(sub()))
+    hook_id = run(
+        sandbox, adapter.register_webhook("https://dixis.test/hooks/mailchimp?secret=s3cret")
+    )
+    assert hook_id == sandbox.webhooks[0]["id"]
+    assert sandbox.webhooks[0]["sources"] == {"user": True, "admin": True, "api": False}
+    sandbox.unsubscribe_click("eleni@example.gr")
+    assert [(c.email, c.status) for c in received] == [
+        ("eleni@example.gr", ConsentStatus.WITHDRAWN)
+    ]
+    assert sandbox.webhook_deliveries[0].status == 200

@@ -217,3 +217,35 @@ def test_more_than_ten_concurrent_connections_get_429() -> None:
             t.join()
         http.close()
     assert sorted(statuses) == [200] * 10 + [429] * 2
+
+
+def test_webhooks_are_called_form_encoded_for_user_unsubscribes() -> None:
+    bodies: list[bytes] = []
+
+    def receiver(request: httpx.Request) -> httpx.Response:
+        bodies.append(request.content)
+        return httpx.Response(200)
+
+    box = MailchimpSandbox(webhook_client=httpx.Client(transport=httpx.MockTransport(receiver)))
+    box.bind("http://mc.test")
+    with client(box) as http:
+        bad = http.post(f"/lists/{box.list_id}/webhooks", json={"url": "not a url"})
+        assert bad.status_code == 400
+        http.post(
+            f"/lists/{box.list_id}/webhooks",
+            json={
+                "url": "https://dixis.test/hook",
+                "events": {"unsubscribe": True},
+                "sources": {"user": True},
+            },
+        )
+        http.put(
+            member_url(box, "k@example.gr"),
+            json={"email_address": "k@example.gr", "status_if_new": "subscribed"},
+        )
+    box.unsubscribe_click("k@example.gr")
+    assert box.member("k@example.gr")["status"] == "unsubscribed"  # type: ignore[index]
+    (body,) = bodies
+    assert body.startswith(b"type=unsubscribe&fired_at=")
+    assert b"data%5Bemail%5D=k%40example.gr" in body
+    assert box.webhook_deliveries[0].headers["content-type"] == "application/x-www-form-urlencoded"

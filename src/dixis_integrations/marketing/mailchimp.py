@@ -11,10 +11,12 @@ Mailchimp's Marketing API has no single transactional send: ``send`` is not supp
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
+from urllib.parse import parse_qs
 
 import httpx
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
@@ -30,6 +32,7 @@ from dixis_integrations.errors import (
     ProviderError,
     RateLimited,
     ValidationRejected,
+    WebhookError,
 )
 from dixis_integrations.http.driver import Operation, unsupported
 from dixis_integrations.http.endpoint import Endpoint, Limits, default_classify
@@ -37,9 +40,11 @@ from dixis_integrations.http.redact import register_secret
 from dixis_integrations.marketing._wire import BasicKeyAuth, body_of, checked_email
 from dixis_integrations.marketing.consent import ListAction, list_action, no_consent
 from dixis_integrations.models.crm import ErasureResult, UpsertResult, UpsertStatus
+from dixis_integrations.models.customer import ConsentStatus
 from dixis_integrations.models.email import (
     BatchState,
     BatchSubmission,
+    ConsentChange,
     EmailMessage,
     SendResult,
     Subscriber,
@@ -55,6 +60,7 @@ __all__ = [
     "build_tags_body",
     "classify",
     "parse_batch",
+    "parse_webhook",
     "subscriber_hash",
 ]
 
@@ -234,6 +240,53 @@ def parse_batch(data: Mapping[str, Any], rejected: Sequence[UpsertResult] = ()) 
         errored=int(data.get("errored_operations") or 0),
         rejected=tuple(rejected),
         result_url=data.get("response_body_url") or None,
+    )
+
+
+_WEBHOOK_CONSENT: Final = {
+    "subscribe": ConsentStatus.GRANTED,
+    "unsubscribe": ConsentStatus.WITHDRAWN,
+}
+
+
+def parse_webhook(
+    body: bytes,
+    *,
+    secret: SecretStr | None = None,
+    given_secret: str | None = None,
+    list_id: str | None = None,
+) -> ConsentChange | None:
+    """A Mailchimp audience webhook (form-encoded ``type``, ``fired_at``, ``data[...]``)
+    as a consent change: ``subscribe`` is consent granted at Mailchimp, ``unsubscribe``
+    is consent withdrawn; other types (``profile``, ``cleaned``...) give ``None``.
+
+    Mailchimp does not sign webhooks: put a secret in the webhook URL and pass it as
+    ``secret`` with the value the request carried as ``given_secret`` (compared in
+    constant time). ``list_id`` refuses webhooks of another audience.
+
+    Raises:
+        WebhookError: wrong or missing secret, another audience, or a malformed body.
+    """
+    if secret is not None and not hmac.compare_digest(
+        (given_secret or "").encode(), secret.get_secret_value().encode()
+    ):
+        raise WebhookError("the webhook secret does not match", vendor=VENDOR)
+    try:
+        form = {k: v[-1] for k, v in parse_qs(body.decode("utf-8"), strict_parsing=True).items()}
+    except (UnicodeDecodeError, ValueError):
+        raise WebhookError("the webhook body is not a form", vendor=VENDOR) from None
+    if list_id is not None and form.get("data[list_id]") != list_id:
+        raise WebhookError("the webhook is for another audience", vendor=VENDOR)
+    status = _WEBHOOK_CONSENT.get(form.get("type", ""))
+    if status is None:
+        return None
+    try:
+        email = checked_email(form.get("data[email]", ""), VENDOR, ("data[email]",))
+        at = datetime.strptime(form["fired_at"], "%Y-%m-%d %H:%M:%S").replace(tzinfo=UTC)
+    except (InvalidInput, KeyError, ValueError):
+        raise WebhookError("the webhook lacks a valid email or fired_at", vendor=VENDOR) from None
+    return ConsentChange(
+        provider=VENDOR, email=email, status=status, at=at, reason=form.get("data[reason]")
     )
 
 
@@ -454,6 +507,23 @@ class Mailchimp:
             "POST", "/batches", operation="mailchimp.batch", json={"operations": operations}
         )
         return parse_batch(body_of(response, VENDOR) or {})
+
+    def register_webhook(self, url: str) -> Operation[str]:
+        """Ask Mailchimp to call ``url`` when people subscribe or unsubscribe themselves or
+        are changed in Mailchimp's own interface (not for our API calls, which we know);
+        returns the webhook id. Parse the calls with :func:`parse_webhook`."""
+        body = {
+            "url": url,
+            "events": {"subscribe": True, "unsubscribe": True},
+            "sources": {"user": True, "admin": True, "api": False},
+        }
+        response = yield self.endpoint.request(
+            "POST",
+            f"/lists/{self.config.list_id}/webhooks",
+            operation="mailchimp.webhook",
+            json=body,
+        )
+        return str((body_of(response, VENDOR) or {}).get("id", ""))
 
     def batch_status(self, batch_id: str) -> Operation[BatchSubmission]:
         """The progress of a submitted batch."""

@@ -10,11 +10,12 @@ from enum import StrEnum
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from dixis_integrations.models.crm import UpsertResult
-from dixis_integrations.models.customer import MarketingConsent
+from dixis_integrations.models.customer import ConsentStatus, MarketingConsent
 
 __all__ = [
     "BatchState",
     "BatchSubmission",
+    "ConsentChange",
     "EmailMessage",
     "MarketingEvent",
     "SendResult",
@@ -94,3 +95,15 @@ class MarketingEvent(BaseModel):
     name: str
     occurred_at: AwareDatetime
     properties: dict[str, str | int | bool] = Field(default_factory=dict)
+
+
+class ConsentChange(BaseModel):
+    """A person changed their consent at a provider (an unsubscribe link, a signup form):
+    the host updates its own consent record, which the journey runner reads at send time."""
+
+    model_config = _FROZEN
+    provider: str
+    email: str
+    status: ConsentStatus
+    at: AwareDatetime
+    reason: str | None = None

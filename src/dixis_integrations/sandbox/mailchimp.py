@@ -19,6 +19,7 @@ import threading
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any, Final
+from urllib.parse import urlencode
 
 import httpx
 
@@ -98,6 +99,7 @@ class MailchimpSandbox(Emulator):
         self.confirmations: list[str] = []
         self.forgotten: set[str] = set()
         self.batches: dict[str, dict[str, Any]] = {}
+        self.webhooks: list[dict[str, Any]] = []
         self.rejected_concurrent = 0
         self._in_flight = 0
         self._count_lock = threading.Lock()
@@ -170,6 +172,35 @@ class MailchimpSandbox(Emulator):
             if member["status"] == "pending":
                 member["status"] = "subscribed"
                 member["timestamp_opt"] = member["last_changed"] = _now()
+
+    def unsubscribe_click(self, email: str) -> None:
+        """The person clicks "unsubscribe" in a campaign: the member is unsubscribed and the
+        audience's webhooks that listen for user unsubscribes are called (form-encoded)."""
+        with self.lock:
+            member = self.members[_hash(email)]
+            self._set_status(member, "unsubscribed")
+            hooks = [
+                w
+                for w in self.webhooks
+                if w["events"].get("unsubscribe") and w["sources"].get("user")
+            ]
+        form = {
+            "type": "unsubscribe",
+            "fired_at": datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S"),
+            "data[action]": "unsub",
+            "data[reason]": "manual",
+            "data[id]": member["unique_email_id"],
+            "data[list_id]": self.list_id,
+            "data[email]": member["email_address"],
+            "data[email_type]": "html",
+            "data[merges][EMAIL]": member["email_address"],
+            "data[ip_opt]": "127.0.0.1",
+        }
+        body = urlencode(form).encode()
+        for hook in hooks:
+            self.deliver_webhook(
+                hook["url"], body, {"content-type": "application/x-www-form-urlencoded"}
+            )
 
     def member(self, email: str) -> dict[str, Any] | None:
         """The member document of an address, if any."""
@@ -389,6 +420,25 @@ class MailchimpSandbox(Emulator):
             return self.not_found(request)
         self.forgotten.add(member["email_address"])
         return httpx.Response(204)
+
+    @route("POST", r"/3\.0/lists/(?P<list_id>\w+)/webhooks")
+    def create_webhook(self, request: httpx.Request, list_id: str) -> httpx.Response:
+        missing = self._check_list(list_id)
+        if missing is not None:
+            return missing
+        body = read_json(request) or {}
+        url = str(body.get("url") or "")
+        if not url.startswith(("http://", "https://")):
+            return _invalid([{"field": "url", "message": "This value should be a valid URL."}])
+        hook = {
+            "id": secrets.token_hex(5),
+            "url": url,
+            "events": {k: bool(v) for k, v in (body.get("events") or {}).items()},
+            "sources": {k: bool(v) for k, v in (body.get("sources") or {}).items()},
+            "list_id": list_id,
+        }
+        self.webhooks.append(hook)
+        return json_response(200, hook)
 
     @route("POST", r"/3\.0/batches")
     def create_batch(self, request: httpx.Request) -> httpx.Response:
