@@ -30,6 +30,7 @@ import pytest
 
 from dixis_integrations.errors import InvalidInput, NotSupported
 from dixis_integrations.http.driver import AsyncDriver, CallRecord, Driver, Operation
+from dixis_integrations.models.accounting import BatchItemResult, LedgerRecord, PostedInvoice
 from dixis_integrations.models.crm import (
     ContactChangePage,
     CRMContact,
@@ -38,6 +39,7 @@ from dixis_integrations.models.crm import (
     UpsertResult,
     UpsertStatus,
 )
+from dixis_integrations.models.customer import Customer
 from dixis_integrations.models.email import EmailMessage, SendResult
 from dixis_integrations.models.inventory import (
     PurchaseOrder,
@@ -47,6 +49,7 @@ from dixis_integrations.models.inventory import (
     StockPage,
 )
 from dixis_integrations.models.money import Money
+from dixis_integrations.models.order import Order, OrderLine, Payment, PaymentMethod, Refund
 from dixis_integrations.models.shipping import (
     CashOnDelivery,
     DeliveryType,
@@ -60,6 +63,7 @@ from dixis_integrations.models.shipping import (
     Tracking,
     TrackingStatus,
 )
+from dixis_integrations.models.tax import VatCategory
 from dixis_integrations.protocols import (
     AccountingProvider,
     Capability,
@@ -167,6 +171,29 @@ class AdapterSuite:
         with pytest.raises(NotSupported):
             driver.run(make())
         assert len(recorder.records) == before, "NotSupported must come before any call"
+
+
+def _sample_order(order_id: str) -> Order:
+    customer = Customer(
+        id=f"{order_id}-cus",
+        email="maria.conformance@example.gr",
+        first_name="Μαρία",
+        last_name="Παπαδοπούλου",
+        created_at=datetime(2026, 3, 14, 9, 30, tzinfo=UTC),
+    )
+    line = OrderLine(
+        sku="OIL-1L",
+        name="Ελαιόλαδο 1L",
+        quantity=Decimal(2),
+        unit_price=Money.of("12.40"),
+        vat_category=VatCategory.REDUCED,
+    )
+    return Order(
+        id=order_id,
+        customer=customer,
+        lines=[line],
+        created_at=datetime(2026, 3, 14, 9, 30, tzinfo=UTC),
+    )
 
 
 # -- shipping ---------------------------------------------------------------------------
@@ -412,8 +439,13 @@ class ShippingCarrierSuite(AdapterSuite):
 
 
 class AccountingProviderSuite(AdapterSuite):
-    """The :class:`~dixis_integrations.protocols.AccountingProvider` contract (identity,
-    Protocol, health). Provide ``provider`` and ``driver``."""
+    """The :class:`~dixis_integrations.protocols.AccountingProvider` contract.
+
+    Provide ``provider`` and ``driver``; optionally ``order`` (one the ledger accepts).
+    Customers without duplicates; invoices (one per order, found again by reference,
+    voided), payments and credit notes where declared, refusing where not; bulk posts
+    answered in input order.
+    """
 
     kind = "accounting"
     protocol = AccountingProvider
@@ -425,6 +457,103 @@ class AccountingProviderSuite(AdapterSuite):
     @pytest.fixture
     def adapter(self, provider: AccountingProvider) -> AccountingProvider:
         return provider
+
+    @pytest.fixture
+    def order(self) -> Order:
+        """An order the ledger accepts (override to match its tax and item set-up)."""
+        return _sample_order("conformance-1")
+
+    @pytest.fixture
+    def posted(self, provider: AccountingProvider, driver: Driver, order: Order) -> PostedInvoice:
+        if Capability.INVOICES not in provider.capabilities:
+            pytest.skip("the provider does not declare INVOICES")
+        return driver.run(provider.post_invoice(order))
+
+    def test_upsert_customer_never_duplicates(
+        self, provider: AccountingProvider, driver: Driver, order: Order
+    ) -> None:
+        first = driver.run(provider.upsert_customer(order.customer))
+        assert isinstance(first, LedgerRecord)
+        assert first.external_id
+        again = driver.run(provider.upsert_customer(order.customer))
+        assert again.external_id == first.external_id
+        assert not again.created
+
+    def test_invoices_per_capability(
+        self, provider: AccountingProvider, driver: Driver, recorder: _Recorder, order: Order
+    ) -> None:
+        if Capability.INVOICES not in provider.capabilities:
+            self.assert_not_supported(driver, recorder, lambda: provider.post_invoice(order))
+            return
+        posted = driver.run(provider.post_invoice(order))
+        assert isinstance(posted, PostedInvoice)
+        assert posted.reference == order.id
+        assert posted.external_id
+        assert posted.total == order.totals().gross
+        again = driver.run(provider.post_invoice(order))
+        assert again.external_id == posted.external_id, "one order, one invoice"
+        assert not again.created
+        found = driver.run(provider.find_invoice(order.id))
+        assert found is not None
+        assert found.external_id == posted.external_id
+        assert driver.run(provider.find_invoice("conformance-no-such-order")) is None
+
+    def test_void_invoice(
+        self, provider: AccountingProvider, driver: Driver, posted: PostedInvoice
+    ) -> None:
+        voided = driver.run(provider.void_invoice(posted.reference))
+        assert isinstance(voided, PostedInvoice)
+        assert voided.external_id == posted.external_id
+
+    def test_payments_per_capability(
+        self,
+        provider: AccountingProvider,
+        driver: Driver,
+        recorder: _Recorder,
+        order: Order,
+    ) -> None:
+        payment = Payment(
+            id=f"{order.id}-pay",
+            order_id=order.id,
+            amount=order.totals().gross,
+            method=PaymentMethod.CARD,
+            paid_at=datetime.now(UTC),
+        )
+        if Capability.PAYMENTS not in provider.capabilities:
+            self.assert_not_supported(driver, recorder, lambda: provider.record_payment(payment))
+            return
+        if Capability.INVOICES in provider.capabilities:
+            driver.run(provider.post_invoice(order))
+        record = driver.run(provider.record_payment(payment))
+        assert isinstance(record, LedgerRecord)
+        assert record.external_id
+
+    def test_credit_notes_per_capability(
+        self,
+        provider: AccountingProvider,
+        driver: Driver,
+        recorder: _Recorder,
+        order: Order,
+    ) -> None:
+        refund = Refund(id=f"{order.id}-ref", order_id=order.id, amount=order.totals().gross)
+        if Capability.CREDIT_NOTES not in provider.capabilities:
+            self.assert_not_supported(driver, recorder, lambda: provider.record_refund(refund))
+            return
+        if Capability.INVOICES in provider.capabilities:
+            driver.run(provider.post_invoice(order))
+        record = driver.run(provider.record_refund(refund))
+        assert isinstance(record, LedgerRecord)
+        assert record.external_id
+
+    def test_post_invoices_answers_in_input_order(
+        self, provider: AccountingProvider, driver: Driver, order: Order
+    ) -> None:
+        if Capability.INVOICES not in provider.capabilities:
+            pytest.skip("the provider does not declare INVOICES")
+        other = order.model_copy(update={"id": f"{order.id}-b"})
+        results = driver.run(provider.post_invoices([order, other]))
+        assert [r.reference for r in results] == [order.id, other.id]
+        assert all(isinstance(r, BatchItemResult) for r in results)
 
 
 class InventorySourceSuite(AdapterSuite):
