@@ -13,13 +13,15 @@ import asyncio
 import inspect
 import shutil
 import tempfile
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Generic, TypeVar, cast
+from urllib.parse import urlsplit
 
 import httpx
 
+from dixis_integrations.auth.tokens import TokenStore
 from dixis_integrations.config import (
     JournalSettings,
     Settings,
@@ -29,7 +31,7 @@ from dixis_integrations.config import (
 )
 from dixis_integrations.errors import ConfigurationError, DixisError, PluginLoadError
 from dixis_integrations.http.budget import Budgets
-from dixis_integrations.http.driver import AsyncDriver, CallRecord, Driver, Operation
+from dixis_integrations.http.driver import AsyncDriver, CallRecord, Driver, Operation, RetryPolicy
 from dixis_integrations.models.events import Event
 from dixis_integrations.protocols import KINDS, HealthStatus
 from dixis_integrations.registry import Registry
@@ -121,11 +123,29 @@ class SandboxSkip:
 
 
 def _sandbox_auth(
-    name: str, creds: dict[str, str], fields: set[str], emulator: Any, tenant: str
+    name: str,
+    creds: dict[str, str],
+    fields: set[str],
+    transport: Callable[[], httpx.BaseTransport | None],
+    tenant: str,
+    store: Any = None,
 ) -> httpx.Auth | None:
     token = creds.get("access_token")
     if not token or "access_token" in fields:
         return None
+    if creds.get("client_id") and not creds.get("token_url") and creds.get("discovery_url"):
+        # OpenID discovery (Intuit): the token endpoint is in the document
+        doc: dict[str, Any] = {}
+        with httpx.Client(transport=transport(), timeout=10.0) as client:
+            for _ in range(5):  # a sandbox may inject faults here too
+                try:
+                    resp = client.get(creds["discovery_url"])
+                    if resp.status_code == 200:
+                        doc = resp.json()
+                        break
+                except (httpx.HTTPError, ValueError):
+                    continue
+        creds = {**creds, "token_url": str(doc.get("token_endpoint") or "")}
     if creds.get("client_id") and creds.get("token_url"):
         from pydantic import SecretStr
 
@@ -145,7 +165,7 @@ def _sandbox_auth(
             token_url=creds["token_url"],
             refresh_margin_seconds=0,
         )
-        store = MemoryTokenStore()
+        store = store if store is not None else MemoryTokenStore()
         refresh = creds.get("refresh_token")
         saved = Token(
             access_token=SecretStr(token),
@@ -155,9 +175,10 @@ def _sandbox_auth(
             oauth,
             tenant,
             store,
-            client_factory=lambda: httpx.Client(transport=emulator.transport()),
+            client_factory=lambda: httpx.Client(transport=transport()),
         )
-        manager.save(saved)
+        if store.get(name, tenant) is None:  # a shared store keeps the rotated grant
+            manager.save(saved)
         return OAuth2Auth(manager)
     return _Bearer(token)
 
@@ -324,7 +345,13 @@ class Integrations:
                         **({"faults": faults} if faults is not None else {}),
                         time_scale=time_scale,
                     )
-                    adapter = _sandbox_adapter(kind, name, adapter_cls, emulator, time_scale)
+                    adapter = _sandbox_adapter(
+                        name,
+                        adapter_cls,
+                        dict(emulator.credentials()),
+                        emulator.transport,
+                        time_scale,
+                    )
                 except (DixisError, TypeError, ValueError, ImportError) as exc:
                     skipped.append(SandboxSkip(kind, name, f"{type(exc).__name__}: {exc}"))
                     continue
@@ -348,6 +375,64 @@ class Integrations:
             skipped=skipped,
             emulators=emulators,
             tempdir=tempdir,
+            router=router,
+        )
+
+    @classmethod
+    def attach(
+        cls,
+        sandboxes: Mapping[str, Mapping[str, str]],
+        *,
+        journal_url: str,
+        registry: Registry | None = None,
+        time_scale: float = 1.0,
+        policy: JobPolicy | None = None,
+        router: Router | None = None,
+        token_store: TokenStore | None = None,
+        plan: dict[str, list[str]] | None = None,
+        retry: RetryPolicy | None = None,
+    ) -> Integrations:
+        """Connect over HTTP to emulators served elsewhere (``dixis-integrations sandbox
+        serve NAME`` prints, per emulator, the ``base_url`` and credentials expected here:
+        ``{"acs": {"base_url": "http://127.0.0.1:8123", ...}}``).
+
+        Several processes can attach to the same served sandboxes and share one journal;
+        give them one persistent ``token_store`` too, so a rotated refresh token is seen
+        by all (the one in ``sandboxes`` is only used when the store has none).
+
+        Raises:
+            ConfigurationError: no installed adapter is called like a sandbox given.
+        """
+        registry = registry or Registry()
+        journal = open_journal(journal_url)
+        recorder = CallRecorder(journal)
+        connections: list[Connection] = []
+        for name, details in sandboxes.items():
+            kind = next((k for k in KINDS if name in registry.names(k)), None)
+            if kind is None:
+                raise ConfigurationError(f"no adapter called {name!r}", key=f"sandboxes.{name}")
+            creds = {k: v for k, v in details.items() if k != "name"}
+            served = details["base_url"]
+            adapter = _sandbox_adapter(
+                name,
+                registry.load(kind, name),
+                creds,
+                lambda: None,
+                time_scale,
+                served,
+                token_store,
+            )
+            client = httpx.Client(timeout=httpx.Timeout(10.0))
+            driver = Driver(client, on_call=recorder, retry=retry)
+            connections.append(Connection(kind, name, adapter, driver))
+        return cls(
+            journal=journal,
+            connections=connections,
+            settings=Settings(journal=JournalSettings(url=journal_url)),
+            recorder=recorder,
+            plan=plan,
+            step_settings=StepSettings(sender=SENDER),
+            policy=policy,
             router=router,
         )
 
@@ -463,19 +548,30 @@ _SANDBOX_OPTIONS["quickbooks"] = {
 
 
 def _sandbox_adapter(
-    kind: str, name: str, adapter_cls: type[Any], emulator: Any, time_scale: float
+    name: str,
+    adapter_cls: type[Any],
+    creds: dict[str, str],
+    transport: Callable[[], httpx.BaseTransport | None],
+    time_scale: float,
+    served_url: str | None = None,
+    token_store: Any = None,
 ) -> Any:
-    creds = dict(emulator.credentials())
     config_cls = config_class_of(adapter_cls)
     if config_cls is None:
         raise TypeError(f"{adapter_cls.__name__} has no pydantic config class")
     fields = set(config_cls.model_fields)
     data = {k: v for k, v in _SANDBOX_OPTIONS.get(name, {}).items() if k in fields}
     data.update({k: v for k, v in creds.items() if k in fields and v != ""})
+    given = creds.get("base_url") or served_url
+    if given and "base_url" in fields and urlsplit(given).path in {"", "/"}:
+        # the emulator answers on the vendor's own paths: keep the default URL's path
+        default = config_cls.model_fields["base_url"].default
+        path = urlsplit(default).path if isinstance(default, str) else ""
+        data["base_url"] = given.rstrip("/") + path
     config = config_cls.model_validate(data)
     kwargs: dict[str, Any] = {}
     params = _adapter_kwargs(adapter_cls)
-    auth = _sandbox_auth(name, creds, fields, emulator, "default")
+    auth = _sandbox_auth(name, creds, fields, transport, "default", token_store)
     if auth is not None and "auth" in params:
         kwargs["auth"] = auth
     if "time_scale" in params:

@@ -209,6 +209,24 @@ class Ledger:
             vendor_total=Money.of(body["total"]),
         )
 
+    def find_invoice(self, reference: str) -> Operation[PostedInvoice | None]:
+        resp = yield self.endpoint.request(
+            "GET", "/invoices", operation="ledger.find_invoice", params={"reference": reference}
+        )
+        items = resp.json()["items"]
+        if not items:
+            return None
+        total = Money.of(items[0]["total"])
+        return PostedInvoice(
+            provider=self.name,
+            external_id=items[0]["id"],
+            reference=reference,
+            status="open",
+            total=total,
+            vendor_total=total,
+            created=False,
+        )
+
     def record_payment(self, payment: Payment) -> Operation[LedgerRecord]:
         resp = yield self.endpoint.request(
             "POST",

@@ -52,6 +52,7 @@ __all__ = [
     "StepDefinition",
     "StepSettings",
     "builtin_steps",
+    "can_find_shipments",
     "contact_from_order",
     "external_id_of",
     "result_data",
@@ -203,7 +204,19 @@ def _bytes_fields(model: BaseModel) -> set[str]:
 
 
 def _invoice(ctx: StepContext) -> Operation[Any]:
-    return ctx.adapter.post_invoice(_order(ctx))  # type: ignore[no-any-return]
+    order = _order(ctx)
+    if ctx.job.attempts > 1:
+        # an earlier attempt may have landed before the crash that lost its answer
+        found = yield from ctx.adapter.find_invoice(order.id)
+        if found is not None:
+            return found
+    return (yield from ctx.adapter.post_invoice(order))
+
+
+def can_find_shipments(adapter: Any) -> bool:
+    """Whether a carrier can be asked for the shipment of our reference
+    (``find_shipment(reference) -> Operation[Shipment | None]``, optional)."""
+    return callable(getattr(adapter, "find_shipment", None))
 
 
 def _inventory_commit(ctx: StepContext) -> Operation[list[StockLevel]]:
@@ -251,7 +264,12 @@ def shipment_request(order: Order, settings: StepSettings) -> ShipmentRequest:
 def _shipment(ctx: StepContext) -> Operation[Any]:
     request = shipment_request(_order(ctx), ctx.settings)
     ctx.adapter.validate(request)
-    return ctx.adapter.create_shipment(request)  # type: ignore[no-any-return]
+    if ctx.job.attempts > 1 and can_find_shipments(ctx.adapter):
+        # a carrier without idempotency keys: look up by our reference before creating
+        found = yield from ctx.adapter.find_shipment(request.reference)
+        if found is not None:
+            return found
+    return (yield from ctx.adapter.create_shipment(request))
 
 
 def _label(ctx: StepContext) -> Operation[Any]:
