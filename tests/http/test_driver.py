@@ -13,8 +13,8 @@ from typing import Any
 
 import httpx
 import pytest
+from _driver_harness import Harness
 
-from conftest import Harness
 from dixis_integrations.errors import (
     Conflict,
     NotFound,
