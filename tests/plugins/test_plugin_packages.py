@@ -74,7 +74,15 @@ def _python(site: Path, *args: str, cwd: Path | None = None) -> subprocess.Compl
 def test_plugins_command_lists_the_example_as_available_and_the_broken_as_failed(
     site: Path,
 ) -> None:
-    done = _python(site, "-m", "dixis_integrations.cli", "plugins", "--load", "--json")
+    script = Path(sys.executable).with_name("dixis-integrations")  # the installed command
+    command = [str(script)] if script.exists() else [sys.executable, "-m", "dixis_integrations.cli"]
+    done = subprocess.run(
+        [*command, "plugins", "--load", "--json"],
+        env=_env(site),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 1, done.stderr  # 1: some plugin failed; the host did not crash
     rows = {(r["kind"], r["name"]): r for r in json.loads(done.stdout)}
     example = rows[("shipping", "example")]
