@@ -18,19 +18,29 @@ from dixis_integrations.crm.contacts import (
     validate_lead,
 )
 from dixis_integrations.crm.erasure import erase_everywhere
+from dixis_integrations.crm.fingerprints import (
+    ContactFingerprints,
+    SQLiteContactFingerprints,
+    fingerprint,
+    sync_contacts,
+)
 from dixis_integrations.crm.leads import LeadBook, LeadStore, SQLiteLeadStore
 
 __all__ = [
     "EXCLUDED_STATUSES",
+    "ContactFingerprints",
     "CustomerAggregate",
     "LeadBook",
     "LeadStore",
+    "SQLiteContactFingerprints",
     "SQLiteLeadStore",
     "aggregate_customer",
     "aggregate_orders",
     "chunks",
     "contact_from_customer",
     "erase_everywhere",
+    "fingerprint",
+    "sync_contacts",
     "validate_contact",
     "validate_lead",
 ]

@@ -145,15 +145,14 @@ def upsert_result(
     reason: str | None = None,
 ) -> UpsertResult:
     """An :class:`UpsertResult`, built the fast way (bulk syncs make thousands)."""
-    result: UpsertResult = _validate_result(
-        {
-            "reference": reference,
-            "status": status,
-            "external_id": external_id,
-            "error_code": error_code,
-            "reason": reason,
-        }
-    )
+    data: dict[str, object] = {"reference": reference, "status": status}
+    if external_id is not None:
+        data["external_id"] = external_id
+    if error_code is not None:
+        data["error_code"] = error_code
+    if reason is not None:
+        data["reason"] = reason
+    result: UpsertResult = _validate_result(data)
     return result
 
 
