@@ -10,12 +10,11 @@ from __future__ import annotations
 import csv
 import io
 import json
-import mmap
 import multiprocessing
 import os
 import pickle
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -60,6 +59,8 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _SECOND_US = 1_000_000
 _DAY_US = 86_400 * _SECOND_US
 _NO_KEY = ""  # sorts before every timestamp key
+_BATCH = 131_072  # customers per slice: worker messages, and conversions done in place
+_SCAN_BYTES = 16 << 20
 _STEPS = (_ONE_ORDER, _ONE_RECENT_ORDER)  # indexed by "inside the frequent-buyer window"
 
 # One canonical UTC timestamp per row, calendar-exact (leap years included); the fast path
@@ -181,21 +182,25 @@ class _Accumulator:
             self.last[customer] = key
 
     def finish(self) -> tuple[dict[str, int], dict[str, int]]:
-        """The packed stats and the last-order instants (µs), converted in place."""
+        """The packed stats and the last-order instants (µs), converted in place by slices."""
         stats, last = self.stats, self.last
         self.stats, self.last = {}, {}
-        customers = list(last)
         instants: dict[str, Any] = last
-        instants.update(zip(customers, _keys_to_us(list(last.values())), strict=True))
+        customers = list(last)
+        for low in range(0, len(customers), _BATCH):
+            part = customers[low : low + _BATCH]
+            converted = _keys_to_us(list(map(last.__getitem__, part)))
+            instants.update(zip(part, converted, strict=True))
         return stats, instants
 
-    def packed(self) -> tuple[list[str], list[int], list[int]]:
-        """Customers, packed stats and last-order instants (µs), in one aligned order."""
-        stats, last = self.finish()
+    def batches(self) -> Iterator[tuple[list[str], list[int], list[int]]]:
+        """Customers, packed stats and last-order instants (µs), a slice at a time."""
+        stats, last = self.stats, self.last
         customers = list(stats)
-        if list(last) != customers:  # both dicts gain new customers in the same order
-            return customers, list(stats.values()), list(map(last.__getitem__, customers))
-        return customers, list(stats.values()), list(last.values())
+        for low in range(0, len(customers), _BATCH):
+            part = customers[low : low + _BATCH]
+            packed = list(map(stats.__getitem__, part))
+            yield part, packed, _keys_to_us(list(map(last.__getitem__, part)))
 
 
 def _fast_csv_chunk(text: str, plan: _Plan, acc: _Accumulator) -> bool:
@@ -397,25 +402,17 @@ def _try_fast(data: bytes, plan: _Plan, acc: _Accumulator) -> bool:
 
 def _line_of(path: str, offset: int) -> int:
     """The 1-based line number of the line starting at byte ``offset``."""
-    if offset == 0:
-        return 1
-    with open(path, "rb") as stream, mmap.mmap(stream.fileno(), 0, access=mmap.ACCESS_READ) as mm:
-        count = 0
-        for position in range(0, offset, 1 << 24):
-            count += mm[position : min(offset, position + (1 << 24))].count(b"\n")
-        return count + 1
-
-
-_BATCH = 131_072  # customers per message from a worker, so the parent merges in slices
+    count = 0
+    with open(path, "rb") as stream:
+        while stream.tell() < offset:
+            count += stream.read(min(_SCAN_BYTES, offset - stream.tell())).count(b"\n")
+    return count + 1
 
 
 def _range_worker(plan: _Plan, start: int, end: int, conn: Connection) -> None:
     """Read one byte range in a child process; send its aggregates in batches, then "end"."""
     try:
-        customers, stats, last = _read_range(plan, start, end).packed()
-        for low in range(0, len(customers), _BATCH):
-            part = slice(low, low + _BATCH)
-            batch = (customers[part], stats[part], last[part])
+        for batch in _read_range(plan, start, end).batches():
             conn.send_bytes(pickle.dumps(("batch", batch), protocol=5))
         message: tuple[str, Any] = ("end", None)
     except _RowError as exc:
@@ -497,7 +494,7 @@ def read_aggregates(
         window_key,
         chunk_bytes,
     )
-    if fmt == "csv" and _has_quotes(plan.path, body, size):
+    if fmt == "csv" and _has_quotes(plan.path, body):
         stats, last = _read_quoted_csv(plan, body)
         return CustomerAggregates._from_parts(as_of, thresholds, stats, last)
     ranges = _ranges(plan.path, body, size, max(1, workers))
@@ -505,11 +502,14 @@ def read_aggregates(
     return CustomerAggregates._from_parts(as_of, thresholds, stats, last)
 
 
-def _has_quotes(path: str, start: int, size: int) -> bool:
-    if size <= start:
-        return False
-    with open(path, "rb") as stream, mmap.mmap(stream.fileno(), 0, access=mmap.ACCESS_READ) as mm:
-        return mm.find(b'"', start) >= 0
+def _has_quotes(path: str, start: int) -> bool:
+    # Plain reads rather than mmap: a mapping would count the whole file in our RSS.
+    with open(path, "rb") as stream:
+        stream.seek(start)
+        while block := stream.read(_SCAN_BYTES):
+            if b'"' in block:
+                return True
+    return False
 
 
 def _run_ranges(
