@@ -370,7 +370,7 @@ class Integrations:
                 journal=JournalSettings(url=f"sqlite:///{Path(data_dir) / 'journal.db'}")
             ),
             recorder=recorder,
-            step_settings=StepSettings(sender=SENDER),
+            step_settings=StepSettings(sender=SENDER, email_templates=_SANDBOX_TEMPLATES),
             policy=policy,
             skipped=skipped,
             emulators=emulators,
@@ -431,7 +431,7 @@ class Integrations:
             settings=Settings(journal=JournalSettings(url=journal_url)),
             recorder=recorder,
             plan=plan,
-            step_settings=StepSettings(sender=SENDER),
+            step_settings=StepSettings(sender=SENDER, email_templates=_SANDBOX_TEMPLATES),
             policy=policy,
             router=router,
         )
@@ -533,6 +533,8 @@ _SANDBOX_OPTIONS: dict[str, dict[str, Any]] = {
     },
 }
 """Settings a host would add for each emulated account (beyond its credentials)."""
+_SANDBOX_TEMPLATES = {"brevo": "8"}
+"""The order email's template in each emulated email account."""
 _SANDBOX_OPTIONS["quickbooks"] = {
     "tax_codes": {
         "standard": "1",

@@ -10,6 +10,9 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any, TextIO
 
 from dixis_integrations.commands._common import Progress
 
@@ -34,6 +37,26 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--format", choices=("table", "json", "csv"), default="table", help="report format"
     )
+
+
+def _open_stock(hub: Any, stock: dict[str, Decimal], err: TextIO) -> None:
+    """Give each inventory sandbox the morning's catalogue and stock (what the merchant
+    already has in the vendor's system before the day starts)."""
+    from dixis_integrations.errors import DixisError
+    from dixis_integrations.models.inventory import StockLevel
+
+    now = datetime.now(UTC)
+    for name in hub.names("inventory"):
+        emulator = hub.emulators.get(name)
+        try:
+            if emulator is not None and hasattr(emulator, "seed_stock"):
+                emulator.seed_stock(stock)
+                continue
+            inventory = hub.inventory(name)
+            for sku, qty in stock.items():
+                inventory.set_level(StockLevel(sku=sku, on_hand=qty, as_of=now))
+        except DixisError as exc:
+            print(f"  inventory {name}: could not set the opening stock ({exc})", file=err)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -83,6 +106,7 @@ def run(args: argparse.Namespace) -> int:
             f"  {day.customers} customers, {day.orders} orders, {len(day.events)} events",
             file=err,
         )
+        _open_stock(hub, day.opening_stock, err)
         # The day in the order things happen: sign-ups and orders, then payments, then
         # refunds and cancellations (a refund is booked against a paid invoice).
         phases = (

@@ -69,12 +69,15 @@ class StepSettings:
         parcel_weight_kg: the weight of one parcel when the order does not say.
         label_format: the label the ``label`` step asks for.
         order_email_template: the template id of the order journey's first email.
+        email_templates: the same per email provider, where ids differ (Brevo's are
+            numbers): provider name -> template id.
     """
 
     sender: Address | None = None
     parcel_weight_kg: Decimal = Decimal("2")
     label_format: LabelFormat = LabelFormat.PDF_A4
     order_email_template: str = "order_confirmation"
+    email_templates: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -319,7 +322,9 @@ def _journey(ctx: StepContext) -> Operation[Any]:
     message = EmailMessage(
         to=order.customer.email,
         subject=f"Η παραγγελία σας {order.number or order.id}",
-        template_id=ctx.settings.order_email_template,
+        template_id=ctx.settings.email_templates.get(
+            ctx.job.provider, ctx.settings.order_email_template
+        ),
         params={
             "order": order.number or order.id,
             "first_name": order.customer.first_name or "",
