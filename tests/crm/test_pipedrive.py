@@ -291,3 +291,43 @@ def test_webhook_with_the_right_basic_credentials_is_parsed(sandbox: PipedriveSa
     ]
     with pytest.raises(WebhookError):
         verify_webhook(body=body, headers=headers, username="hook", password=SecretStr("nope"))
+
+
+def test_oauth_app_calls_with_a_bearer_token(sandbox: PipedriveSandbox, run: Runner) -> None:
+    from dixis_integrations.auth import (
+        MemoryTokenStore,
+        OAuth2Auth,
+        TokenManager,
+        authorization_url,
+        code_from_callback,
+        exchange_code,
+    )
+    from dixis_integrations.crm.pipedrive import oauth_config
+
+    config = oauth_config(
+        sandbox.client_id,
+        SecretStr(sandbox.client_secret),
+        "http://127.0.0.1/callback",
+        oauth_base="http://pipedrive.test",
+    )
+    request = authorization_url(config)
+    with httpx.Client(transport=sandbox.transport()) as client:
+        consent = client.get(request.url)
+        code = code_from_callback(request, consent.headers["location"])
+        token = exchange_code(config, code, request, client)
+    store = MemoryTokenStore()
+    store.save("pipedrive", "default", token)
+    manager = TokenManager(
+        config,
+        "default",
+        store,
+        client_factory=lambda: httpx.Client(transport=sandbox.transport()),
+        async_client_factory=lambda: httpx.AsyncClient(transport=sandbox.transport()),
+    )
+    adapter = Pipedrive(
+        PipedriveConfig(base_url="http://pipedrive.test", oauth=True), auth=OAuth2Auth(manager)
+    )
+    result = run(sandbox, adapter.upsert_contact(contact(1)))
+    assert result.status is UpsertStatus.CREATED
+    assert sandbox.requests[-1].headers["authorization"].startswith("Bearer ")
+    assert "x-api-token" not in sandbox.requests[-1].headers
