@@ -111,6 +111,9 @@ def test_amounts_with_fewer_decimals_and_utc_offsets_are_exact(tmp_path: Path) -
     [
         ("9,zed,2025-13-01T00:00:00Z,1.00,paid,EUR", "created_at"),
         ("9,zed,2025-02-29T00:00:00Z,1.00,paid,EUR", "created_at"),
+        ("9,zed,1900-02-29T00:00:00Z,1.00,paid,EUR", "created_at"),
+        ("9,zed,2025-04-31T00:00:00Z,1.00,paid,EUR", "created_at"),
+        ("9,zed,2025-01-01T24:00:00Z,1.00,paid,EUR", "created_at"),
         ("9,zed,2025-01-01T00:00:00,1.00,paid,EUR", "created_at"),
         ("9,zed,2025-01-01T00:00:00Z,1.001,paid,EUR", "total_amount"),
         ("9,zed,2025-01-01T00:00:00Z,-1.00,paid,EUR", "total_amount"),
@@ -299,3 +302,23 @@ def test_canonical_exports_never_need_the_row_by_row_reader(
     )
     assert read_aggregates(path, as_of, DEFAULT_THRESHOLDS, chunk_bytes=4096) == expected
     assert len(expected) == 37
+
+
+def test_leap_days_are_valid_on_the_fast_path(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from dixis_integrations.marketing import _seg_files
+
+    def refuse(*args: object) -> None:
+        raise AssertionError("the careful reader was used")
+
+    monkeypatch.setattr(_seg_files, "_careful_chunk", refuse)
+    path = tmp_path / "orders.csv"
+    path.write_text(
+        "customer_id,created_at,total_amount,status\n"
+        "a,2024-02-29T12:00:00Z,1.00,paid\nb,2000-02-29T23:59:59Z,2.00,paid\n",
+        encoding="utf-8",
+    )
+    aggregates = read_aggregates(path, datetime(2025, 1, 1, tzinfo=UTC), DEFAULT_THRESHOLDS)
+    assert aggregates.customer("a")[3] == datetime(2024, 2, 29, 12, tzinfo=UTC)
+    assert aggregates.customer("b")[1] == Decimal("2.00")
