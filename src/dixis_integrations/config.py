@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import pydantic
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from dixis_integrations.errors import ConfigurationError
 from dixis_integrations.models.address import Address
@@ -27,9 +27,11 @@ __all__ = [
     "ENV_PREFIX",
     "IntegrationSettings",
     "JournalSettings",
+    "OAuthAppSettings",
     "PolicySettings",
     "RunnerSettings",
     "Settings",
+    "TokenSettings",
     "config_class_of",
     "load_settings",
     "parse_settings",
@@ -76,6 +78,26 @@ class ShippingSettings(BaseModel):
     parcel_weight_kg: Decimal = Field(default=Decimal("2"), gt=0)
 
 
+class OAuthAppSettings(BaseModel):
+    """An OAuth2 application registered with a vendor (for ``dixis-integrations connect``)."""
+
+    model_config = _STRICT
+    client_id: str = Field(min_length=1)
+    client_secret: SecretStr | None = None
+    authorize_url: str
+    token_url: str
+    scopes: tuple[str, ...] = ()
+    use_pkce: bool = True
+    authorize_params: dict[str, str] = Field(default_factory=dict)
+
+
+class TokenSettings(BaseModel):
+    """Where OAuth2 tokens are kept (encrypted with the key in ``$DIXIS_TOKEN_KEY``)."""
+
+    model_config = _STRICT
+    url: str = "sqlite:///dixis-tokens.db"
+
+
 class IntegrationSettings(BaseModel):
     """One configured adapter: its kind, name and raw settings (checked against its
     own ``<Vendor>Config`` by :func:`validate_integration`)."""
@@ -103,6 +125,8 @@ class Settings(BaseModel):
     runner: RunnerSettings = RunnerSettings()
     shipping: ShippingSettings = ShippingSettings()
     plan: dict[str, list[str]] = Field(default_factory=dict)
+    tokens: TokenSettings = TokenSettings()
+    oauth: dict[str, OAuthAppSettings] = Field(default_factory=dict)
     integrations: tuple[IntegrationSettings, ...] = ()
     path: str | None = None
 
