@@ -33,6 +33,7 @@ from dixis_integrations.crm.hubspot import (
 )
 from dixis_integrations.crm.leads import LeadBook
 from dixis_integrations.errors import InvalidInput, RateLimited, ValidationRejected, WebhookError
+from dixis_integrations.http import Driver
 from dixis_integrations.models import AcquisitionSource, ConsentStatus, MarketingConsent, Money
 from dixis_integrations.models.crm import (
     CRMContact,
@@ -498,3 +499,40 @@ def test_total_spent_is_sent_exactly(sandbox: HubSpotSandbox, run: Runner) -> No
     stored = sandbox._by_email("buyer1@example.gr")
     assert stored is not None
     assert stored["properties"]["dixis_total_spent"] == "0.30"
+
+
+def test_changes_window_past_the_search_cap_without_loss_or_repeats(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import dixis_integrations.crm.hubspot as adapter_module
+    import dixis_integrations.sandbox.hubspot as sandbox_module
+
+    # a cap of 8 results per query and pages of 2 stand for HubSpot's 10,000 and 100
+    monkeypatch.setattr(adapter_module, "_SEARCH_PAGE", 2)
+    monkeypatch.setattr(adapter_module, "_SEARCH_CAP", 8)
+    monkeypatch.setattr(sandbox_module, "_SEARCH_CAP", 8)
+    box = HubSpotSandbox(time_scale=0.01)  # five searches per 10 ms
+    box.bind("http://hubspot.test")
+    creds = box.credentials()
+    adapter = HubSpot(
+        HubSpotConfig(access_token=SecretStr(creds["access_token"]), base_url=creds["base_url"]),
+        time_scale=0.01,
+    )
+    with Driver(httpx.Client(transport=box.transport())) as driver:  # one budget, real waits
+        driver.run(adapter.upsert_contacts([contact(i) for i in range(13)]))
+        # HubSpot stamps a batch with one millisecond: give pairs the same stamp
+        for n, c in enumerate(sorted(box.contacts.values(), key=lambda c: int(c["id"]))):
+            c["properties"]["lastmodifieddate"] = f"2026-03-14T09:30:00.{n // 2:03d}Z"
+        seen: list[str] = []
+        cursor = None
+        for _ in range(40):
+            page = driver.run(adapter.changes(cursor))
+            seen.extend(c.external_id for c in page.changes)
+            cursor = page.cursor
+            if not page.has_more:
+                break
+        assert sorted(seen, key=int) == sorted(box.contacts, key=int)
+        assert len(seen) == len(set(seen)) == 13
+        again = driver.run(adapter.changes(cursor))
+    assert again.changes == ()
+    assert box.rate_limited == 0

@@ -341,7 +341,7 @@ def _search_body(since_ms: int, after: str | None) -> dict[str, Any]:
         "filterGroups": [
             {
                 "filters": [
-                    {"propertyName": "lastmodifieddate", "operator": "GT", "value": str(since_ms)}
+                    {"propertyName": "lastmodifieddate", "operator": "GTE", "value": str(since_ms)}
                 ]
             }
         ],
@@ -790,54 +790,95 @@ class HubSpot:
 
     def _modified_page(self, state: dict[str, Any]) -> Operation[ContactChangePage]:
         since = int(state.get("ms", 0))
-        after = state.get("ma")
         response = yield self.search_endpoint.request(
             "POST",
             f"{_CONTACTS}/search",
             operation="hubspot.contacts.search",
-            json=_search_body(since, after),
+            json=_search_body(since, state.get("ma")),
             idempotent=True,  # a search reads
         )
         body = body_of(response, VENDOR) or {}
-        changes = tuple(_change(item, deleted=False) for item in body.get("results") or ())
-        stamps = (int(c.changed_at.timestamp() * 1000) for c in changes)
-        top = max([since, int(state.get("mx", 0)), *stamps])
+        items = list(body.get("results") or ())
+        stamped = [(_ms(_stamp_of(item)), item) for item in items]
+        changes, new = _advance(state, "m", since, stamped, deleted=False)
         nxt = ((body.get("paging") or {}).get("next") or {}).get("after")
-        new = dict(state, mx=top)
         if nxt is not None and int(nxt) + _SEARCH_PAGE < _SEARCH_CAP:
             new["ma"] = str(nxt)
         elif nxt is not None:
-            new.update(ms=top, ma=None)  # the 10k cap: restart the window from here
+            _restart(new, "m")  # the 10k cap: a new query from the latest stamp seen
         else:
-            new.update(ms=top, ma=None, p="d")
+            _restart(new, "m")
+            new["p"] = "d"
         return ContactChangePage(changes=changes, cursor=encode_cursor(new), has_more=True)
 
     def _archived_page(self, state: dict[str, Any]) -> Operation[ContactChangePage]:
         since = int(state.get("ds", 0))
-        params: dict[str, Any] = {
-            "archived": "true",
-            "limit": _SEARCH_PAGE,
-            "properties": "email",
-        }
+        params: dict[str, Any] = {"archived": "true", "limit": _SEARCH_PAGE, "properties": "email"}
         if state.get("da"):
             params["after"] = state["da"]
         response = yield self.endpoint.request(
             "GET", _CONTACTS, operation="hubspot.contacts.archived", params=params
         )
         body = body_of(response, VENDOR) or {}
-        found = [
-            _change(item, deleted=True)
+        stamped = [
+            (_ms(item["archivedAt"]), item)
             for item in body.get("results") or ()
-            if item.get("archivedAt") and _ms(item["archivedAt"]) > since
+            if item.get("archivedAt") and _ms(item["archivedAt"]) >= since
         ]
-        stamps = (int(c.changed_at.timestamp() * 1000) for c in found)
-        top = max([since, int(state.get("dx", 0)), *stamps])
+        changes, new = _advance(state, "d", since, stamped, deleted=True)
         nxt = ((body.get("paging") or {}).get("next") or {}).get("after")
         if nxt is not None:
-            new = dict(state, da=str(nxt), dx=top)
-            return ContactChangePage(changes=tuple(found), cursor=encode_cursor(new), has_more=True)
-        new = dict(state, ds=top, dx=top, da=None, p="m")
-        return ContactChangePage(changes=tuple(found), cursor=encode_cursor(new), has_more=False)
+            new["da"] = str(nxt)
+            return ContactChangePage(changes=changes, cursor=encode_cursor(new), has_more=True)
+        _restart(new, "d")
+        new["p"] = "m"
+        return ContactChangePage(changes=changes, cursor=encode_cursor(new), has_more=False)
+
+
+def _stamp_of(item: Mapping[str, Any]) -> Any:
+    return (item.get("properties") or {}).get("lastmodifieddate") or item.get("updatedAt") or 0
+
+
+def _advance(
+    state: dict[str, Any],
+    phase: str,
+    since: int,
+    stamped: list[tuple[int, Mapping[str, Any]]],
+    *,
+    deleted: bool,
+) -> tuple[tuple[ContactChange, ...], dict[str, Any]]:
+    """Changes of one page, skipping what the cursor already reported at ``since``
+    (the query is inclusive, and HubSpot stamps a whole batch with one millisecond);
+    the new state tracks the latest stamp seen and the ids carrying it."""
+    seen = set(state.get(f"{phase}seen") or ())
+    top = int(state.get(f"{phase}x", since))
+    at_top = set(state.get(f"{phase}xs") or ())
+    changes: list[ContactChange] = []
+    for stamp, item in stamped:
+        key = str(item.get("id"))
+        if stamp == since and key in seen:
+            continue
+        changes.append(_change(item, deleted=deleted))
+        if stamp > top:
+            top, at_top = stamp, {key}
+        elif stamp == top:
+            at_top.add(key)
+    new = dict(state)
+    new[f"{phase}x"] = top
+    new[f"{phase}xs"] = sorted(at_top)
+    return tuple(changes), new
+
+
+def _restart(state: dict[str, Any], phase: str) -> None:
+    """Start the next query at the latest stamp seen, skipping the ids reported there."""
+    since_key, after_key = ("ms", "ma") if phase == "m" else ("ds", "da")
+    top = int(state.get(f"{phase}x", state.get(since_key, 0)))
+    keep = set(state.get(f"{phase}xs") or ())
+    if top == int(state.get(since_key, 0)):
+        keep |= set(state.get(f"{phase}seen") or ())
+    state[since_key] = top
+    state[f"{phase}seen"] = sorted(keep)
+    state[after_key] = None
 
 
 def _existing_id(message: str) -> str | None:
