@@ -394,3 +394,36 @@ def test_outbound_message_from_another_org_or_with_a_dtd_is_refused(
     bomb = b'<?xml version="1.0"?><!DOCTYPE x [<!ENTITY a "aaaa">]><x>&a;</x>'
     with pytest.raises(WebhookError, match="DTD"):
         verify_outbound_message(bomb, organization_id=sandbox.organization_id)
+
+
+def test_jwt_assertion_claims_and_signature(sandbox: SalesforceSandbox) -> None:
+    import base64
+
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import padding, rsa
+
+    from dixis_integrations.crm.salesforce import SalesforceJWTAuth
+
+    auth = SalesforceJWTAuth(
+        client_id="3MVGclient",
+        username="u@dixis.example",
+        private_key=SecretStr(sandbox.private_key_pem),
+        login_url="https://dixis.my.salesforce.com",
+        audience="https://login.salesforce.com",
+    )
+    head, body, sig = auth.assertion(now=1_800_000_000).split(".")
+
+    def unb64(part: str) -> bytes:
+        return base64.urlsafe_b64decode(part + "=" * (-len(part) % 4))
+
+    assert json.loads(unb64(head)) == {"alg": "RS256", "typ": "JWT"}
+    assert json.loads(unb64(body)) == {
+        "iss": "3MVGclient",
+        "sub": "u@dixis.example",
+        "aud": "https://login.salesforce.com",
+        "exp": 1_800_000_180,
+    }
+    key = serialization.load_pem_public_key(sandbox.public_key_pem.encode())
+    assert isinstance(key, rsa.RSAPublicKey)
+    key.verify(unb64(sig), f"{head}.{body}".encode(), padding.PKCS1v15(), hashes.SHA256())
+    assert "PRIVATE" not in repr(auth)

@@ -243,12 +243,16 @@ class SalesforceJWTAuth(httpx.Auth):
         username: str,
         private_key: SecretStr,
         login_url: str = "https://login.salesforce.com",
+        audience: str | None = None,
         session_seconds: float = 7200.0,
     ) -> None:
         self.client_id = client_id
         self.username = username
         self._key = private_key
         self.login_url = login_url.rstrip("/")
+        # ``aud`` is the login host (test.salesforce.com for sandboxes), even when the
+        # token endpoint is called on a My Domain host.
+        self.audience = (audience or login_url).rstrip("/")
         self.session_seconds = session_seconds
         self._lock = threading.Lock()
         self._token: tuple[SecretStr, str, float] | None = None
@@ -260,7 +264,7 @@ class SalesforceJWTAuth(httpx.Auth):
     def assertion(self, now: float | None = None) -> str:
         """A signed JWT assertion for the token endpoint."""
         now = time.time() if now is None else now
-        claims = {"iss": self.client_id, "sub": self.username, "aud": self.login_url,
+        claims = {"iss": self.client_id, "sub": self.username, "aud": self.audience,
                   "exp": int(now) + 180}  # fmt: skip
         return sign_rs256(claims, self._key)
 
