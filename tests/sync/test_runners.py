@@ -1,0 +1,56 @@
+"""Inline and pool runners on the market vendor."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from dixis_integrations.models.events import OrderCreated
+from dixis_integrations.sync import InlineRunner, JobState, PoolRunner, SQLiteJournal
+from dixis_integrations.sync.engine import Engine, JobPolicy, spread_by_order
+from dixis_integrations.sync.marketday import SENDER, market_day
+from dixis_integrations.sync.steps import StepSettings
+
+from .market import MarketEmulator, connections
+
+
+def engine_on(tmp_path: Path, emulator: MarketEmulator) -> Engine:
+    return Engine(
+        SQLiteJournal(tmp_path / "j.db"),
+        connections("http://m", transport=emulator.transport()),
+        settings=StepSettings(sender=SENDER),
+        policy=JobPolicy(backoff_initial=0.001, backoff_max=0.01),
+    )
+
+
+def test_inline_runner_finishes_the_event_before_returning(tmp_path: Path) -> None:
+    emulator = MarketEmulator()
+    engine = engine_on(tmp_path, emulator)
+    event = next(e for e in market_day(orders=2, seed=1).events if isinstance(e, OrderCreated))
+    keys = InlineRunner(engine).dispatch(event)
+    assert {engine.journal.get(k).state for k in keys} == {JobState.DONE}  # type: ignore[union-attr]
+    assert list(emulator.vouchers) == [event.order.id]
+    engine.close()
+
+
+def test_pool_runner_executes_every_job_once(tmp_path: Path) -> None:
+    emulator = MarketEmulator()
+    engine = engine_on(tmp_path, emulator)
+    day = market_day(orders=30, seed=2, follow_ups=False)
+    with PoolRunner(engine, workers=4) as pool:
+        for event in day.events:
+            pool.dispatch(event)
+        assert pool.join(timeout=60)
+    assert pool.errors == []
+    assert engine.journal.counts()[JobState.DONE] == len(engine.journal.jobs())
+    assert sorted(emulator.invoice_writes.values()) == [1] * 30
+    engine.close()
+
+
+def test_spread_by_order_is_stable_and_uses_every_candidate() -> None:
+    route = spread_by_order(("shipping",), exclude=("boxnow",))
+    day = market_day(orders=40, seed=3, follow_ups=False)
+    orders = [e for e in day.events if isinstance(e, OrderCreated)]
+    chosen = [route(e, "shipping", ["acs", "boxnow", "elta", "geniki"]) for e in orders]
+    assert set(chosen) == {"acs", "elta", "geniki"}
+    assert chosen == [route(e, "shipping", ["geniki", "elta", "acs"]) for e in orders]
+    assert route(orders[0], "crm", ["hubspot", "pipedrive"]) is None
