@@ -427,3 +427,12 @@ def test_jwt_assertion_claims_and_signature(sandbox: SalesforceSandbox) -> None:
     assert isinstance(key, rsa.RSAPublicKey)
     key.verify(unb64(sig), f"{head}.{body}".encode(), padding.PKCS1v15(), hashes.SHA256())
     assert "PRIVATE" not in repr(auth)
+
+
+def test_upsert_into_an_org_without_the_fields_is_a_configuration_error(run: Runner) -> None:
+    from dixis_integrations.errors import ConfigurationError
+
+    box = SalesforceSandbox(custom_fields=False)
+    box.bind("http://salesforce.test")
+    with pytest.raises(ConfigurationError, match="external_id_field"):
+        run(box, adapter_for(box).upsert_contacts([contact(1)]))

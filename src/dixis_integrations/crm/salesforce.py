@@ -687,14 +687,22 @@ class Salesforce:
         field = self.config.external_id_field
         out: list[UpsertResult] = []
         for chunk in chunks(contacts, BATCH_SIZE):
-            response = yield self.endpoint.request(
-                "PATCH",
-                f"{self.api}/composite/sobjects/Contact/{field}",
-                operation="salesforce.contacts.upsert",
-                content=dumps_exact(build_upsert_collection(chunk, field)),
-                headers=_JSON,
-                idempotent=True,  # an upsert by external id lands once
-            )
+            try:
+                response = yield self.endpoint.request(
+                    "PATCH",
+                    f"{self.api}/composite/sobjects/Contact/{field}",
+                    operation="salesforce.contacts.upsert",
+                    content=dumps_exact(build_upsert_collection(chunk, field)),
+                    headers=_JSON,
+                    idempotent=True,  # an upsert by external id lands once
+                )
+            except NotFound as exc:
+                raise ConfigurationError(
+                    f"the org has no external id field {field} on Contact ({exc.message}); "
+                    "create the fields in salesforce.CUSTOM_FIELDS (check() lists them)",
+                    key="external_id_field",
+                    vendor=VENDOR,
+                ) from exc
             self._note(response)
             out.extend(parse_upsert_collection(chunk, body_of(response, VENDOR) or []))
         return out
