@@ -16,7 +16,7 @@ import logging
 import random
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -151,6 +151,8 @@ class Outcome:
     error_code: str | None = None
     error: str | None = None
     retry_at: datetime | None = None
+    kind: str = ""
+    duration: float | None = None
 
 
 @dataclass
@@ -377,6 +379,7 @@ class Engine:
             outcome = Outcome(job.key, job.step, job.provider, JobState.DONE, external_id)
         finally:
             current_job.reset(token)
+        outcome = replace(outcome, kind=job.kind, duration=time.monotonic() - started)
         for listener in self.listeners:
             listener(outcome)
         return outcome
