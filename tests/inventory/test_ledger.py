@@ -150,11 +150,19 @@ def test_an_unknown_sku_is_a_typed_error_in_strict_mode() -> None:
 
 def test_correct_reports_the_difference_and_takes_the_sources_value() -> None:
     ledger = _ledger(point=5)
-    fixes = ledger.correct(_level(3, minutes=-60), source="zoho", pass_id=1)
+    fixes = ledger.correct(_level(3, minutes=60), source="zoho", pass_id=1)
     assert [(f.ours, f.theirs, f.field) for f in fixes] == [(Decimal(20), Decimal(3), "on_hand")]
     assert ledger.level("FETA-1").on_hand == Decimal(3)
     assert [e.available for e in ledger.drain_events()] == [Decimal(3)]
-    assert ledger.correct(_level(3), source="zoho", pass_id=1) == []
+    assert ledger.correct(_level(3, minutes=61), source="zoho", pass_id=1) == []
+
+
+def test_an_older_full_reading_is_reported_stale_and_not_applied() -> None:
+    ledger = _ledger(point=5)
+    fixes = ledger.correct(_level(3, minutes=-60), source="zoho", pass_id=1)
+    assert [(f.ours, f.theirs, f.field) for f in fixes] == [(Decimal(20), Decimal(3), "stale")]
+    assert ledger.level("FETA-1").on_hand == Decimal(20)
+    assert ledger.drain_events() == []
 
 
 def test_cancelling_an_order_by_id_releases_its_lines_once_even_before_creation() -> None:

@@ -89,3 +89,14 @@ def test_the_journal_keeps_the_place_of_an_interrupted_pass(tmp_path: Path, run:
     assert resumed.resumed_from == first.cursor
     assert first.levels + resumed.levels == 7
     assert {lv.sku: int(lv.on_hand) for lv in ledger.levels()} == truth
+
+
+def test_an_export_older_than_a_webhook_does_not_undo_it(tmp_path: Path, run: Runner) -> None:
+    ledger = _ledger({"A": 5, "B": 5})
+    ledger.observe(StockLevel(sku="A", on_hand=Decimal(2), as_of=T0 + timedelta(minutes=5)))
+    report = run(None, reconcile(_source(tmp_path, {"A": 9, "B": 7}), ledger))
+    assert [(c.sku, c.theirs) for c in report.corrections] == [("B", Decimal(7))]
+    assert [(c.sku, c.ours, c.theirs) for c in report.stale_readings] == [
+        ("A", Decimal(2), Decimal(9))
+    ]
+    assert ledger.level("A").on_hand == Decimal(2)

@@ -184,37 +184,37 @@ class StockLedger:
         return self._after(key, pos, level.as_of)
 
     def correct(self, level: StockLevel, *, source: str, pass_id: int = 0) -> list[Correction]:
-        """Make on hand equal the source's full reading (a reconciliation), whatever its age.
+        """Make on hand equal the source's full reading (a reconciliation).
 
-        Returns the corrections made (none when the levels agree). Low-stock events the
-        correction causes are kept for :meth:`drain_events`.
+        Returns the differences found: ``field="on_hand"`` when ours was fixed, or
+        ``field="stale"`` when the reading is older than the one we hold (a webhook came
+        after the export was taken): then ours is kept. Low-stock events a fix causes are
+        kept for :meth:`drain_events`.
         """
         key = (level.sku, level.location)
         pos = self._positions.get(key)
-        out: list[Correction] = []
         ours: Decimal | None = None if pos is None else pos.on_hand
         if pos is None:
             pos = self._positions[key] = _Position()
-        if ours is None or ours != level.on_hand:
-            out.append(
-                Correction(
-                    sku=level.sku,
-                    location=level.location,
-                    field="on_hand",
-                    ours=ours,
-                    theirs=level.on_hand,
-                    source=source,
-                )
-            )
         pos.seen = pass_id
-        if out:
-            pos.on_hand = level.on_hand
-            if pos.as_of is None or level.as_of >= pos.as_of:
+        if ours is not None and ours == level.on_hand:
+            if pos.as_of is None or level.as_of > pos.as_of:
                 pos.as_of, pos.version = level.as_of, level.version
-            self._pending.extend(self._after(key, pos, level.as_of).events)
-        elif pos.as_of is None or level.as_of > pos.as_of:
+            return []
+        stale = ours is not None and pos.as_of is not None and level.as_of < pos.as_of
+        fix = Correction(
+            sku=level.sku,
+            location=level.location,
+            field="stale" if stale else "on_hand",
+            ours=ours,
+            theirs=level.on_hand,
+            source=source,
+        )
+        if not stale:
+            pos.on_hand = level.on_hand
             pos.as_of, pos.version = level.as_of, level.version
-        return out
+            self._pending.extend(self._after(key, pos, level.as_of).events)
+        return [fix]
 
     def unseen(self, pass_id: int) -> Iterator[StockLevel]:
         """Levels a reconciliation pass ``pass_id`` did not see at the source."""

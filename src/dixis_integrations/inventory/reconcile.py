@@ -49,9 +49,11 @@ class ReconcileReport:
     """What one (part of a) reconciliation pass did.
 
     ``corrections`` lists every fix when ``keep_corrections`` was on (``corrected`` counts
-    them either way); ``missing`` lists levels we hold that the source no longer lists
-    (reported, not deleted). ``complete`` is ``False`` when the pass stopped early
-    (``max_pages``) and will resume from ``cursor``.
+    them either way); ``stale_readings`` (counted in ``stale``) are differences left alone
+    because the source's reading is older than a webhook already applied; ``missing``
+    lists levels we hold that the source no longer lists (reported, not deleted).
+    ``complete`` is ``False`` when the pass stopped early (``max_pages``) and will resume
+    from ``cursor``.
     """
 
     source: str
@@ -61,6 +63,8 @@ class ReconcileReport:
     levels: int = 0
     corrected: int = 0
     corrections: list[Correction] = field(default_factory=list)
+    stale: int = 0
+    stale_readings: list[Correction] = field(default_factory=list)
     missing: list[Correction] = field(default_factory=list)
     events: list[StockLow] = field(default_factory=list)
     cursor: str | None = None
@@ -109,6 +113,11 @@ def reconcile_levels(
     for level in levels:
         report.levels += 1
         for fix in ledger.correct(level, source=report.source, pass_id=report.pass_id):
+            if fix.field == "stale":
+                report.stale += 1
+                if keep_corrections:
+                    report.stale_readings.append(fix)
+                continue
             report.corrected += 1
             if keep_corrections:
                 report.corrections.append(fix)

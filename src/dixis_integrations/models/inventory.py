@@ -112,8 +112,9 @@ class StockUpdate(BaseModel):
 
 class Correction(BaseModel):
     """One difference a reconciliation pass found and fixed: ours was ``ours``, the
-    source (the owner of the quantity) said ``theirs``. ``field`` is ``"on_hand"`` or
-    ``"missing"`` (we hold a level the source no longer lists).
+    source (the owner of the quantity) said ``theirs``. ``field`` is ``"on_hand"`` (fixed),
+    ``"stale"`` (the source's reading is older than ours: kept ours) or ``"missing"`` (we
+    hold a level the source no longer lists).
     """
 
     model_config = _FROZEN
