@@ -125,3 +125,40 @@ def test_async_twin_awaits_the_same_operations(
 
     asyncio.run(main())
     assert isinstance(sandbox.transport(), httpx.MockTransport)
+
+
+def test_an_oauth_integration_uses_the_token_saved_by_connect(
+    tmp_path: Path,
+    sandbox: HubSpotSandbox,
+    registry: Registry,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from pydantic import SecretStr
+
+    from dixis_integrations.auth import KEY_ENV, Token, TokenCipher
+    from dixis_integrations.hub import open_token_store
+
+    monkeypatch.setenv(KEY_ENV, TokenCipher.generate_key())
+    tokens_url = f"sqlite:///{tmp_path / 'tokens.db'}"
+    open_token_store(tokens_url).save(
+        "hubspot", "default", Token(access_token=SecretStr(sandbox.access_token))
+    )
+    settings = parse_settings(
+        {
+            "journal": {"url": f"sqlite:///{tmp_path / 'j.db'}"},
+            "tokens": {"url": tokens_url},
+            "oauth": {
+                "hubspot": {
+                    "client_id": "app",
+                    "authorize_url": "https://app.hubspot.com/oauth/authorize",
+                    "token_url": "https://api.hubapi.com/oauth/v1/token",
+                }
+            },
+            "integrations": {"crm": {"hubspot": {"oauth_app": True}}},
+        },
+        env={},
+    )
+    with Integrations.from_settings(
+        settings, registry=registry, transports={"hubspot": sandbox.transport()}
+    ) as hub:
+        assert hub.crm("hubspot").upsert_contact(contact()).status is UpsertStatus.CREATED

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import os
 import shutil
 import tempfile
 from collections.abc import Callable, Iterable, Mapping
@@ -45,6 +46,7 @@ __all__ = [
     "Bound",
     "Integrations",
     "SandboxSkip",
+    "open_token_store",
 ]
 
 T = TypeVar("T")
@@ -183,6 +185,47 @@ def _sandbox_auth(
     return _Bearer(token)
 
 
+def open_token_store(url: str) -> Any:
+    """The token store at ``url`` (``sqlite:///PATH`` or ``postgresql://...``), encrypted
+    with the key in ``$DIXIS_TOKEN_KEY``.
+
+    Raises:
+        ConfigurationError: no key, or an unknown URL scheme (``key`` names the setting).
+    """
+    from dixis_integrations.auth import KEY_ENV, PostgresTokenStore, SQLiteTokenStore, TokenCipher
+    from dixis_integrations.errors import ConfigurationError
+
+    key = os.environ.get(KEY_ENV)
+    if not key:
+        raise ConfigurationError(
+            f"set {KEY_ENV} to the token encryption key "
+            "(python -c 'from dixis_integrations.auth import TokenCipher; "
+            "print(TokenCipher.generate_key())')",
+            key="tokens.key",
+        )
+    cipher = TokenCipher(key)
+    if url.startswith("sqlite:///"):
+        return SQLiteTokenStore(url[len("sqlite:///") :], cipher)
+    if url.startswith(("postgresql://", "postgres://")):
+        return PostgresTokenStore(url, cipher)
+    raise ConfigurationError("expected sqlite:///PATH or postgresql://...", key="tokens.url")
+
+
+def _oauth_auth(name: str, app: Any, tenant: str, store: Any) -> httpx.Auth:
+    from dixis_integrations.auth import OAuth2Auth, OAuth2Config, TokenManager
+
+    config = OAuth2Config(
+        provider=name,
+        client_id=app.client_id,
+        client_secret=app.client_secret,
+        authorize_url=app.authorize_url,
+        token_url=app.token_url,
+        scopes=app.scopes,
+        use_pkce=app.use_pkce,
+    )
+    return OAuth2Auth(TokenManager(config, tenant, store))
+
+
 def _adapter_kwargs(adapter_cls: type[Any]) -> set[str]:
     return set(inspect.signature(adapter_cls).parameters)
 
@@ -269,10 +312,18 @@ class Integrations:
         recorder = CallRecorder(journal)
         budgets = Budgets()
         connections: list[Connection] = []
+        store: Any = None
         for kind, name, adapter_cls, config in built:
             kwargs: dict[str, Any] = {"tenant": settings.tenant}
-            if "time_scale" in _adapter_kwargs(adapter_cls):
+            params = _adapter_kwargs(adapter_cls)
+            if "time_scale" in params:
                 kwargs["time_scale"] = settings.time_scale
+            app = settings.oauth.get(name)
+            if app is not None and "auth" in params:
+                # the token saved by `dixis-integrations connect NAME`, refreshed once
+                if store is None:
+                    store = open_token_store(settings.tokens.url)
+                kwargs["auth"] = _oauth_auth(name, app, settings.tenant, store)
             adapter = adapter_cls(config, **kwargs)
             transport = (transports or {}).get(name)
             client = httpx.Client(transport=transport, timeout=httpx.Timeout(30.0))

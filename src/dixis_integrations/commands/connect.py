@@ -10,12 +10,10 @@ Nothing secret is printed.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import threading
 import webbrowser
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
 
 from dixis_integrations.commands._common import add_config_argument, config_path
 
@@ -80,26 +78,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-browser", action="store_true", help="only print the URL")
 
 
-def _store(url: str) -> Any:
-    from dixis_integrations.auth import KEY_ENV, PostgresTokenStore, SQLiteTokenStore, TokenCipher
-    from dixis_integrations.errors import ConfigurationError
-
-    key = os.environ.get(KEY_ENV)
-    if not key:
-        raise ConfigurationError(
-            f"set {KEY_ENV} to the token encryption key "
-            "(python -c 'from dixis_integrations.auth import TokenCipher; "
-            "print(TokenCipher.generate_key())')",
-            key="tokens.key",
-        )
-    cipher = TokenCipher(key)
-    if url.startswith("sqlite:///"):
-        return SQLiteTokenStore(url[len("sqlite:///") :], cipher)
-    if url.startswith(("postgresql://", "postgres://")):
-        return PostgresTokenStore(url, cipher)
-    raise ConfigurationError("expected sqlite:///PATH or postgresql://...", key="tokens.url")
-
-
 def run(args: argparse.Namespace) -> int:
     """Authorise, save the token; 0 on success, 1 when refused or timed out, 2 on config."""
     import httpx
@@ -112,6 +90,7 @@ def run(args: argparse.Namespace) -> int:
     )
     from dixis_integrations.config import load_settings
     from dixis_integrations.errors import ConfigurationError, DixisError
+    from dixis_integrations.hub import open_token_store
 
     err = sys.stderr
     try:
@@ -119,7 +98,7 @@ def run(args: argparse.Namespace) -> int:
         app = settings.oauth.get(args.provider)
         if app is None:
             raise ConfigurationError("no such OAuth application", key=f"oauth.{args.provider}")
-        store = _store(settings.tokens.url)
+        store = open_token_store(settings.tokens.url)
     except ConfigurationError as exc:
         print(f"dixis-integrations connect: {exc}", file=err)
         return 2
