@@ -316,3 +316,17 @@ def test_parsing_webhooks_needs_a_configured_secret() -> None:
 def test_secrets_stay_out_of_reprs() -> None:
     adapter = Cin7Core(Cin7Config(account_id="a", application_key=SecretStr("very-secret-key")))
     assert "very-secret-key" not in repr(adapter) + repr(adapter.config) + repr(adapter.endpoint)
+
+
+def test_check_reports_a_webhook_cin7_switched_off(run: Runner) -> None:
+    failing = httpx.Client(transport=httpx.MockTransport(lambda r: httpx.Response(500)))
+    box = Cin7Sandbox(webhook_client=failing)
+    box.bind(BASE)
+    box.add_product("OIL-5L", stock=1)
+    adapter = _adapter(box)
+    run(box.transport(), adapter.subscribe("http://hooks.test/cin7"))
+    assert run(box.transport(), adapter.check()).extra == {}
+    for i in range(6):
+        box.set_stock("OIL-5L", i)
+    status = run(box.transport(), adapter.check())
+    assert status.extra == {"webhooks_off": "http://hooks.test/cin7"}

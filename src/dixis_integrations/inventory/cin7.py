@@ -335,10 +335,20 @@ class Cin7Core:
 
     # -- InventorySource ----------------------------------------------------------------
     def check(self) -> Operation[HealthStatus]:
-        """One cheap call: the account answers to these keys."""
+        """The account answers to these keys; stock webhooks Cin7 has switched off (after
+        6 failed deliveries) are reported in ``extra["webhooks_off"]``.
+        """
         response = yield self._get("/me", "cin7.me")
-        company = (_json(response) or {}).get("Company", "")
-        return HealthStatus(self.name, True, str(company))
+        company = str((_json(response) or {}).get("Company", ""))
+        hooks = yield self._get("/webhooks", "cin7.webhooks")
+        off = [
+            str(h.get("ExternalURL", ""))
+            for h in (_json(hooks) or {}).get("Webhooks") or []
+            if h.get("Type") == STOCK_EVENT and not h.get("IsActive", True)
+        ]
+        extra = {"webhooks_off": ", ".join(off)} if off else {}
+        detail = f"{company}; {len(off)} stock webhook(s) switched off" if off else company
+        return HealthStatus(self.name, True, detail, extra=extra)
 
     def stock_page(self, cursor: str | None = None) -> Operation[StockPage]:
         """Up to 1000 availability rows (one per product and location); cursor = next page."""
