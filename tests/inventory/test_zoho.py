@@ -338,3 +338,10 @@ def test_a_replayed_webhook_changes_nothing_the_second_time(sandbox: ZohoSandbox
         for u in adapter.parse_webhook(headers, body)
     ]
     assert outcomes == [Outcome.APPLIED, Outcome.DUPLICATE]
+
+
+def test_a_cut_off_answer_is_retried(sandbox: ZohoSandbox, run: Runner) -> None:
+    sandbox.faults = FaultPlan(script=deque([Fault.MALFORMED, Fault.RESET]))
+    level = _runs(sandbox, run, _adapter(sandbox).stock_level("FETA-1"))
+    assert level.on_hand == Decimal(20)  # type: ignore[attr-defined]
+    assert len(sandbox.requests) == 3

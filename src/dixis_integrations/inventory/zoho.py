@@ -32,6 +32,7 @@ from dixis_integrations.errors import (
     PermissionDenied,
     ProviderError,
     RateLimited,
+    TransientError,
     ValidationRejected,
     WebhookError,
 )
@@ -179,7 +180,8 @@ def classify(response: httpx.Response, endpoint: Endpoint) -> ProviderError | No
     code = body.get("code")
     if response.status_code < 400 and (code in (None, 0)):
         if response.status_code == 200 and not body and response.content:
-            return ValidationRejected("unreadable answer from Zoho", vendor=VENDOR, status_code=200)
+            # a cut-off body: worth another try (the driver retries only what is safe)
+            return TransientError("unreadable answer from Zoho", vendor=VENDOR, status_code=200)
         return None
     message = str(body.get("message") or f"HTTP {response.status_code}")
     status = response.status_code
