@@ -298,15 +298,24 @@ def test_envelope_is_well_formed_xml() -> None:
 
 
 def test_over_real_http_against_the_served_sandbox() -> None:
-    from dixis_integrations.http import Driver
+    from dixis_integrations.http import CallRecord, Driver
     from dixis_integrations.sandbox.serve import serve
 
+    # The client ignores the environment (a proxy or .netrc must not sit between the test
+    # and 127.0.0.1), and every call is recorded so that a failure says which call failed,
+    # with what status and after how many attempts.
     sandbox = GenikiSandbox()
-    with serve(sandbox.handle) as served, httpx.Client() as client:
+    calls: list[CallRecord] = []
+    with serve(sandbox.handle) as served, httpx.Client(trust_env=False) as client:
         geniki = Geniki(config(base_url=served.base_url + "/JobServicesV2.asmx"))
-        driver = Driver(client, sleep=lambda _: None)
+        driver = Driver(client, sleep=lambda _: None, on_call=calls.append)
         shipment = driver.run(geniki.create_shipment(shipment_request()))
         label = driver.run(geniki.label(shipment, LabelFormat.PDF_THERMAL))
+    assert [(c.operation, c.status_code, c.attempts) for c in calls] == [
+        ("geniki.Authenticate", 200, 1),
+        ("geniki.CreateJob", 200, 1),
+        ("geniki.GetVouchersPdf", 200, 1),
+    ], calls
     assert label.content.startswith(b"%PDF-1.4")
     assert "authKey=" not in repr(label)
 
