@@ -9,6 +9,12 @@ from __future__ import annotations
 import os
 
 import pytest
+from hypothesis import HealthCheck, settings
+
+# Wall-clock deadlines make property tests flaky on a loaded 2-core machine; the
+# properties themselves are what we check, not their speed (that is benchmarks/' job).
+settings.register_profile("dixis", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "dixis"))
 
 pytest_plugins = ["pytester", "dixis_integrations.testing.pytest_plugin"]
 
