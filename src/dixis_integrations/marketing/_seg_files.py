@@ -20,7 +20,7 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from itertools import compress, pairwise, repeat
 from multiprocessing.connection import Connection
-from operator import add, and_, eq, ge, itemgetter, le, lshift, lt, mod
+from operator import add, and_, eq, floordiv, ge, itemgetter, le, lshift, lt, mod
 from pathlib import Path
 from typing import IO, Any, Literal
 
@@ -612,32 +612,31 @@ def write_csv(columns: _Columns, rules: RuleSet, out: IO[str], *, batch: int = 6
     out.write(",".join(CSV_COLUMNS) + "\n")
     names = [*(_csv_text(rule.name) for rule in rules.rules), _csv_text(rules.fallback)]
     flags = ("false", "true")
+    scores = ("0", "1", "2", "3", "4", "5")
+    hundredths = tuple(f"{c:02d}" for c in range(100))
     ids = columns.customer_ids
     if any(c in "\x00".join(ids) for c in ',"\r\n'):
         ids = list(map(_csv_text, ids))
-    row = "%s,%d,%d,%s,%d,%d,%d,%s,%s,%s,%s\n"
     for low in range(0, len(ids), batch):
         part = slice(low, low + batch)
-        money = map(mod, repeat("%d.%02d"), map(divmod, columns.cents[part], repeat(100)))
-        out.write(
-            "".join(
-                map(
-                    mod,
-                    repeat(row),
-                    zip(
-                        ids[part],
-                        columns.recency_days[part],
-                        columns.frequency[part],
-                        money,
-                        columns.r[part],
-                        columns.f[part],
-                        columns.m[part],
-                        map(names.__getitem__, columns.rule_index[part]),
-                        map(flags.__getitem__, columns.high_value[part]),
-                        map(flags.__getitem__, columns.frequent_buyer[part]),
-                        map(flags.__getitem__, columns.at_risk[part]),
-                        strict=True,
-                    ),
-                )
-            )
+        cents = columns.cents[part]
+        money = map(
+            "{}.{}".format,
+            map(floordiv, cents, repeat(100)),
+            map(hundredths.__getitem__, map(mod, cents, repeat(100))),
         )
+        rows = zip(
+            ids[part],
+            map(str, columns.recency_days[part]),
+            map(str, columns.frequency[part]),
+            money,
+            map(scores.__getitem__, columns.r[part]),
+            map(scores.__getitem__, columns.f[part]),
+            map(scores.__getitem__, columns.m[part]),
+            map(names.__getitem__, columns.rule_index[part]),
+            map(flags.__getitem__, columns.high_value[part]),
+            map(flags.__getitem__, columns.frequent_buyer[part]),
+            map(flags.__getitem__, columns.at_risk[part]),
+            strict=True,
+        )
+        out.write("\n".join(map(",".join, rows)) + "\n")

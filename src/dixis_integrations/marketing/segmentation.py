@@ -16,7 +16,7 @@ from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime, timedelta
 from decimal import ROUND_FLOOR, Decimal, InvalidOperation
 from itertools import repeat
-from operator import add, and_, floordiv, mul, rshift, sub
+from operator import add, and_, floordiv, rshift, sub
 from typing import Any, Literal, NamedTuple, NoReturn
 
 from dixis_integrations.errors import ConfigurationError, FieldError, InvalidInput
@@ -621,9 +621,11 @@ def _score_columns(
     r = _descending_scores(recency, r_cuts)
     f = _quintile_scores(frequency, f_cuts)
     m = _quintile_scores(cents, m_cuts)
-    table = rules._table
-    codes = map(add, map(add, map(mul, r, repeat(25)), map(mul, f, repeat(5))), m)
-    rule_index = list(map(table.__getitem__, map(add, codes, repeat(-31))))
+    by_scores = {
+        (code // 25 + 1, code // 5 % 5 + 1, code % 5 + 1): index
+        for code, index in enumerate(rules._table)
+    }
+    rule_index = list(map(by_scores.__getitem__, zip(r, f, m, strict=True)))
     # Cents are whole, so "monetary > threshold" is "cents > floor(threshold * 100)".
     high_cut = int(thresholds.high_value_above.scaleb(2).to_integral_value(rounding=ROUND_FLOOR))
     high_value = list(map(high_cut.__lt__, cents))
