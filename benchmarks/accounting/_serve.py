@@ -23,7 +23,8 @@ def main() -> None:
     print(json.dumps(emulator.credentials()), flush=True)
     sys.stdin.read()
     windows = [v for v in vars(emulator).values() if type(v).__name__ == "FixedWindow"]
-    print(json.dumps({"throttled": sum(w.rejected for w in windows)}), flush=True)
+    throttled = sum(w.rejected for w in windows) + getattr(emulator, "concurrency_rejected", 0)
+    print(json.dumps({"throttled": throttled}), flush=True)
     served.stop()
 
 

@@ -199,3 +199,12 @@ def test_discovery_document_and_token_refresh(sandbox: QuickBooksSandbox) -> Non
     assert token.status_code == 200
     assert token.json()["expires_in"] == 3600
     assert token.json()["x_refresh_token_expires_in"] == 8640000
+
+
+def test_an_eleventh_call_in_progress_is_throttled(sandbox: QuickBooksSandbox) -> None:
+    sandbox._inflight[sandbox.realm_id] = 10  # ten calls of this realm in progress
+    refused = _client(sandbox).get("/invoice/1")
+    assert refused.status_code == 429
+    assert b"ThrottleExceeded" in refused.content
+    sandbox._inflight[sandbox.realm_id] = 9
+    assert _client(sandbox).get("/invoice/1").status_code == 400  # no such invoice

@@ -283,3 +283,13 @@ def test_served_over_http(sandbox: XeroSandbox) -> None:
         )
     assert response.status_code == 200
     assert response.json()["Organisations"][0]["CountryCode"] == "GR"
+
+
+def test_a_sixth_call_in_progress_is_refused_as_concurrent(sandbox: XeroSandbox) -> None:
+    sandbox._inflight[sandbox.tenant_id] = 5  # five calls of this tenant in progress
+    refused = _client(sandbox).get(API + "/Invoices")
+    assert refused.status_code == 429
+    assert refused.headers["X-Rate-Limit-Problem"] == "concurrent"
+    sandbox._inflight[sandbox.tenant_id] = 4
+    assert _client(sandbox).get(API + "/Invoices").status_code == 200
+    assert sandbox.concurrency_rejected == 1

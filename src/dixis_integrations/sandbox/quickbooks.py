@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import re
 import secrets
+import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -643,6 +644,7 @@ class QuickBooksSandbox(Emulator):
         companies: int = 2,
         minute_limit: int = 500,
         batch_minute_limit: int = 40,
+        concurrency_limit: int = 10,
         verifier_token: str | None = None,
         **kwargs: Any,
     ) -> None:
@@ -681,6 +683,10 @@ class QuickBooksSandbox(Emulator):
         self.minor_versions: list[str | None] = []
         self.calls: dict[str, int] = {}
         self.replayed = 0
+        self.concurrency_limit = concurrency_limit
+        self.concurrency_rejected = 0
+        self._inflight: dict[str | None, int] = {}
+        self._inflight_lock = threading.Lock()
 
     @property
     def realm_id(self) -> str:
@@ -793,6 +799,24 @@ class QuickBooksSandbox(Emulator):
         return super().fault_response(fault, request)
 
     def handle(self, request: httpx.Request) -> httpx.Response:
+        match = re.match(_REALM, request.url.path)
+        realm = match.group("realm") if match else None
+        with self._inflight_lock:
+            inflight = self._inflight.get(realm, 0) + 1
+            self._inflight[realm] = inflight
+        try:
+            if realm is not None and inflight > self.concurrency_limit:
+                # At most 10 requests in progress per realm (served over HTTP, requests
+                # can overlap; in-process ones never do).
+                with self._inflight_lock:
+                    self.concurrency_rejected += 1
+                return self._throttle(1.0)
+            return self._handle(request)
+        finally:
+            with self._inflight_lock:
+                self._inflight[realm] -= 1
+
+    def _handle(self, request: httpx.Request) -> httpx.Response:
         path = request.url.path
         self.calls[f"{request.method} {re.sub(r'/[0-9]+', '/N', path)}"] = (
             self.calls.get(f"{request.method} {re.sub(r'/[0-9]+', '/N', path)}", 0) + 1

@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import re
 import secrets
+import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -43,6 +44,7 @@ _WHERE_TERM = re.compile(
     r'\s*(?P<field>[A-Za-z.]+)\s*==\s*(?:"(?P<text>[^"]*)"|Guid\("(?P<guid>[^"]*)"\))\s*'
 )
 _IDEMPOTENCY_WINDOW = 360.0  # vendor seconds: cached about 6 minutes (3rd-party, see docs)
+_LIMIT_HEADERS = "xero.limit_headers"
 _MARK = "\x1f"
 _PLACEHOLDER = re.compile(r'"\\u001f(-?[0-9]+(?:\.[0-9]+)?)\\u001f"')
 _ACCREC_STATUSES = ("DRAFT", "SUBMITTED", "AUTHORISED")
@@ -183,6 +185,7 @@ class XeroSandbox(Emulator):
         minute_limit: int = 60,
         day_limit: int = 5000,
         app_minute_limit: int = 10000,
+        concurrency_limit: int = 5,
         webhook_key: str | None = None,
         **kwargs: Any,
     ) -> None:
@@ -221,7 +224,10 @@ class XeroSandbox(Emulator):
         self.webhook_url: str | None = None
         self.pending_events: list[dict[str, Any]] = []
         self._replays: dict[tuple[str, str], _Replay] = {}
-        self._headers: dict[str, str] = {}
+        self.concurrency_limit = concurrency_limit
+        self.concurrency_rejected = 0
+        self._inflight: dict[str, int] = {}
+        self._inflight_lock = threading.Lock()
         self.calls_by_path: dict[str, int] = {}
         self.replayed = 0
         self._token = self.oauth.issue_token(self.client_id)
@@ -278,13 +284,12 @@ class XeroSandbox(Emulator):
     def limit(self, request: httpx.Request) -> httpx.Response | None:
         path = request.url.path
         if not path.startswith(_API):
-            self._headers = {}
             return None
         tid = request.headers.get("xero-tenant-id", "")
         app_ok, app_left, app_reset = self.app_minute.hit("app")
         ok_min, min_left, min_reset = self.minute.hit(tid) if app_ok else (True, 0, 0.0)
         ok_day, day_left, day_reset = self.day.hit(tid) if app_ok and ok_min else (True, 0, 0.0)
-        self._headers = {
+        request.extensions[_LIMIT_HEADERS] = {
             "X-AppMinLimit-Remaining": str(app_left),
             "X-MinLimit-Remaining": str(min_left),
             "X-DayLimit-Remaining": str(day_left),
@@ -298,11 +303,11 @@ class XeroSandbox(Emulator):
             problem, reset = "day", day_reset
         if problem is None:
             return None
-        return self._throttled(problem, reset)
+        return self._throttled(problem, reset, request)
 
-    def _throttled(self, problem: str, reset: float) -> httpx.Response:
+    def _throttled(self, problem: str, reset: float, request: httpx.Request) -> httpx.Response:
         headers = {
-            **self._headers,
+            **request.extensions.get(_LIMIT_HEADERS, {}),
             "Retry-After": str(max(1, int(reset + 0.999))),
             "X-Rate-Limit-Problem": problem,
         }
@@ -326,21 +331,33 @@ class XeroSandbox(Emulator):
     def handle(self, request: httpx.Request) -> httpx.Response:
         key = request.headers.get("idempotency-key")
         path = request.url.path
-        self.calls_by_path[f"{request.method} {path}"] = (
-            self.calls_by_path.get(f"{request.method} {path}", 0) + 1
-        )
+        tid = request.headers.get("xero-tenant-id", "")
+        counted = path.startswith(_API)
+        with self._inflight_lock:
+            name = f"{request.method} {path}"
+            self.calls_by_path[name] = self.calls_by_path.get(name, 0) + 1
+            inflight = self._inflight.get(tid, 0) + counted
+            self._inflight[tid] = inflight
         try:
-            if key and request.method in ("PUT", "POST") and path.startswith(_API):
+            if counted and inflight > self.concurrency_limit:
+                # Xero's 5 calls in progress per tenant (served over HTTP, requests can
+                # overlap; in-process ones never do).
+                with self._inflight_lock:
+                    self.concurrency_rejected += 1
+                return self._throttled("concurrent", 1.0, request)
+            if key and request.method in ("PUT", "POST") and counted:
                 return self._idempotent(request, key)
             response = super().handle(request)
         except _BadWhere as exc:
             response = _respond(400, _error(f"The where clause is not valid: {exc}"))
-        return self._with_headers(response)
+        finally:
+            with self._inflight_lock:
+                self._inflight[tid] -= counted
+        return self._with_headers(response, request)
 
-    def _with_headers(self, response: httpx.Response) -> httpx.Response:
-        for name, value in self._headers.items():
+    def _with_headers(self, response: httpx.Response, request: httpx.Request) -> httpx.Response:
+        for name, value in request.extensions.get(_LIMIT_HEADERS, {}).items():
             response.headers.setdefault(name, value)
-        self._headers = {}
         return response
 
     def _idempotent(self, request: httpx.Request, key: str) -> httpx.Response:
@@ -371,7 +388,8 @@ class XeroSandbox(Emulator):
             return self._with_headers(
                 httpx.Response(
                     status, content=content, headers={"content-type": "application/json"}
-                )
+                ),
+                request,
             )
         response = super().handle(request)
         response.read()
@@ -380,7 +398,7 @@ class XeroSandbox(Emulator):
                 self._replays[(tid, key)] = _Replay(
                     fingerprint, (response.status_code, response.content), now
                 )
-        return self._with_headers(response)
+        return self._with_headers(response, request)
 
     # -- helpers ---------------------------------------------------------------------
     def _tenant(self, request: httpx.Request) -> XeroTenant:
