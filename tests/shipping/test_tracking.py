@@ -12,6 +12,7 @@ from dixis_integrations.http import AsyncDriver, Driver
 from dixis_integrations.models.events import ShipmentStatusChanged
 from dixis_integrations.models.shipping import Tracking, TrackingEvent, TrackingStatus
 from dixis_integrations.shipping.tracking import (
+    CheckpointStore,
     MemoryCheckpointStore,
     StatusMap,
     TrackedShipment,
@@ -212,3 +213,109 @@ def test_a_correction_back_to_an_announced_status_gets_its_own_event_id() -> Non
     assert seen[2].at == seen[0].at  # back to the same checkpoint...
     assert seen[2].event_id != seen[0].event_id  # ...announced as a distinct correction
     assert "correction-of:out_for_delivery" in seen[2].event_id
+
+
+def test_the_memory_store_and_the_sync_journals_are_one_checkpoint_protocol(
+    tmp_path: Any,
+) -> None:
+    from dixis_integrations.sync import CheckpointStore as SyncCheckpointStore
+    from dixis_integrations.sync import SQLiteJournal
+
+    assert CheckpointStore is SyncCheckpointStore
+    journal = SQLiteJournal(tmp_path / "journal.db")
+    try:
+        assert isinstance(journal, CheckpointStore)
+        assert isinstance(MemoryCheckpointStore(), CheckpointStore)
+    finally:
+        journal.close()
+
+
+def test_checkpoints_are_kept_per_tenant() -> None:
+    store = MemoryCheckpointStore()
+    accepted = event("C_NW", TrackingStatus.ACCEPTED, 0)
+    for tenant in ("shop-1", "shop-2"):
+        poller = TrackingPoller([_Scripted([_tracking(accepted)])], store, tenant=tenant)
+        assert [c.tenant for c in poller.poll([SHIPMENT], _driver()).changes] == [tenant]
+    assert set(store.snapshot()) == {
+        ("shop-1", "tracking:geniki:V1"),
+        ("shop-2", "tracking:geniki:V1"),
+    }
+
+
+def test_a_poller_on_a_new_sqlite_journal_object_does_not_repeat(tmp_path: Any) -> None:
+    from dixis_integrations.sync import SQLiteJournal
+
+    path = tmp_path / "journal.db"
+    accepted = event("C_NW", TrackingStatus.ACCEPTED, 0)
+    delivered = event("C_W2", TrackingStatus.DELIVERED, 600)
+    first = SQLiteJournal(path)
+    try:
+        poller = TrackingPoller([_Scripted([_tracking(accepted)])], first)
+        assert len(poller.poll([SHIPMENT], _driver()).changes) == 1
+    finally:
+        first.close()
+    second = SQLiteJournal(path)
+    try:
+        carrier = _Scripted([_tracking(accepted), _tracking(accepted, delivered)])
+        restarted = TrackingPoller([carrier], second)
+        assert restarted.poll([SHIPMENT], _driver()).changes == ()
+        changes = restarted.poll([SHIPMENT], _driver()).changes
+        assert [(c.previous, c.status) for c in changes] == [
+            (TrackingStatus.ACCEPTED, TrackingStatus.DELIVERED)
+        ]
+    finally:
+        second.close()
+
+
+_POLL_IN_A_NEW_PROCESS = """
+import json, sys
+from datetime import timedelta
+from dixis_integrations.models.shipping import TrackingStatus
+from dixis_integrations.shipping.tracking import TrackingPoller
+from dixis_integrations.sync import SQLiteJournal
+from tests.shipping.test_tracking import SHIPMENT, _Scripted, _driver, _tracking, event
+
+steps = {"accepted": [("C_NW", "accepted", 0)],
+         "delivered": [("C_NW", "accepted", 0), ("C_W2", "delivered", 600)]}
+events = [event(code, TrackingStatus(status), minutes) for code, status, minutes
+          in steps[sys.argv[2]]]
+journal = SQLiteJournal(sys.argv[1])
+poller = TrackingPoller([_Scripted([_tracking(*events)])], journal)
+result = poller.poll([SHIPMENT], _driver())
+journal.close()
+print(json.dumps([[c.event_id, c.status.value] for c in result.changes]
+                 + [["skipped", s.tracking_number] for s in result.skipped]))
+"""
+
+
+def test_a_poller_restarted_in_a_new_process_on_sqlite_emits_no_repeats(
+    tmp_path: Any,
+) -> None:
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    path = str(tmp_path / "journal.db")
+
+    def poll_in_a_new_process(step: str) -> list[list[str]]:
+        done = subprocess.run(
+            [sys.executable, "-c", _POLL_IN_A_NEW_PROCESS, path, step],
+            cwd=root,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        assert done.returncode == 0, done.stderr
+        result: list[list[str]] = json.loads(done.stdout)
+        return result
+
+    first = poll_in_a_new_process("accepted")
+    assert [status for _, status in first] == ["accepted"]
+    assert poll_in_a_new_process("accepted") == []
+    delivered = poll_in_a_new_process("delivered")
+    assert [status for _, status in delivered] == ["delivered"]
+    assert delivered[0][0] != first[0][0]
+    assert poll_in_a_new_process("delivered") == [["skipped", "V1"]]

@@ -15,7 +15,6 @@ import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Protocol, runtime_checkable
 
 from dixis_integrations.errors import DixisError
 from dixis_integrations.http.driver import AsyncDriver, Driver
@@ -23,6 +22,10 @@ from dixis_integrations.models.events import ShipmentStatusChanged
 from dixis_integrations.models.shipping import Tracking, TrackingEvent, TrackingStatus
 from dixis_integrations.protocols import ShippingCarrier
 from dixis_integrations.shipping._fanout import DriverChoice, run_all, run_all_async
+
+# One checkpoint Protocol for the whole library: the sync journals implement it durably.
+# Re-exported here, where the poller's users have always imported it from.
+from dixis_integrations.sync.journal import CheckpointStore
 
 __all__ = [
     "FINAL_STATUSES",
@@ -140,38 +143,30 @@ def build_tracking(
     )
 
 
-@runtime_checkable
-class CheckpointStore(Protocol):
-    """Cursors for pull-style syncs: a string value per key."""
-
-    def get(self, key: str) -> str | None:
-        """The value saved under ``key``, if any."""
-        ...
-
-    def put(self, key: str, value: str) -> None:
-        """Save ``value`` under ``key`` (replacing what was there)."""
-        ...
-
-
 class MemoryCheckpointStore:
-    """A :class:`CheckpointStore` in a dict (tests, scripts, one process)."""
+    """A :class:`CheckpointStore` in a dict (tests, scripts, one process).
 
-    def __init__(self, initial: Mapping[str, str] | None = None) -> None:
-        self._data: dict[str, str] = dict(initial or {})
+    For a poller that must survive a restart, pass a durable store instead: the sync
+    journals (:class:`~dixis_integrations.sync.SQLiteJournal`,
+    :class:`~dixis_integrations.sync.PostgresJournal`) are checkpoint stores.
+    """
+
+    def __init__(self, initial: Mapping[tuple[str, str], str] | None = None) -> None:
+        self._data: dict[tuple[str, str], str] = dict(initial or {})
         self._lock = threading.Lock()
 
-    def get(self, key: str) -> str | None:
-        """The value saved under ``key``, if any."""
+    def get_checkpoint(self, name: str, tenant: str = "default") -> str | None:
+        """The cursor saved under ``name`` for ``tenant``, if any."""
         with self._lock:
-            return self._data.get(key)
+            return self._data.get((tenant, name))
 
-    def put(self, key: str, value: str) -> None:
-        """Save ``value`` under ``key``."""
+    def set_checkpoint(self, name: str, cursor: str, tenant: str = "default") -> None:
+        """Save ``cursor`` under ``name`` for ``tenant`` (replacing what was there)."""
         with self._lock:
-            self._data[key] = value
+            self._data[(tenant, name)] = cursor
 
-    def snapshot(self) -> dict[str, str]:
-        """A copy of everything saved."""
+    def snapshot(self) -> dict[tuple[str, str], str]:
+        """A copy of everything saved, by (tenant, name)."""
         with self._lock:
             return dict(self._data)
 
@@ -212,13 +207,15 @@ class TrackingPoller:
     """Polls many shipments and emits a change only when the normalised status changes.
 
     The last status seen per shipment is saved in ``store`` as soon as that shipment is
-    handled, so a poller restarted after a crash neither repeats nor loses a change.
+    handled, so a poller restarted after a crash neither repeats nor loses a change, as
+    long as the store outlives the process (a sync journal on SQLite or PostgreSQL).
     Shipments already delivered, returned or cancelled are not polled again.
 
     Args:
         carriers: the carriers by name (``carrier.name``).
-        store: where the last seen status of each shipment is kept.
-        tenant: stamped on every event.
+        store: where the last seen status of each shipment is kept, under the name
+            :meth:`key` and this poller's tenant.
+        tenant: stamped on every event, and the tenant of every checkpoint.
         timeout: seconds one shipment's tracking may take before it is reported failed.
     """
 
@@ -236,8 +233,8 @@ class TrackingPoller:
         self.timeout = timeout
 
     def key(self, shipment: TrackedShipment) -> str:
-        """The checkpoint key of one shipment."""
-        return f"tracking:{self.tenant}:{shipment.carrier}:{shipment.tracking_number}"
+        """The checkpoint name of one shipment (the tenant is kept beside it)."""
+        return f"tracking:{shipment.carrier}:{shipment.tracking_number}"
 
     def _due(
         self, shipments: Iterable[TrackedShipment]
@@ -251,7 +248,7 @@ class TrackingPoller:
                     f"no carrier named {shipment.carrier!r} is configured", code="configuration"
                 )
                 continue
-            seen = self.store.get(self.key(shipment))
+            seen = self.store.get_checkpoint(self.key(shipment), self.tenant)
             if seen is not None and _Seen.load(seen).status in FINAL_STATUSES:
                 skipped.append(shipment)
             else:
@@ -267,7 +264,7 @@ class TrackingPoller:
         seen pending (no events, or only "created") emits nothing.
         """
         key = self.key(shipment)
-        stored = self.store.get(key)
+        stored = self.store.get_checkpoint(key, self.tenant)
         previous = _Seen.load(stored) if stored is not None else None
         last = tracking.events[-1] if tracking.events else None
         current = _Seen(
@@ -300,7 +297,7 @@ class TrackingPoller:
             ):
                 suffix = f":correction-of:{previous.status.value}@{previous.at}"
                 change = change.model_copy(update={"event_id": change.derived_event_id() + suffix})
-        self.store.put(key, current.dump())
+        self.store.set_checkpoint(key, current.dump(), self.tenant)
         return change
 
     def _collect(
