@@ -44,7 +44,7 @@ from dixis_integrations.models import Customer, Money, Order, OrderLine, VatCate
 from dixis_integrations.models.accounting import BatchItemStatus
 
 HERE = Path(__file__).parent
-WORKERS = {"xero": 3, "quickbooks": 6}  # concurrent bulk pushes (Xero allows 5 at once)
+WORKERS = {"xero": 3, "quickbooks": 4}  # concurrent bulk pushes (within both vendors' caps)
 XERO_CODES = {VatCategory.STANDARD: "TAX001", VatCategory.REDUCED: "TAX002",
               VatCategory.SUPER_REDUCED: "TAX003"}  # fmt: skip
 QBO_CODES = {VatCategory.STANDARD: "1", VatCategory.REDUCED: "2", VatCategory.SUPER_REDUCED: "3"}

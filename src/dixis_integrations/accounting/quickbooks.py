@@ -106,11 +106,13 @@ _DUPLICATE_NAME = "6240"
 _DUPLICATE_DOC = "6140"
 _REQUEST_ID_HEADERS = ("intuit_tid",)
 
-QBO_LIMITS = Limits(windows=(Window(500, 60.0, "minute"),), concurrency=10)
-"""QBO's documented limits per realm: 500 requests/min, 10 concurrent."""
+QBO_LIMITS = Limits(windows=(Window(460, 60.0, "minute"),), concurrency=6)
+"""Plain calls per realm. QBO allows 500 requests/min (batch calls included) and 10 in
+progress per realm; ``/batch`` has its own budget below, so plain calls get the rest:
+460/min and 6 at once (460 + 40 = 500, 6 + 4 = 10)."""
 
-QBO_BATCH_LIMITS = Limits(windows=(Window(40, 60.0, "batch-minute"),), concurrency=10)
-"""``/batch`` calls: 40 per minute per realm (they also count in :data:`QBO_LIMITS`)."""
+QBO_BATCH_LIMITS = Limits(windows=(Window(40, 60.0, "batch-minute"),), concurrency=4)
+"""``/batch`` calls: 40 per minute per realm, and 4 of the realm's 10 concurrent slots."""
 
 
 class IntuitDiscovery(BaseModel):
@@ -695,8 +697,9 @@ class QuickBooks:
             "request_id_headers": _REQUEST_ID_HEADERS,
         }
         self._api = Endpoint(limits=QBO_LIMITS.scaled(time_scale), **common)
-        # Batch calls have their own 40/min budget; they share the realm's concurrency
-        # through the vendor, so the batch budget keeps its own cap of 10 as well.
+        # Batch calls have their own 40/min budget; the realm's 500/min and 10 concurrent
+        # are split between the two budgets (see QBO_LIMITS), so together they never
+        # exceed what the realm allows.
         self._batch = Endpoint(
             limits=QBO_BATCH_LIMITS.scaled(time_scale), **{**common, "tenant": f"{tenant}:batch"}
         )
