@@ -134,9 +134,6 @@ def validate_lead(
     return lead.model_copy(update={"email": email, "phone": phone})
 
 
-_validate_result = UpsertResult.__pydantic_validator__.validate_python
-
-
 def upsert_result(
     reference: str,
     status: UpsertStatus,
@@ -144,16 +141,14 @@ def upsert_result(
     error_code: str | None = None,
     reason: str | None = None,
 ) -> UpsertResult:
-    """An :class:`UpsertResult`, built the fast way (bulk syncs make thousands)."""
-    data: dict[str, object] = {"reference": reference, "status": status}
-    if external_id is not None:
-        data["external_id"] = external_id
-    if error_code is not None:
-        data["error_code"] = error_code
-    if reason is not None:
-        data["reason"] = reason
-    result: UpsertResult = _validate_result(data)
-    return result
+    """An :class:`UpsertResult` (positional arguments, for the adapters' parsers)."""
+    return UpsertResult(
+        reference=reference,
+        status=status,
+        external_id=external_id,
+        error_code=error_code,
+        reason=reason,
+    )
 
 
 def rejected(reference: str, error: InvalidInput) -> UpsertResult:
