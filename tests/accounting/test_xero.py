@@ -662,3 +662,21 @@ def test_updating_one_line_keeps_the_others(sandbox: XeroSandbox, run: Runner) -
     assert [line["LineItemID"] for line in after["LineItems"]] == ids
     assert after["LineItems"][0]["Description"] == "Ελαιόλαδο 1L (ΠΟΠ)"
     assert Money.of(after["Total"]) == posted.vendor_total
+
+
+def test_bulk_invoices_of_a_namesake_customer_get_their_own_contact(
+    sandbox: XeroSandbox, run: Runner
+) -> None:
+    xero = _adapter(sandbox)
+    orders = [
+        make_order(id="a-1"),
+        make_order(id="a-2", customer=make_customer(id="cus_2")),  # the same name
+    ]
+    results = run(xero.post_invoices(orders))
+    assert [r.status for r in results] == [BatchItemStatus.CREATED] * 2
+    tenant = sandbox.tenants[sandbox.tenant_id]
+    names = {
+        tenant.contacts[inv["Contact"]["ContactID"]]["ContactNumber"]: inv["Contact"]["Name"]
+        for inv in tenant.invoices.values()
+    }
+    assert names == {"cus_1": "Μαρία Παπαδοπούλου", "cus_2": "Μαρία Παπαδοπούλου (cus_2)"}

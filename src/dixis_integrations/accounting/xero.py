@@ -96,7 +96,7 @@ _MAX_ITEM_CODE = 30
 _MAX_ITEM_NAME = 50
 _MAX_CONTACT_NUMBER = 50
 _REQUEST_ID_HEADERS = ("xero-correlation-id",)
-_UNIQUE_NUMBER = re.compile(r"must be unique", re.IGNORECASE)
+_UNIQUE_NUMBER = re.compile(r"#\s*must be unique", re.IGNORECASE)  # "Invoice # must be unique."
 _CONTACT_NAME_TAKEN = re.compile(r"already assigned to another contact", re.IGNORECASE)
 _MS_DATE = re.compile(r"/Date\((-?\d+)([+-]\d{4})?\)/")
 
@@ -900,7 +900,9 @@ class Xero:
         One result per order, in input order: created, already existed (its
         ``InvoiceNumber`` was taken: read back in one call per 50), or rejected with
         Xero's reason (or ours, for input refused before sending; nothing is sent for
-        those). Each call's ``Idempotency-Key`` covers its chunk's references.
+        those). Each call's ``Idempotency-Key`` covers its chunk's references. Invoices
+        refused because their customer's name belongs to another contact are sent again
+        with the customer's own contact (found or created as in :meth:`upsert_customer`).
         """
         results: list[BatchItemResult | None] = [None] * len(orders)
         ready: list[tuple[int, Order, dict[str, Any], Money, Money]] = []
@@ -920,36 +922,71 @@ class Xero:
             api = yield from self._ready()
             yield from self._items_for(o for _, o, *_ in ready)
             duplicates: dict[str, tuple[int, Money, Money]] = {}
-            for start in range(0, len(ready), BATCH_SIZE):
-                chunk = ready[start : start + BATCH_SIZE]
-                refs = ",".join(order.id for _, order, *_ in chunk)
-                response = yield self._put_invoices(
-                    api, [body for _, _, body, _, _ in chunk], self._key("create_invoices", refs)
-                )
-                answered = response_json(response).get("Invoices") or []
-                for position, (index, order, _, total, tax) in enumerate(chunk):
-                    data = answered[position] if position < len(answered) else {}
-                    if not data.get("HasErrors") and data.get("InvoiceID"):
-                        invoice = parse_invoice(data, total=total, tax=tax)
-                        results[index] = BatchItemResult(
-                            reference=order.id,
-                            status=BatchItemStatus.CREATED,
-                            external_id=invoice.external_id,
-                            invoice=invoice,
-                        )
-                        continue
-                    messages = _messages(data) or ["no answer for this invoice"]
-                    if any(_UNIQUE_NUMBER.search(m) for m in messages):
-                        duplicates[order.id] = (index, total, tax)
-                        continue
-                    results[index] = BatchItemResult(
-                        reference=order.id,
-                        status=BatchItemStatus.REJECTED,
-                        error_code="validation_rejected",
-                        reason="; ".join(messages),
-                    )
+            renamed = yield from self._push(api, ready, "create_invoices", results, duplicates)
+            if renamed:
+                # A contact name already taken by another contact: find or create the
+                # customer (a suffixed name if need be), then send those invoices again
+                # with the ContactID.
+                ids: dict[str, str] = {}
+                for _, order, *_ in renamed:
+                    if order.customer.id not in ids:
+                        record = yield from self.upsert_customer(order.customer)
+                        ids[order.customer.id] = record.external_id
+                again = [
+                    (i, o, {**body, "Contact": {"ContactID": ids[o.customer.id]}}, total, tax)
+                    for i, o, body, total, tax in renamed
+                ]
+                yield from self._push(api, again, "create_invoices.contact", results, duplicates)
             yield from self._read_back(api, duplicates, results)
         return [r for r in results if r is not None]
+
+    def _push(
+        self,
+        api: Endpoint,
+        ready: list[tuple[int, Order, dict[str, Any], Money, Money]],
+        operation: str,
+        results: list[BatchItemResult | None],
+        duplicates: dict[str, tuple[int, Money, Money]],
+    ) -> Operation[list[tuple[int, Order, dict[str, Any], Money, Money]]]:
+        """PUT ``ready`` in chunks of 50; fill ``results``, collect duplicates, and return
+        the invoices refused only because their contact's name is taken.
+        """
+        renamed = []
+        for start in range(0, len(ready), BATCH_SIZE):
+            chunk = ready[start : start + BATCH_SIZE]
+            refs = ",".join(order.id for _, order, *_ in chunk)
+            response = yield self._put_invoices(
+                api, [body for _, _, body, _, _ in chunk], self._key(operation, refs)
+            )
+            answered = response_json(response).get("Invoices") or []
+            for position, item in enumerate(chunk):
+                index, order, _, total, tax = item
+                data = answered[position] if position < len(answered) else {}
+                if not data.get("HasErrors") and data.get("InvoiceID"):
+                    invoice = parse_invoice(data, total=total, tax=tax)
+                    results[index] = BatchItemResult(
+                        reference=order.id,
+                        status=BatchItemStatus.CREATED,
+                        external_id=invoice.external_id,
+                        invoice=invoice,
+                    )
+                    continue
+                messages = _messages(data) or ["no answer for this invoice"]
+                if any(_UNIQUE_NUMBER.search(m) for m in messages):
+                    duplicates[order.id] = (index, total, tax)
+                    continue
+                if operation == "create_invoices" and any(
+                    _CONTACT_NAME_TAKEN.search(m) for m in messages
+                ):
+                    renamed.append(item)
+                    continue
+                results[index] = BatchItemResult(
+                    reference=order.id,
+                    status=BatchItemStatus.REJECTED,
+                    error_code="validation_rejected",
+                    reason="; ".join(messages),
+                )
+        return renamed
 
     def _read_back(
         self,
