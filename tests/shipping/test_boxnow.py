@@ -11,6 +11,7 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
+from dixis_integrations.auth import MemoryTokenStore, SQLiteTokenStore, TokenCipher, TokenStore
 from dixis_integrations.errors import (
     InvalidInput,
     NotFound,
@@ -18,6 +19,7 @@ from dixis_integrations.errors import (
     ValidationRejected,
     WebhookError,
 )
+from dixis_integrations.http import Driver
 from dixis_integrations.models.money import Money
 from dixis_integrations.models.shipping import (
     CashOnDelivery,
@@ -33,6 +35,7 @@ from dixis_integrations.sandbox.boxnow import BoxNowSandbox
 from dixis_integrations.shipping.boxnow import (
     BoxNow,
     BoxNowConfig,
+    boxnow_auth,
     compartment_for,
     delivery_request_body,
     parse_delivery_request,
@@ -267,3 +270,85 @@ def test_verify_webhook_uses_the_raw_data_bytes() -> None:
         verify_webhook(body, SecretStr("other"))
     with pytest.raises(WebhookError):
         verify_webhook(b"not json", SecretStr("s3cret"))
+
+
+def _token_auth(sandbox: BoxNowSandbox, store: TokenStore, tenant: str = "default") -> httpx.Auth:
+    return boxnow_auth(
+        config(),
+        store,
+        tenant=tenant,
+        client_factory=lambda: httpx.Client(transport=httpx.MockTransport(sandbox.handle)),
+        async_client_factory=lambda: httpx.AsyncClient(
+            transport=httpx.MockTransport(sandbox.handle)
+        ),
+    )
+
+
+def test_the_oauth_settings_are_client_credentials_in_json_at_auth_sessions() -> None:
+    oauth = config().oauth()
+    assert oauth.provider == "boxnow"
+    assert oauth.token_url == URL + "/api/v1/auth-sessions"
+    assert (oauth.grant_type, oauth.token_request_encoding) == ("client_credentials", "json")
+    secret = BoxNowSandbox().credentials()["client_secret"]
+    assert oauth.client_secret is not None
+    assert oauth.client_secret.get_secret_value() == secret
+    assert secret not in repr(oauth)
+
+
+def test_with_the_hosts_token_store_adapters_share_one_token(make_runner: Any) -> None:
+    sandbox = BoxNowSandbox()
+    run = make_runner(sandbox.handle)
+    store = MemoryTokenStore()
+    first = BoxNow(config(), auth=_token_auth(sandbox, store))
+    other = BoxNow(config(), auth=_token_auth(sandbox, store))  # another worker, same store
+    shipment = run(first.create_shipment(shipment_request(options=locker())))
+    assert len(run(other.pickup_points())) == 3
+    assert run(other.track(shipment.tracking_number)).tracking_number == shipment.tracking_number
+    assert sandbox.token_requests == 1
+    (login,) = [r for r in sandbox.requests if r.url.path == "/api/v1/auth-sessions"]
+    assert login.headers["content-type"] == "application/json"
+    assert json.loads(login.content) == {
+        "grant_type": "client_credentials",
+        "client_id": BoxNowSandbox().credentials()["client_id"],
+        "client_secret": BoxNowSandbox().credentials()["client_secret"],
+    }
+    saved = store.get("boxnow", "default")
+    assert saved is not None
+    bearer = "Bearer " + saved.access_token.get_secret_value()
+    calls = [r for r in sandbox.requests if r.url.path != "/api/v1/auth-sessions"]
+    assert calls
+    assert all(r.headers["authorization"] == bearer for r in calls)
+
+
+def test_with_the_hosts_token_store_a_rejected_token_is_renewed_once(make_runner: Any) -> None:
+    sandbox = BoxNowSandbox()
+    run = make_runner(sandbox.handle)
+    boxnow = BoxNow(config(), auth=_token_auth(sandbox, MemoryTokenStore()))
+    run(boxnow.pickup_points())
+    sandbox.expire_tokens()
+    assert len(run(boxnow.pickup_points())) == 3
+    assert sandbox.token_requests == 2
+
+
+def test_tokens_in_the_hosts_store_are_kept_per_tenant(make_runner: Any) -> None:
+    sandbox = BoxNowSandbox()
+    run = make_runner(sandbox.handle)
+    store = MemoryTokenStore()
+    for tenant in ("shop-1", "shop-2", "shop-1"):
+        boxnow = BoxNow(config(), tenant=tenant, auth=_token_auth(sandbox, store, tenant))
+        run(boxnow.pickup_points())
+    assert sandbox.token_requests == 2
+    assert store.get("boxnow", "shop-1") != store.get("boxnow", "shop-2")
+
+
+def test_two_processes_on_one_sqlite_token_store_fetch_one_token(tmp_path: Any) -> None:
+    sandbox = BoxNowSandbox()
+    key = TokenCipher.generate_key()
+    path = tmp_path / "tokens.db"
+    with httpx.Client(transport=httpx.MockTransport(sandbox.handle)) as client:
+        driver = Driver(client, sleep=lambda _: None)
+        for _ in range(2):  # a new store object on the same file, as in a new process
+            store = SQLiteTokenStore(path, TokenCipher(key))
+            boxnow = BoxNow(config(), auth=_token_auth(sandbox, store))
+            assert len(driver.run(boxnow.pickup_points())) == 3
+    assert sandbox.token_requests == 1

@@ -1,10 +1,13 @@
 """BOX NOW: parcel lockers over REST, OAuth2 client credentials, signed webhooks.
 
-The token comes from ``POST /api/v1/auth-sessions`` (a JSON body, not a form, so the
-generic OAuth2 client does not fit); it is cached per adapter for its ``expires_in`` and
-fetched again once on a 401. ``orderNumber`` is our reference, so a create retried after a
-lost answer finds the parcel it already made instead of failing. Webhooks are CloudEvents
-whose ``datasignature`` is an HMAC-SHA256 over the raw ``data`` member.
+The token comes from ``POST /api/v1/auth-sessions`` (client credentials in a JSON body).
+In production the host passes ``auth=boxnow_auth(config, token_store)``: an
+:class:`~dixis_integrations.auth.OAuth2Auth` whose token lives in the host's
+:class:`~dixis_integrations.auth.TokenStore` and is renewed once across threads and
+processes. Without ``auth`` the adapter fetches the token itself, through the driver, and
+keeps it in memory (see :class:`BoxNow`). ``orderNumber`` is our reference, so a create
+retried after a lost answer finds the parcel it already made instead of failing. Webhooks
+are CloudEvents whose ``datasignature`` is an HMAC-SHA256 over the raw ``data`` member.
 """
 
 from __future__ import annotations
@@ -22,6 +25,8 @@ from typing import Any
 import httpx
 from pydantic import BaseModel, ConfigDict, SecretStr
 
+from dixis_integrations.auth.oauth import OAuth2Auth, OAuth2Config, TokenManager
+from dixis_integrations.auth.tokens import TokenStore
 from dixis_integrations.errors import (
     AuthError,
     Conflict,
@@ -71,6 +76,7 @@ __all__ = [
     "BOXNOW_EVENTS",
     "BoxNow",
     "BoxNowConfig",
+    "boxnow_auth",
     "classify",
     "compartment_for",
     "delivery_request_body",
@@ -113,6 +119,44 @@ class BoxNowConfig(BaseModel):
     webhook_secret: SecretStr | None = None
     allow_return: bool = True
     rate_table: RateTable = default_rate_table("2.40", "2.40", "2.40", "0.50", cod_fee="1.00")
+
+    def oauth(self) -> OAuth2Config:
+        """The OAuth2 settings of ``POST /api/v1/auth-sessions`` for a ``TokenManager``.
+
+        Client credentials sent in a JSON body; renewed a minute before ``expires_in``.
+        """
+        return OAuth2Config(
+            provider="boxnow",
+            client_id=self.client_id,
+            client_secret=self.client_secret,
+            token_url=self.base_url.rstrip("/") + "/api/v1/auth-sessions",
+            grant_type="client_credentials",
+            token_request_encoding="json",  # noqa: S106 - an encoding, not a secret
+            refresh_margin_seconds=60,
+        )
+
+
+def boxnow_auth(
+    config: BoxNowConfig,
+    store: TokenStore,
+    *,
+    tenant: str = "default",
+    client_factory: Callable[[], httpx.Client] | None = None,
+    async_client_factory: Callable[[], httpx.AsyncClient] | None = None,
+) -> OAuth2Auth:
+    """The ``auth`` to pass to :class:`BoxNow`: tokens kept in ``store`` per tenant.
+
+    ``client_factory``/``async_client_factory`` make the clients the token requests go
+    through (a sandbox's transport in tests); by default, plain ``httpx`` clients.
+    """
+    manager = TokenManager(
+        config.oauth(),
+        tenant,
+        store,
+        client_factory,
+        async_client_factory=async_client_factory,
+    )
+    return OAuth2Auth(manager)
 
 
 _RULES = CarrierRules(
@@ -320,7 +364,16 @@ def verify_webhook(body: bytes, secret: SecretStr) -> dict[str, Any]:
 
 
 class BoxNow(CarrierBase):
-    """BOX NOW lockers through the ``ShippingCarrier`` Protocol, sync and async."""
+    """BOX NOW lockers through the ``ShippingCarrier`` Protocol, sync and async.
+
+    Tokens: pass ``auth=boxnow_auth(config, store)`` so that they live in the host's
+    token store and are renewed once across processes. Without ``auth``, the adapter
+    fetches its token as one more request of the operation (so it goes through the
+    driver: its transport, budgets and retries, a sandbox's in-process transport too) and
+    keeps it in memory for this adapter object only. That fallback stays because a
+    ``TokenManager`` calls the token endpoint on a client of its own, outside the
+    operation, which only the host can point at the right transport.
+    """
 
     name = "boxnow"
     capabilities = frozenset(
@@ -398,6 +451,9 @@ class BoxNow(CarrierBase):
     def _call(
         self, build: Callable[[dict[str, str]], httpx.Request]
     ) -> Generator[httpx.Request, httpx.Response, httpx.Response]:
+        if self.endpoint.auth is not None:
+            # The host's auth adds the bearer token and renews it once on a 401.
+            return (yield build({}))
         token = self._cached_token()
         if token is None:
             token = yield from self._login()
