@@ -21,7 +21,11 @@ from sync.market import connections
 app = Celery("dixis_test", broker=os.environ.get("DIXIS_TEST_BROKER", "redis://127.0.0.1:6379/0"))
 app.conf.update(
     task_default_queue=os.environ.get("DIXIS_TEST_QUEUE", "dixis-test"),
-    broker_transport_options={"visibility_timeout": 4},
+    broker_transport_options={
+        "visibility_timeout": 4,
+        "unacked_restore_interval": 1,
+        "unacked_restore_throttle": 1,
+    },
     worker_prefetch_multiplier=1,
     task_acks_on_failure_or_timeout=True,
 )

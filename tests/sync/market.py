@@ -292,7 +292,7 @@ class Carrier:
     """A carrier without idempotency keys: it looks up by our reference first."""
 
     name = "carrier"
-    capabilities = frozenset({Capability.LABELS})
+    capabilities = frozenset({Capability.LABELS, Capability.CANCELLATION})
 
     def __init__(self, base_url: str) -> None:
         self.endpoint = _endpoint(base_url, self.name)
