@@ -57,3 +57,20 @@ def test_manifest_is_a_pdf_and_stops_voiding() -> None:
     assert base64.b64decode(manifest["Manifest"]).startswith(b"%PDF-1.4")
     assert void["Result"] == "Failure"
     assert label.content.startswith(b"%PDF-1.4")
+
+
+def test_box_now_lockers_are_a_chosen_code_or_the_nearest() -> None:
+    def create(locker: object) -> dict[str, object]:
+        body = {**SHIPMENT, "LockerDeliveryInfo": locker}
+        with httpx.Client(
+            transport=CourierCenterSandbox().transport(), base_url="http://c"
+        ) as client:
+            answer: dict[str, object] = client.post("/ccservice/api/Shipment", json=body).json()
+        return answer
+
+    assert create({"Prefix": "ATH", "Code": "4"})["Result"] == "Success"
+    assert create({"Prefix": "BOXNOW"})["Result"] == "Success"
+    no_code = create({"Prefix": "ATH"})
+    assert no_code["Result"] == "Failure"
+    assert "LockerDeliveryInfo.Code" in str(no_code["Errors"])
+    assert create({"Prefix": "LOCKER", "Code": "4"})["Result"] == "Failure"

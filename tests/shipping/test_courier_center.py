@@ -25,6 +25,7 @@ from dixis_integrations.models.shipping import (
     ShippingOptions,
     TrackingStatus,
 )
+from dixis_integrations.protocols import Capability
 from dixis_integrations.sandbox.courier_center import CourierCenterSandbox
 from dixis_integrations.shipping.courier_center import (
     CourierCenter,
@@ -154,7 +155,7 @@ def test_full_lifecycle_with_manifest(make_runner: Any) -> None:
     )
     shipment = run(cc.create_shipment(shipment_request(options=locker)))
     sent = json.loads(sandbox.requests[-1].content)
-    assert sent["LockerDeliveryInfo"] == {"Prefix": "BOXNOW", "LockerId": "4"}
+    assert sent["LockerDeliveryInfo"] == {"Prefix": "ATH", "Code": "4"}
     assert "return_awb" in shipment.carrier_data
     label = run(cc.label(shipment, LabelFormat.PDF_THERMAL))
     assert label.content.startswith(b"%PDF-1.4")
@@ -167,6 +168,15 @@ def test_full_lifecycle_with_manifest(make_runner: Any) -> None:
     assert run(cc.track(shipment.tracking_number)).status is TrackingStatus.DELIVERED
     with pytest.raises(NotSupported):
         run(cc.pickup_points())
+
+
+def test_lockers_are_not_declared_and_not_listed_without_a_call(make_runner: Any) -> None:
+    sandbox = CourierCenterSandbox()
+    run = make_runner(sandbox.handle)
+    assert Capability.LOCKERS not in CourierCenter.capabilities
+    with pytest.raises(NotSupported, match="boxnow"):
+        run(CourierCenter(config()).pickup_points())
+    assert sandbox.requests == []
 
 
 def test_void_before_the_manifest(make_runner: Any) -> None:

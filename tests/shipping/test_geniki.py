@@ -23,6 +23,7 @@ from dixis_integrations.models.money import Money
 from dixis_integrations.models.shipping import (
     CashOnDelivery,
     CodMethod,
+    DeliveryType,
     LabelFormat,
     Service,
     ShippingOptions,
@@ -203,6 +204,42 @@ def test_bad_input_is_refused_before_any_call(make_runner: Any) -> None:
     with pytest.raises(InvalidInput):
         run(Geniki(config()).create_shipment(shipment_request(weight="41")))
     assert sandbox.requests == []
+
+
+@pytest.mark.parametrize(
+    ("options", "paths"),
+    [
+        (
+            ShippingOptions(delivery_type=DeliveryType.LOCKER, pickup_point_id="L001"),
+            ["options.delivery_type", "options.pickup_point_id"],
+        ),
+        (
+            ShippingOptions(delivery_type=DeliveryType.BRANCH, pickup_point_id="ATH01"),
+            ["options.delivery_type", "options.pickup_point_id"],
+        ),
+        (ShippingOptions(pickup_point_id="ATH01"), ["options.pickup_point_id"]),
+    ],
+)
+def test_delivery_to_a_shop_or_locker_is_refused_naming_the_field(
+    options: ShippingOptions, paths: list[str], make_runner: Any
+) -> None:
+    sandbox = GenikiSandbox()
+    run = make_runner(sandbox.handle)
+    with pytest.raises(InvalidInput) as info:
+        run(Geniki(config()).create_shipment(shipment_request(options=options)))
+    assert [e.path for e in info.value.errors] == paths
+    refusal = info.value.errors[-1]
+    assert refusal.code == "unsupported_option"
+    assert "no field for a shop or locker" in refusal.message
+    assert sandbox.requests == []
+
+
+def test_geniki_shops_and_lockers_are_listed_for_collection(make_runner: Any) -> None:
+    run = make_runner(GenikiSandbox().handle)
+    points = run(Geniki(config()).pickup_points(recipient()))
+    kinds = {p.kind for p in points}
+    assert kinds == {DeliveryType.BRANCH, DeliveryType.LOCKER}
+    assert all(p.carrier == "geniki" and p.id for p in points)
 
 
 def test_full_lifecycle_with_one_key_and_cold_chain(make_runner: Any) -> None:

@@ -119,6 +119,15 @@ class CourierCenterSandbox(Emulator):
                 return _failure("Items[].Weight.Value must be above 0 and at most 35")
         if body.get("CODs") and consignee.get("Country") != "GR":
             return _failure("COD is available for domestic shipments only")
+        locker = body.get("LockerDeliveryInfo")
+        if locker is not None:
+            # A chosen BOX NOW locker is Prefix "ATH" with its Code; "BOXNOW" alone asks
+            # for the locker nearest the consignee (Courier Center's WooCommerce plugin).
+            prefix = (locker or {}).get("Prefix")
+            if prefix not in ("ATH", "BOXNOW"):
+                return _failure("LockerDeliveryInfo.Prefix is not valid")
+            if prefix == "ATH" and not str(locker.get("Code") or "").strip():
+                return _failure("LockerDeliveryInfo.Code is required")
         number = str(next(self._numbers))
         self.shipments[number] = _Shipment(number, body, self._now())
         answer: dict[str, Any] = {"Result": "Success", "ShipmentNumber": number, "Errors": []}

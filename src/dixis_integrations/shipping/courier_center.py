@@ -205,7 +205,13 @@ def shipment_body(request: ShipmentRequest, config: CourierCenterConfig) -> dict
             {"Type": "Cash", "Amount": {"Currency": amount.currency, "Value": amount.amount}}
         ]
     if options.delivery_type is DeliveryType.LOCKER:
-        body["LockerDeliveryInfo"] = {"Prefix": "BOXNOW", "LockerId": options.pickup_point_id}
+        # As Courier Center's own plugin sends it: a locker chosen on BOX NOW's map is
+        # {"Prefix": "ATH", "Code": id}; {"Prefix": "BOXNOW"} alone lets Courier Center
+        # pick the locker nearest the consignee.
+        if options.pickup_point_id:
+            body["LockerDeliveryInfo"] = {"Prefix": "ATH", "Code": options.pickup_point_id}
+        else:
+            body["LockerDeliveryInfo"] = {"Prefix": "BOXNOW"}
     if options.return_voucher:
         body["GenerateReturnAWB"] = True
     if request.notes:
@@ -269,7 +275,13 @@ def parse_details(body: Any, awb: str) -> Tracking:
 
 
 class CourierCenter(CarrierBase):
-    """Courier Center through the ``ShippingCarrier`` Protocol, sync and async."""
+    """Courier Center through the ``ShippingCarrier`` Protocol, sync and async.
+
+    Courier Center delivers to BOX NOW lockers but publishes no API that lists them, so
+    ``Capability.LOCKERS`` is not declared and :meth:`pickup_points` is ``NotSupported``:
+    list the lockers with the ``BoxNow`` adapter (or BOX NOW's map widget) and pass the
+    chosen id as ``options.pickup_point_id``.
+    """
 
     name = "courier_center"
     capabilities = frozenset(

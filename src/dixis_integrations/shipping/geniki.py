@@ -379,17 +379,31 @@ class Geniki(CarrierBase):
         return f"Geniki(tenant={self.endpoint.tenant!r}, username={self.config.username!r})"
 
     def _extra_checks(self, request: ShipmentRequest) -> list[FieldError]:
+        errors = []
         if request.service is Service.SAME_DAY and (
             request.sender.postcode[:2] != request.recipient.postcode[:2]
         ):
-            return [
+            errors.append(
                 FieldError(
                     ("service",),
                     "Geniki's same-day service (3Σ) is within one city",
                     code="unsupported_service",
                 )
-            ]
-        return []
+            )
+        options = request.options
+        if options.pickup_point_id or options.delivery_type is not DeliveryType.DOOR:
+            # GetShopsList/GetLockersList list where parcels can wait (C_D2), but the
+            # CreateJob Record has no field that addresses a job to a shop or a locker:
+            # sent anyway, the id would be dropped and the parcel would go to the door.
+            errors.append(
+                FieldError(
+                    ("options", "pickup_point_id"),
+                    "Geniki's CreateJob has no field for a shop or locker: "
+                    "Geniki delivers to the door only",
+                    code="unsupported_option",
+                )
+            )
+        return errors
 
     def _authenticate(self) -> Generator[httpx.Request, httpx.Response, str]:
         response = yield soap_call(
@@ -505,7 +519,11 @@ class Geniki(CarrierBase):
         )
 
     def pickup_points(self, near: Address | None = None) -> Operation[list[PickupPoint]]:
-        """Geniki shops and lockers (``GetShopsList``, ``GetLockersList``)."""
+        """Geniki shops and lockers (``GetShopsList``, ``GetLockersList``).
+
+        Where a recipient can collect a parcel Geniki holds for them (C_D2): jobs cannot
+        be addressed to them, so a request with a ``pickup_point_id`` is refused.
+        """
         shops = yield from self._call("GetShopsList", {})
         lockers = yield from self._call("GetLockersList", {})
         postcode = near.postcode if near is not None else None
