@@ -106,3 +106,21 @@ def test_report_prints_table_json_csv_and_audit(
     assert capsys.readouterr().out.startswith("day,kind,provider,orders_synced")
     assert main(["report", "--config", str(config), "--audit"]) == 0
     assert json.loads(capsys.readouterr().out) == []
+
+
+def test_sync_runs_the_file_and_summarises_the_jobs(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    day = market_day(orders=2, seed=5, follow_ups=False)
+    export = tmp_path / "events.jsonl"
+    export.write_text("\n".join(e.model_dump_json() for e in day.events) + "\n", encoding="utf-8")
+    code = main(["sync", str(export), "--sandbox", "--max-wait", "30"])
+    err = capsys.readouterr().err
+    assert f"{len(day.events)} events, 0 bad lines; jobs:" in err
+    assert code in (0, 1)
+    assert (code == 0) == ("dead " not in err)
+
+
+def test_sync_needs_a_file_or_resume(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["sync", "--sandbox"]) == 2
+    assert "give a FILE" in capsys.readouterr().err
