@@ -124,3 +124,29 @@ def test_injected_rate_limit_is_acs_shaped_and_served_over_http() -> None:
     with serve(sandbox.handle) as served, httpx.Client(base_url=served.base_url) as client:
         assert call(client, sandbox, "ACS_Stations").status_code == 406
         assert call(client, sandbox, "ACS_Stations").status_code == 200
+
+
+def test_cod_beneficiary_info_lists_a_delivered_cod_voucher_on_its_payout_day() -> None:
+    sandbox = ACSSandbox()
+    with client_for(sandbox) as client:
+        created = call(client, sandbox, "ACS_Create_Voucher", **{**VOUCHER, "Cod_Ammount": "42.10"})
+        number = created.json()["ACSOutputResponce"]["ACSValueOutput"][0]["Voucher_No"]
+        call(client, sandbox, "ACS_Print_Voucher", Voucher_No=number, Print_Type=2)
+        call(client, sandbox, "ACS_Issue_Pickup_List", Pickup_Date="2026-11-02")
+        before = call(client, sandbox, "ACS_COD_Beneficiary_Info", COD_Payment_Date="2026-11-05")
+        sandbox.advance(17 * 3600)
+        rows = [
+            call(client, sandbox, "ACS_COD_Beneficiary_Info", COD_Payment_Date=day).json()[
+                "ACSOutputResponce"
+            ]["ACSTableOutput"]["Table_Data"]
+            for day in ("2026-11-04", "2026-11-05")
+        ]
+        bad = call(client, sandbox, "ACS_COD_Beneficiary_Info", COD_Payment_Date="05/11/2026")
+    assert before.json()["ACSOutputResponce"]["ACSTableOutput"]["Table_Data"] == []
+    assert rows[0] == []
+    (row,) = rows[1]
+    assert row["POD"] == number
+    assert row["Parcel_COD_Amount"] == 42.1
+    assert row["COD_Amount_Cach"] == 42.1
+    assert row["Parcel_Delivery_Date"] == "2026-11-03T00:00:00"
+    assert bad.json()["ACSOutputResponce"]["ACSValueOutput"][0]["Error_msg"]

@@ -35,6 +35,8 @@ from dixis_integrations.shipping.acs import (
     ACSConfig,
     build_call,
     classify,
+    cod_payout_params,
+    parse_cod_payouts,
     parse_price,
     parse_tracking,
     parse_voucher,
@@ -440,3 +442,79 @@ def test_a_repeat_quote_for_the_same_postcode_is_one_call(make_runner: Any) -> N
     assert calls == 2
     assert len(sandbox.requests) == calls + 1
     assert again[0].price_excl_vat > first[0].price_excl_vat
+
+
+def test_cod_payout_call_is_exactly_the_documented_request() -> None:
+    body = build_call(
+        "ACS_COD_Beneficiary_Info", cod_payout_params(date(2026, 11, 6)), config(), language=False
+    )
+    assert body == {
+        "ACSAlias": "ACS_COD_Beneficiary_Info",
+        "ACSInputParameters": {
+            "Company_ID": "DEMO",
+            "Company_Password": "demo-company-pass",
+            "User_ID": "demo",
+            "User_Password": "demo-user-pass",
+            "User_locals": "GR",
+            "COD_Payment_Date": "2026-11-06",
+        },
+    }
+
+
+# ACS's documented example answer of ACS_COD_Beneficiary_Info (its spellings kept).
+_COD_ANSWER = """{"ACSExecution_HasError": false, "ACSExecutionErrorMessage": "",
+ "ACSOutputResponce": {"ACSValueOutput": [{"Error_msg": null}],
+  "ACSTableOutput": {"Table_Data": [
+   {"Customer_Code": "2ΑΘ999999", "POD": "7400000123", "Parcel_Sender": "Sender",
+    "Parcel_Receiver": "Recipient ", "Parcel_Pickup_Date": "2020-09-05T00:00:00",
+    "Parcel_Delivery_Date": "2020-09-07T00:00:00", "Parcel_COD_Amount": 120.30,
+    "Customer_RefNo_1": "ORDER-1", "Customer_RefNo_2": "",
+    "COD_Amount_Cach": 0.00, "COD_Amount_CreditCard": 120.30}]}}}"""
+
+
+def test_parse_cod_payouts_reads_the_documented_answer_exactly() -> None:
+    body = json.loads(_COD_ANSWER, parse_float=Decimal)
+    (payout,) = parse_cod_payouts(body, date(2020, 9, 9))
+    assert payout.carrier == "acs"
+    assert payout.tracking_number == "7400000123"
+    assert payout.paid_on == date(2020, 9, 9)
+    assert payout.amount == Money.of("120.30")
+    assert payout.card == Money.of("120.30")
+    assert payout.cash == Money.of("0.00")
+    assert payout.references == ("ORDER-1",)
+    assert (payout.picked_up_on, payout.delivered_on) == (date(2020, 9, 5), date(2020, 9, 7))
+
+
+def test_a_cod_payout_error_named_error_msg_is_typed() -> None:
+    answer = {
+        "ACSExecution_HasError": False,
+        "ACSExecutionErrorMessage": "",
+        "ACSOutputResponce": {"ACSValueOutput": [{"Error_msg": "Μη έγκυρη ημερομηνία"}]},
+    }
+    error = classify(_response(answer), ENDPOINT)
+    assert isinstance(error, ValidationRejected)
+    assert "ημερομηνία" in str(error)
+
+
+def test_cod_payouts_of_delivered_vouchers_against_the_sandbox(make_runner: Any) -> None:
+    sandbox = ACSSandbox()
+    run = make_runner(sandbox.handle)
+    acs = ACS(config())
+    cash = run(acs.create_shipment(shipment_request(options=cod("30.00"), reference="ORD-1")))
+    card = run(acs.create_shipment(shipment_request(options=cod("18.40"), reference="ORD-2")))
+    plain = run(acs.create_shipment(shipment_request(reference="ORD-3")))
+    sandbox.pay_cod_by_card(card.tracking_number)
+    run(acs.finalise([cash, card, plain]))
+    sandbox.advance(17 * 3600)
+    delivered = run(acs.track(cash.tracking_number)).events[-1].at.date()
+    payday = date.fromordinal(delivered.toordinal() + 2)
+    payouts = {p.tracking_number: p for p in run(acs.cod_payouts(payday))}
+    assert set(payouts) == {cash.tracking_number, card.tracking_number}
+    assert payouts[cash.tracking_number].cash == Money.of("30.00")
+    assert payouts[card.tracking_number].card == Money.of("18.40")
+    assert payouts[card.tracking_number].amount == Money.of("18.40")
+    assert payouts[card.tracking_number].references == ("ORD-2",)
+    sent = json.loads(sandbox.requests[-1].content)["ACSInputParameters"]
+    assert sent["COD_Payment_Date"] == payday.isoformat()
+    assert "Language" not in sent
+    assert run(acs.cod_payouts(delivered)) == []

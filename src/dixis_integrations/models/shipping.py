@@ -18,6 +18,7 @@ from dixis_integrations.models.money import Money
 __all__ = [
     "CashOnDelivery",
     "CodMethod",
+    "CodPayout",
     "CompartmentSize",
     "DeliveryType",
     "Label",
@@ -244,3 +245,23 @@ class Manifest(BaseModel):
     tracking_numbers: tuple[str, ...]
     created_at: datetime
     document: bytes | None = None
+
+
+class CodPayout(BaseModel):
+    """Cash on delivery a carrier paid out to the shop, one voucher per line.
+
+    ``amount`` is what was collected for the voucher; ``cash`` and ``card`` split it by
+    how the recipient paid, when the carrier says so. ``references`` are the shop's own
+    keys given at creation (order references), for matching payouts to orders.
+    """
+
+    model_config = _FROZEN
+    carrier: str
+    tracking_number: str
+    paid_on: date
+    amount: Money
+    cash: Money | None = None
+    card: Money | None = None
+    references: tuple[str, ...] = ()
+    picked_up_on: date | None = None
+    delivered_on: date | None = None

@@ -41,6 +41,7 @@ _JOURNEY = (
     (12 * 3600, "ΠΡΟΣ ΠΑΡΑΔΟΣΗ", "ΚΑΤΑΣΤΗΜΑ ΠΡΟΟΡΙΣΜΟΥ"),
 )
 _FINAL_AT = 16 * 3600
+_PAYOUT_DAYS = 2  # days from delivery to ACS's COD payout, in this emulator
 _CALENDAR = datetime(2026, 11, 2, 8, 0, tzinfo=UTC)
 _STATIONS = (
     {
@@ -131,6 +132,7 @@ class ACSSandbox(Emulator):
         self._lists = itertools.count(1)
         self._offset = 0.0
         self._start = self._now()
+        self._card_cod: set[str] = set()
 
     # -- knobs -----------------------------------------------------------------------
     def credentials(self) -> dict[str, str]:
@@ -421,6 +423,49 @@ class ACSSandbox(Emulator):
             return self._answer(table=[])
         _, summary = self._history(voucher)
         return self._answer(table=[summary])
+
+    def pay_cod_by_card(self, voucher: str) -> None:
+        """The recipient of ``voucher`` pays its COD by card (cash otherwise)."""
+        self._card_cod.add(voucher)
+
+    def _acs_cod_beneficiary_info(self, params: dict[str, Any]) -> httpx.Response:
+        # ACS pays COD out _PAYOUT_DAYS after delivery; the date asked for is that day
+        # only, not "since". Amounts are JSON numbers, as in ACS's documented example.
+        try:
+            day = datetime.strptime(str(params.get("COD_Payment_Date") or ""), "%Y-%m-%d").date()
+        except ValueError:
+            return self._answer(values=[{"Error_msg": "Μη έγκυρη ημερομηνία COD_Payment_Date"}])
+        rows = []
+        for voucher in self.vouchers.values():
+            try:
+                amount = Decimal(str(voucher.params.get("Cod_Ammount") or "0"))
+            except InvalidOperation:
+                continue
+            if amount <= 0 or voucher.deleted or voucher.listed_at is None:
+                continue
+            if voucher.outcome != "delivered" or self._now() - voucher.listed_at < _FINAL_AT:
+                continue
+            delivered = _CALENDAR + timedelta(seconds=voucher.listed_at + _FINAL_AT - self._start)
+            picked_up = _CALENDAR + timedelta(seconds=voucher.listed_at - self._start)
+            if (delivered + timedelta(days=_PAYOUT_DAYS)).date() != day:
+                continue
+            by_card = voucher.number in self._card_cod
+            rows.append(
+                {
+                    "Customer_Code": "2ΑΘ999999",
+                    "POD": voucher.number,
+                    "Parcel_Sender": "Sender",
+                    "Parcel_Receiver": str(voucher.params.get("Recipient_Name") or ""),
+                    "Parcel_Pickup_Date": picked_up.strftime("%Y-%m-%dT00:00:00"),
+                    "Parcel_Delivery_Date": delivered.strftime("%Y-%m-%dT00:00:00"),
+                    "Parcel_COD_Amount": float(amount),
+                    "Customer_RefNo_1": str(voucher.params.get("Reference_Key1") or ""),
+                    "Customer_RefNo_2": str(voucher.params.get("Reference_Key2") or ""),
+                    "COD_Amount_Cach": 0.0 if by_card else float(amount),
+                    "COD_Amount_CreditCard": float(amount) if by_card else 0.0,
+                }
+            )
+        return self._answer(values=[{"Error_msg": None}], table=rows)
 
     def _acs_stations(self, params: dict[str, Any]) -> httpx.Response:
         zipcode = str(params.get("Zip_Code") or "")

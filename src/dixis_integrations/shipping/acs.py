@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import json
 import threading
 from collections.abc import Mapping, Sequence
 from datetime import UTC, date, datetime, timedelta
@@ -42,6 +43,7 @@ from dixis_integrations.models.address import Address
 from dixis_integrations.models.money import Money
 from dixis_integrations.models.shipping import (
     CodMethod,
+    CodPayout,
     DeliveryType,
     Label,
     LabelFormat,
@@ -75,6 +77,8 @@ __all__ = [
     "ACSConfig",
     "build_call",
     "classify",
+    "cod_payout_params",
+    "parse_cod_payouts",
     "parse_label",
     "parse_pickup_list",
     "parse_price",
@@ -177,19 +181,26 @@ def _wire(value: Any) -> Any:
     return format(value, "f") if isinstance(value, Decimal) else value
 
 
-def build_call(alias: str, params: Mapping[str, Any], config: ACSConfig) -> dict[str, Any]:
+def build_call(
+    alias: str, params: Mapping[str, Any], config: ACSConfig, *, language: bool = True
+) -> dict[str, Any]:
     """The JSON body of one ACS call: credentials first, then ``params``.
 
-    Decimals become decimal strings (``Decimal("50.5")`` -> ``"50.5"``).
+    Decimals become decimal strings (``Decimal("50.5")`` -> ``"50.5"``). ``language=False``
+    leaves out ``Language`` for the aliases whose documented parameters have none.
     """
+    credentials: dict[str, Any] = {
+        "Company_ID": config.company_id,
+        "Company_Password": config.company_password.get_secret_value(),
+        "User_ID": config.user_id,
+        "User_Password": config.user_password.get_secret_value(),
+    }
+    if language:
+        credentials["Language"] = config.language
     return {
         "ACSAlias": alias,
         "ACSInputParameters": {
-            "Company_ID": config.company_id,
-            "Company_Password": config.company_password.get_secret_value(),
-            "User_ID": config.user_id,
-            "User_Password": config.user_password.get_secret_value(),
-            "Language": config.language,
+            **credentials,
             **{key: _wire(value) for key, value in params.items()},
         },
     }
@@ -239,7 +250,8 @@ def classify(response: httpx.Response, endpoint: Endpoint) -> ProviderError | No
             return AuthError(message, vendor="acs", status_code=status)
         return ValidationRejected(message, vendor="acs", status_code=status)
     for value in _values(body):
-        silent = value.get("Error_Message") or value.get("Error_Messages")
+        # ACS_COD_Beneficiary_Info names it Error_msg.
+        silent = value.get("Error_Message") or value.get("Error_Messages") or value.get("Error_msg")
         if silent:
             return ValidationRejected(str(silent), vendor="acs", status_code=status)
     return None
@@ -447,6 +459,70 @@ def _when(text: Any) -> datetime:
     return parsed.astimezone(UTC)
 
 
+def cod_payout_params(day: date) -> dict[str, Any]:
+    """The parameters of ``ACS_COD_Beneficiary_Info`` for the payouts of ``day``."""
+    return {"User_locals": "GR", "COD_Payment_Date": day.isoformat()}
+
+
+def _payout_money(value: Any, what: str) -> Money | None:
+    if value is None or value == "":
+        return None
+    try:
+        return Money.of(Decimal(str(value)).quantize(Decimal("0.01")))
+    except (InvalidOperation, ValueError) as exc:
+        raise TransientError(f"ACS sent {what} {value!r}", vendor="acs") from exc
+
+
+def _payout_date(value: Any) -> date | None:
+    text = str(value or "").strip()
+    if not text:
+        return None
+    try:
+        return datetime.fromisoformat(text).date()
+    except ValueError:
+        return None
+
+
+def parse_cod_payouts(body: Any, day: date) -> list[CodPayout]:
+    """The :class:`CodPayout` lines of an ``ACS_COD_Beneficiary_Info`` answer.
+
+    ``COD_Amount_Cach`` (ACS's spelling) and ``COD_Amount_CreditCard`` split the amount
+    by how the recipient paid; a line without a voucher (``POD``) is skipped.
+    """
+    payouts = []
+    for row in _table(body):
+        voucher = str(row.get("POD") or "").strip()
+        if not voucher:
+            continue
+        amount = _payout_money(row.get("Parcel_COD_Amount"), "Parcel_COD_Amount")
+        cash = _payout_money(row.get("COD_Amount_Cach"), "COD_Amount_Cach")
+        card = _payout_money(row.get("COD_Amount_CreditCard"), "COD_Amount_CreditCard")
+        if amount is None:
+            parts = [m for m in (cash, card) if m is not None]
+            if not parts:
+                raise TransientError(f"ACS sent no COD amount for {voucher}", vendor="acs")
+            amount = sum(parts[1:], parts[0])
+        references = tuple(
+            str(row.get(key) or "").strip()
+            for key in ("Customer_RefNo_1", "Customer_RefNo_2")
+            if str(row.get(key) or "").strip()
+        )
+        payouts.append(
+            CodPayout(
+                carrier="acs",
+                tracking_number=voucher,
+                paid_on=day,
+                amount=amount,
+                cash=cash,
+                card=card,
+                references=references,
+                picked_up_on=_payout_date(row.get("Parcel_Pickup_Date")),
+                delivered_on=_payout_date(row.get("Parcel_Delivery_Date")),
+            )
+        )
+    return payouts
+
+
 def parse_tracking(summary: Any, details: Any, voucher: str) -> Tracking:
     """Merge ``ACS_TrackingDetails`` checkpoints with ``ACS_Trackingsummary``'s status.
 
@@ -561,13 +637,19 @@ class ACS(CarrierBase):
         return f"ACS(tenant={self.endpoint.tenant!r}, company_id={self.config.company_id!r})"
 
     def _call(
-        self, alias: str, params: Mapping[str, Any], *, key: str | None = None, safe: bool = False
+        self,
+        alias: str,
+        params: Mapping[str, Any],
+        *,
+        key: str | None = None,
+        safe: bool = False,
+        language: bool = True,
     ) -> httpx.Request:
         return self.endpoint.request(
             "POST",
             _PATH,
             operation=f"acs.{alias}",
-            json=build_call(alias, params, self.config),
+            json=build_call(alias, params, self.config, language=language),
             idempotency_key=key,
             idempotent=True if safe else None,
         )
@@ -702,6 +784,19 @@ class ACS(CarrierBase):
             params["Zip_Code"] = near.postcode
         response = yield self._call("ACS_Stations", params, safe=True)
         return parse_stations(response.json())
+
+    def cod_payouts(self, day: date) -> Operation[list[CodPayout]]:
+        """``ACS_COD_Beneficiary_Info``: the COD amounts ACS paid out on ``day``.
+
+        That day only (ACS does not answer "since"), one line per voucher, with how the
+        recipient paid (cash or card) and the references given at creation, so that a
+        shop can close the orders ACS has paid for.
+        """
+        response = yield self._call(
+            "ACS_COD_Beneficiary_Info", cod_payout_params(day), safe=True, language=False
+        )
+        # Amounts are JSON numbers: read them as decimals, never through a float.
+        return parse_cod_payouts(json.loads(response.content, parse_float=Decimal), day)
 
     def validate_address(self, address: Address) -> Operation[bool]:
         """``ACS_Address_Validation`` (Greek script): whether ACS can resolve the address."""
