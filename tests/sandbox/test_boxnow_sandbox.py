@@ -113,3 +113,21 @@ def test_served_over_real_http() -> None:
         headers = login(client, sandbox)
         lockers = client.get("/api/v1/destinations", headers=headers).json()["data"]
     assert {locker["id"] for locker in lockers} == {"4", "9", "17"}
+
+
+def test_parcels_are_listed_a_page_at_a_time_with_page_tokens() -> None:
+    sandbox = BoxNowSandbox(page_size=2)
+    with httpx.Client(transport=sandbox.transport(), base_url="http://b") as client:
+        headers = login(client, sandbox)
+        for i in range(3):
+            order = {**ORDER, "orderNumber": f"ORD-{i}"}
+            assert client.post("/api/v1/delivery-requests", json=order, headers=headers).is_success
+        first = client.get("/api/v1/parcels", headers=headers).json()
+        token = first["pagination"]["nextPageToken"]
+        second = client.get("/api/v1/parcels", params={"pageToken": token}, headers=headers)
+        bad = client.get("/api/v1/parcels", params={"pageToken": "%%%"}, headers=headers)
+    assert [p["orderNumber"] for p in first["data"]] == ["ORD-0", "ORD-1"]
+    assert token
+    assert [p["orderNumber"] for p in second.json()["data"]] == ["ORD-2"]
+    assert second.json()["pagination"]["nextPageToken"] is None
+    assert bad.status_code == 400

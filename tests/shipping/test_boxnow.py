@@ -16,6 +16,7 @@ from dixis_integrations.errors import (
     InvalidInput,
     NotFound,
     NotSupported,
+    TransientError,
     ValidationRejected,
     WebhookError,
 )
@@ -40,6 +41,7 @@ from dixis_integrations.shipping.boxnow import (
     delivery_request_body,
     parse_delivery_request,
     parse_parcel_events,
+    parse_parcels_page,
     verify_webhook,
 )
 
@@ -352,3 +354,66 @@ def test_two_processes_on_one_sqlite_token_store_fetch_one_token(tmp_path: Any) 
             boxnow = BoxNow(config(), auth=_token_auth(sandbox, store))
             assert len(driver.run(boxnow.pickup_points())) == 3
     assert sandbox.token_requests == 1
+
+
+def test_parse_parcels_page_reads_the_parcels_and_the_next_token() -> None:
+    body = {"data": [{"id": "1"}, {"id": "2"}], "pagination": {"nextPageToken": "abc"}}
+    assert parse_parcels_page(body) == ([{"id": "1"}, {"id": "2"}], "abc")
+    assert parse_parcels_page({"data": [], "pagination": {"nextPageToken": None}}) == ([], None)
+    assert parse_parcels_page({"data": [{"id": "3"}]}) == ([{"id": "3"}], None)
+
+
+def test_parcels_follows_page_tokens_to_the_last_page(make_runner: Any) -> None:
+    sandbox = BoxNowSandbox(page_size=2)
+    run = make_runner(sandbox.handle)
+    boxnow = BoxNow(config())
+    made = [
+        run(boxnow.create_shipment(shipment_request(options=locker(), reference=f"ORD-{i}")))
+        for i in range(5)
+    ]
+    listed = run(boxnow.parcels())
+    assert [t.tracking_number for t in listed] == [s.tracking_number for s in made]
+    pages = [r for r in sandbox.requests if r.url.path == "/api/v1/parcels"]
+    assert [r.url.params.get("pageToken") is None for r in pages] == [True, False, False]
+
+
+def test_track_pages_on_until_it_finds_the_parcel(make_runner: Any) -> None:
+    # A listing that ignores the parcelId filter, as BOX NOW's destinations do.
+    pages = {
+        None: {"data": [{"id": "1", "events": []}], "pagination": {"nextPageToken": "p2"}},
+        "p2": {
+            "data": [{"id": "2", "events": [{"type": "delivered", "createTime": "2026-11-02"}]}],
+            "pagination": {"nextPageToken": "p3"},
+        },
+        "p3": {"data": [{"id": "3", "events": []}], "pagination": {"nextPageToken": None}},
+    }
+    seen: list[str | None] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/api/v1/auth-sessions":
+            return httpx.Response(200, json={"access_token": "t", "expires_in": 3600})
+        token = request.url.params.get("pageToken")
+        seen.append(token)
+        return httpx.Response(200, json=pages[token])
+
+    tracking = make_runner(handler)(BoxNow(config()).track("2"))
+    assert tracking.status is TrackingStatus.DELIVERED
+    assert seen == [None, "p2"]  # stops at the page that has the parcel
+
+
+def test_a_repeated_page_token_stops_the_walk_with_a_typed_error(make_runner: Any) -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/api/v1/auth-sessions":
+            return httpx.Response(200, json={"access_token": "t", "expires_in": 3600})
+        page = {"data": [{"id": "1", "events": []}], "pagination": {"nextPageToken": "same"}}
+        return httpx.Response(200, json=page)
+
+    run = make_runner(handler)
+    with pytest.raises(TransientError, match="pageToken"):
+        run(BoxNow(config()).parcels())
+
+
+def test_track_of_a_parcel_on_no_page_is_not_found(make_runner: Any) -> None:
+    run = make_runner(BoxNowSandbox(page_size=1).handle)
+    with pytest.raises(NotFound):
+        run(BoxNow(config()).track("9199999999"))

@@ -9,6 +9,7 @@ whose ``datasignature`` is the hex HMAC-SHA256 of the raw ``data`` JSON.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import itertools
@@ -94,8 +95,10 @@ class BoxNowSandbox(Emulator):
         faults: FaultPlan | None = None,
         time_scale: float = 1.0,
         webhook_client: httpx.Client | None = None,
+        page_size: int = 50,
     ) -> None:
         super().__init__(faults=faults, time_scale=time_scale, webhook_client=webhook_client)
+        self.page_size = page_size
         self.tokens: dict[str, float] = {}
         self.token_requests = 0
         self.parcels: dict[str, _Parcel] = {}
@@ -307,13 +310,26 @@ class BoxNowSandbox(Emulator):
     def _parcels(self, request: httpx.Request) -> httpx.Response:
         wanted_id = request.url.params.get("parcelId")
         wanted_order = request.url.params.get("orderNumber")
-        found = [
-            self._view(p)
+        matching = [
+            p
             for p in self.parcels.values()
             if (wanted_id is None or p.id == wanted_id)
             and (wanted_order is None or p.order_number == wanted_order)
         ]
-        return json_response(200, {"data": found, "pagination": {"nextPageToken": None}})
+        # Cursor pagination: pageToken is opaque to clients (here, the offset encoded).
+        token = request.url.params.get("pageToken")
+        start = 0
+        if token:
+            try:
+                start = int(base64.urlsafe_b64decode(token.encode()).decode())
+            except (ValueError, UnicodeDecodeError):
+                return json_response(400, {"code": "P400", "message": "invalid pageToken"})
+        end = start + self.page_size
+        following = None
+        if end < len(matching):
+            following = base64.urlsafe_b64encode(str(end).encode()).decode()
+        found = [self._view(p) for p in matching[start:end]]
+        return json_response(200, {"data": found, "pagination": {"nextPageToken": following}})
 
     @route("GET", r"/api/v1/parcels/(?P<parcel_id>\d+)/label\.(?P<kind>pdf|zpl)")
     def _label(self, request: httpx.Request, parcel_id: str, kind: str) -> httpx.Response:

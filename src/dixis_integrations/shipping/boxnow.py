@@ -17,7 +17,7 @@ import hmac
 import json
 import threading
 import time
-from collections.abc import Callable, Generator, Sequence
+from collections.abc import Callable, Generator, Mapping, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -83,6 +83,7 @@ __all__ = [
     "parse_delivery_request",
     "parse_destinations",
     "parse_parcel_events",
+    "parse_parcels_page",
     "verify_webhook",
 ]
 
@@ -283,12 +284,17 @@ def _at(text: Any) -> datetime:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
-def parse_parcel_events(body: Any, parcel_id: str) -> Tracking:
-    """A :class:`Tracking` from ``GET /api/v1/parcels?parcelId=`` (its ``events``)."""
+def parse_parcels_page(body: Any) -> tuple[list[dict[str, Any]], str | None]:
+    """One page of ``GET /api/v1/parcels``: its parcels, and the next ``pageToken``
+    (``None`` on the last page)."""
     data = (body or {}).get("data") or []
-    parcel = next((p for p in data if str(p.get("id")) == parcel_id), None)
-    if parcel is None:
-        raise NotFound(f"BOX NOW knows no parcel {parcel_id}", vendor="boxnow")
+    pagination = (body or {}).get("pagination") or {}
+    following = pagination.get("nextPageToken") if isinstance(pagination, dict) else None
+    parcels = [p for p in data if isinstance(p, dict)]
+    return parcels, str(following) if following else None
+
+
+def _parcel_tracking(parcel: Mapping[str, Any]) -> Tracking:
     events = [
         BOXNOW_EVENTS.event(
             code=str(e.get("type") or ""),
@@ -298,7 +304,16 @@ def parse_parcel_events(body: Any, parcel_id: str) -> Tracking:
         )
         for e in parcel.get("events") or []
     ]
-    return build_tracking("boxnow", parcel_id, events)
+    return build_tracking("boxnow", str(parcel.get("id")), events)
+
+
+def parse_parcel_events(body: Any, parcel_id: str) -> Tracking:
+    """A :class:`Tracking` from ``GET /api/v1/parcels?parcelId=`` (its ``events``)."""
+    data = (body or {}).get("data") or []
+    parcel = next((p for p in data if str(p.get("id")) == parcel_id), None)
+    if parcel is None:
+        raise NotFound(f"BOX NOW knows no parcel {parcel_id}", vendor="boxnow")
+    return _parcel_tracking(parcel)
 
 
 def parse_destinations(body: Any) -> list[PickupPoint]:
@@ -477,6 +492,40 @@ class BoxNow(CarrierBase):
             )
         )
 
+    def _parcel_pages(
+        self,
+        operation: str,
+        params: Mapping[str, str],
+        wanted: Callable[[dict[str, Any]], bool] | None = None,
+    ) -> Generator[httpx.Request, httpx.Response, list[dict[str, Any]]]:
+        """Parcels of ``GET /api/v1/parcels`` over every page (``pageToken``), or up to the
+        first one ``wanted`` accepts. A token seen twice stops with a ``TransientError``
+        rather than looping."""
+        parcels: list[dict[str, Any]] = []
+        token: str | None = None
+        seen: set[str] = set()
+        while True:
+            page_params = dict(params) if token is None else {**params, "pageToken": token}
+            response = yield from self._get("/api/v1/parcels", operation, page_params)
+            page, token = parse_parcels_page(response.json())
+            if wanted is not None:
+                hit = next((p for p in page if wanted(p)), None)
+                if hit is not None:
+                    return [hit]
+            else:
+                parcels.extend(page)
+            if token is None:
+                return parcels
+            if token in seen:
+                raise TransientError("BOX NOW sent the same pageToken twice", vendor="boxnow")
+            seen.add(token)
+
+    def parcels(self) -> Operation[list[Tracking]]:
+        """Every parcel of the account with its events, following ``pageToken`` to the
+        last page: one walk instead of one call per parcel when polling many."""
+        found = yield from self._parcel_pages("boxnow.parcels", {})
+        return [_parcel_tracking(p) for p in found]
+
     # -- Protocol ----------------------------------------------------------------------
     def check(self) -> Operation[HealthStatus]:
         """``GET /api/v1/origins``: credentials good, warehouse known."""
@@ -535,10 +584,11 @@ class BoxNow(CarrierBase):
             )
         except Conflict:
             # Our earlier attempt landed (its answer was lost): find the parcel it made.
-            found = yield from self._get(
-                "/api/v1/parcels", "boxnow.find", {"orderNumber": request.reference}
+            data = yield from self._parcel_pages(
+                "boxnow.find",
+                {"orderNumber": request.reference},
+                lambda p: str(p.get("orderNumber")) == request.reference,
             )
-            data = found.json().get("data") or []
             if not data:
                 raise
             body = {"id": data[0].get("deliveryRequestId"), "parcels": data}
@@ -572,11 +622,16 @@ class BoxNow(CarrierBase):
         return shipment.model_copy(update={"cancellable": False})
 
     def track(self, tracking_number: str) -> Operation[Tracking]:
-        """The parcel's events from ``GET /api/v1/parcels?parcelId=``."""
-        response = yield from self._get(
-            "/api/v1/parcels", "boxnow.track", {"parcelId": tracking_number}
+        """The parcel's events from ``GET /api/v1/parcels?parcelId=``, paging on
+        (``pageToken``) should BOX NOW list other parcels first."""
+        found = yield from self._parcel_pages(
+            "boxnow.track",
+            {"parcelId": tracking_number},
+            lambda p: str(p.get("id")) == tracking_number,
         )
-        return parse_parcel_events(response.json(), tracking_number)
+        if not found:
+            raise NotFound(f"BOX NOW knows no parcel {tracking_number}", vendor="boxnow")
+        return _parcel_tracking(found[0])
 
     def finalise(self, shipments: Sequence[Shipment]) -> Operation[Manifest]:
         """BOX NOW has no end-of-day step: parcels are dropped at a locker or collected."""
