@@ -34,7 +34,6 @@ from dixis_integrations.marketing.segmentation import (
     CustomerAggregates,
     FlagThresholds,
     RuleSet,
-    _absorb,
     _Columns,
     _instant_us,
 )
@@ -195,14 +194,22 @@ class _Accumulator:
             instants.update(zip(part, converted, strict=True))
         return stats, instants
 
-    def batches(self) -> Iterator[tuple[list[str], list[int], list[int]]]:
-        """Customers, packed stats and last-order instants (µs), a slice at a time."""
+    def batches(self) -> Iterator[tuple[list[str], list[int], list[str]]]:
+        """Customers, packed stats and last-order keys, a slice at a time."""
         stats, last = self.stats, self.last
         customers = list(stats)
         for low in range(0, len(customers), _BATCH):
             part = customers[low : low + _BATCH]
-            packed = list(map(stats.__getitem__, part))
-            yield part, packed, _keys_to_us(list(map(last.__getitem__, part)))
+            yield part, list(map(stats.__getitem__, part)), list(map(last.__getitem__, part))
+
+    def absorb(self, customers: list[str], packed: list[int], keys: list[str]) -> None:
+        """Merge another range's batch (as sent by :meth:`batches`)."""
+        stats, last = self.stats, self.last
+        stats.update(
+            zip(customers, map(add, map(stats.get, customers, repeat(0)), packed), strict=True)
+        )
+        newer = map(lt, map(last.get, customers, repeat(_NO_KEY)), keys)
+        last.update(compress(zip(customers, keys, strict=True), newer))
 
 
 def _fast_csv_chunk(text: str, plan: _Plan, acc: _Accumulator) -> bool:
@@ -463,7 +470,7 @@ def read_aggregates(
     thresholds: FlagThresholds,
     *,
     workers: int = 1,
-    chunk_bytes: int = 2 << 20,
+    chunk_bytes: int = 1 << 20,
 ) -> CustomerAggregates:
     """Aggregate an orders file per customer; ``workers`` processes split it by byte ranges."""
     source = Path(path)
@@ -518,8 +525,8 @@ def _run_ranges(
     """Read the first range here and the others in child processes; merge everything.
 
     A bad row raises ``InvalidInput`` for the first bad line of the file, whichever
-    process met it. Children's answers are fully received (and the children gone)
-    before any of them is unpickled, and they are merged one batch at a time.
+    process met it. Children's batches are merged as they arrive, so each child can exit
+    as soon as it has sent them; the stamps become instants once, after the merge.
     """
     if not ranges:
         return {}, {}
@@ -533,47 +540,35 @@ def _run_ranges(
         process.start()
         sender.close()
         children.append((start, receiver, process))
-    answers: list[tuple[int, list[bytes]]] = []
     try:
         start, end = ranges[0]
         try:
-            stats, last = _read_range(plan, start, end).finish()
+            acc = _read_range(plan, start, end)
         except _RowError as exc:
             raise _invalid(first_line + exc.line, exc.field, exc.message) from None
         for start, receiver, process in children:
-            messages: list[bytes] = []
             while True:
                 try:
-                    messages.append(receiver.recv_bytes())
+                    kind, value = pickle.loads(receiver.recv_bytes())  # noqa: S301 - our child
                 except EOFError:
-                    messages.append(pickle.dumps(("crash", "worker exited without an answer")))
+                    kind, value = "crash", "worker exited without an answer"
+                if kind != "batch":
                     break
-                if len(messages[-1]) < 200:  # "end", "row" and "crash" are short
-                    kind = pickle.loads(messages[-1])[0]  # noqa: S301 - our own child's answer
-                    if kind != "batch":
-                        break
+                acc.absorb(*value)
+                del value
             receiver.close()
             process.join()
-            answers.append((start, messages))
+            if kind == "row":
+                line, field, message = value
+                raise _invalid(_line_of(plan.path, start) + line, field, message)
+            if kind != "end":
+                raise RuntimeError(f"a segmentation worker failed: {value}")
     finally:
         for _, _receiver, process in children:
             if process.is_alive():
                 process.kill()
                 process.join()
-    for start, messages in answers:
-        kind, value = pickle.loads(messages[-1])  # noqa: S301 - our own child's answer
-        if kind == "row":
-            line, field, message = value
-            raise _invalid(_line_of(plan.path, start) + line, field, message)
-        if kind != "end":
-            raise RuntimeError(f"a segmentation worker failed: {value}")
-    for _, messages in answers:
-        messages.pop()
-        messages.reverse()
-        while messages:
-            kind, (customers, packed, instants) = pickle.loads(messages.pop())  # noqa: S301
-            _absorb(stats, last, customers, packed, instants)
-    return stats, last
+    return acc.finish()
 
 
 def _read_quoted_csv(plan: _Plan, body: int) -> tuple[dict[str, int], dict[str, int]]:
