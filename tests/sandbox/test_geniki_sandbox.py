@@ -103,3 +103,20 @@ def test_injected_server_fault_is_a_soap_fault_served_over_http() -> None:
         assert first.status_code == 500
         assert "soap:Server" in first.text
         assert "<Result>1</Result>" in soap(client, "Authenticate", "").text
+
+
+def test_the_pdf_over_get_tells_an_expired_key_from_an_unknown_one() -> None:
+    sandbox = GenikiSandbox()
+    with httpx.Client(transport=sandbox.transport(), base_url="http://g") as client:
+        key = key_of(client)
+        sandbox.expire_keys()
+        expired = client.get(
+            "/JobServicesV2.asmx/GetVouchersPdf",
+            params={"authKey": key, "voucherNumbers": "1", "format": "Flyer"},
+        )
+        unknown = client.get(
+            "/JobServicesV2.asmx/GetVouchersPdf",
+            params={"authKey": "nope", "voucherNumbers": "1", "format": "Flyer"},
+        )
+    assert "<Result>11</Result>" in expired.text
+    assert "<Result>1</Result>" in unknown.text

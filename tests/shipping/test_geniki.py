@@ -273,6 +273,22 @@ def test_an_expired_key_is_renewed_once_and_the_call_repeated(make_runner: Any) 
     assert sandbox.authentications == 2
 
 
+def test_an_expired_key_on_the_pdf_label_is_renewed_once(make_runner: Any) -> None:
+    sandbox = GenikiSandbox()
+    run = make_runner(sandbox.handle)
+    geniki = Geniki(config())
+    shipment = run(geniki.create_shipment(shipment_request()))
+    sandbox.expire_keys()
+    label = run(geniki.label(shipment, LabelFormat.PDF_A4))
+    assert label.content.startswith(b"%PDF-1.4")
+    assert sandbox.authentications == 2
+    pdf_keys = [
+        r.url.params["authKey"] for r in sandbox.requests if r.url.path.endswith("GetVouchersPdf")
+    ]
+    assert len(pdf_keys) == 2
+    assert pdf_keys[0] != pdf_keys[1]
+
+
 def test_wrong_password_is_an_auth_error(make_runner: Any) -> None:
     run = make_runner(GenikiSandbox().handle)
     with pytest.raises(AuthError):
@@ -338,21 +354,28 @@ def test_over_real_http_against_the_served_sandbox() -> None:
     from dixis_integrations.http import CallRecord, Driver
     from dixis_integrations.sandbox.serve import serve
 
-    # The client ignores the environment (a proxy or .netrc must not sit between the test
-    # and 127.0.0.1), and every call is recorded so that a failure says which call failed,
-    # with what status and after how many attempts.
+    # Over real sockets on a loaded machine a connection can fail before the request
+    # leaves (refused, reset while opening): the driver retries only those, so its
+    # backoff is real here, not the no-op sleep of in-process tests. The client ignores
+    # the environment (no proxy or .netrc between the test and 127.0.0.1), and every
+    # call is recorded, so that a failure names the call, its status and its attempts.
     sandbox = GenikiSandbox()
     calls: list[CallRecord] = []
     with serve(sandbox.handle) as served, httpx.Client(trust_env=False) as client:
         geniki = Geniki(config(base_url=served.base_url + "/JobServicesV2.asmx"))
-        driver = Driver(client, sleep=lambda _: None, on_call=calls.append)
+        driver = Driver(client, on_call=calls.append)
         shipment = driver.run(geniki.create_shipment(shipment_request()))
         label = driver.run(geniki.label(shipment, LabelFormat.PDF_THERMAL))
-    assert [(c.operation, c.status_code, c.attempts) for c in calls] == [
-        ("geniki.Authenticate", 200, 1),
-        ("geniki.CreateJob", 200, 1),
-        ("geniki.GetVouchersPdf", 200, 1),
+    assert [(c.operation, c.status_code) for c in calls] == [
+        ("geniki.Authenticate", 200),
+        ("geniki.CreateJob", 200),
+        ("geniki.GetVouchersPdf", 200),
     ], calls
+    assert [r.url.path for r in sandbox.requests] == [
+        "/JobServicesV2.asmx",
+        "/JobServicesV2.asmx",
+        "/JobServicesV2.asmx/GetVouchersPdf",
+    ]
     assert label.content.startswith(b"%PDF-1.4")
     assert "authKey=" not in repr(label)
 

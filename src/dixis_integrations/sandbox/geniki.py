@@ -315,7 +315,7 @@ class GenikiSandbox(Emulator):
         params = request.url.params
         expiry = self.keys.get(params.get("authKey", ""))
         if expiry is None or expiry <= self._now():
-            return soap_response("GetVouchersPdf", {"Result": 11 if expiry else 1}, _NS)
+            return soap_response("GetVouchersPdf", {"Result": 1 if expiry is None else 11}, _NS)
         numbers = [v for v in params.get("voucherNumbers", "").split(",") if v]
         if not numbers or any(n not in self.by_voucher for n in numbers):
             return soap_response("GetVouchersPdf", {"Result": 9}, _NS)

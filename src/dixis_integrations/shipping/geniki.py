@@ -477,21 +477,30 @@ class Geniki(CarrierBase):
             if not zpl.startswith("^XA"):
                 raise TransientError("Geniki returned no ZPL", vendor="geniki")
             return Label(tracking_number=voucher, format=fmt, content=zpl.encode())
+        params = {
+            "voucherNumbers": voucher,
+            "format": "Sticker" if fmt is LabelFormat.PDF_THERMAL else "Flyer",
+            "extraInfoFormat": "None",
+        }
         key = yield from self._key()
-        response = yield self.endpoint.request(
-            "GET",
-            "/GetVouchersPdf",
-            operation="geniki.GetVouchersPdf",
-            params={
-                "authKey": key,
-                "voucherNumbers": voucher,
-                "format": "Sticker" if fmt is LabelFormat.PDF_THERMAL else "Flyer",
-                "extraInfoFormat": "None",
-            },
-        )
+        try:
+            response = yield self._pdf_request(key, params)
+        except _KeyExpired:
+            # As for the SOAP calls: a key Geniki expired early is renewed once.
+            self.keys.forget(key)
+            key = yield from self._authenticate()
+            response = yield self._pdf_request(key, params)
         if not response.content.startswith(b"%PDF"):
             raise TransientError("Geniki returned no PDF", vendor="geniki")
         return Label(tracking_number=voucher, format=fmt, content=response.content)
+
+    def _pdf_request(self, key: str, params: Mapping[str, str]) -> httpx.Request:
+        return self.endpoint.request(
+            "GET",
+            "/GetVouchersPdf",
+            operation="geniki.GetVouchersPdf",
+            params={"authKey": key, **params},
+        )
 
     def cancel(self, shipment: Shipment) -> Operation[Shipment]:
         """``CancelJob`` (possible until ``ClosePendingJobs``)."""
