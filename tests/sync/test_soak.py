@@ -153,7 +153,8 @@ def soak(tmp_path: Path, sandboxes: dict[str, Any], *, orders: int, crashes: int
             for j in submitter.journal.jobs(state=JobState.DEAD)
         )
     known = {k for k in dead if k[1] == "quickbooks" and "Duplicate Request ID" in (k[3] or "")}
-    if known and set(dead) == known:
+    consequences = {k for k in dead if k[2] == "dependency_dead"}
+    if known and set(dead) == known | consequences:
         # A QuickBooks write retried after a lost answer is refused by its sandbox as a
         # reused requestid (reported to the accounting area); everything else held.
         pytest.xfail(f"known QuickBooks requestid reuse: {sorted(known)}")

@@ -11,49 +11,15 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from dixis_integrations.models.events import Event
 from dixis_integrations.sync.engine import Engine
-from dixis_integrations.sync.journal import JobState
-from dixis_integrations.sync.runners import worker_name
+from dixis_integrations.sync.runners import next_attempt
 
 __all__ = ["TASK_NAME", "CeleryRunner", "install"]
 
 TASK_NAME = "dixis_integrations.execute_job"
-_WAIT_FOR_DEPENDENCY = 1.0
-
-
-def next_attempt(engine: Engine, key: str) -> tuple[str, datetime | None]:
-    """Claim and execute one job; (state, when to try again or ``None``)."""
-    name = _worker()
-    jobs = engine.journal.claim(name, lease=engine.policy.lease, key=key)
-    now = datetime.now(UTC)
-    if not jobs:
-        job = engine.journal.get(key)
-        if job is None or job.state in (JobState.DONE, JobState.DEAD):
-            return (job.state.value if job else "missing"), None
-        if job.state is JobState.FAILED and job.next_attempt_at is not None:
-            return job.state.value, job.next_attempt_at
-        if job.state is JobState.RUNNING and job.lease_until is not None:
-            return job.state.value, job.lease_until
-        return job.state.value, now + timedelta(seconds=_WAIT_FOR_DEPENDENCY)
-    outcome = engine.execute(jobs[0], name)
-    if outcome.state is JobState.FAILED:
-        return outcome.state.value, outcome.retry_at or now
-    return outcome.state.value, None
-
-
-_local = threading.local()
-
-
-def _worker() -> str:
-    name: str | None = getattr(_local, "name", None)
-    if name is None:
-        name = worker_name("celery")
-        _local.name = name
-    return name
 
 
 def install(app: Any, engine_factory: Callable[[], Engine], *, queue: str | None = None) -> Any:

@@ -15,8 +15,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from dixis_integrations.models.events import Event
-from dixis_integrations.sync.celery import next_attempt
 from dixis_integrations.sync.engine import Engine
+from dixis_integrations.sync.runners import next_attempt
 
 __all__ = ["ACTOR_NAME", "DramatiqRunner", "install"]
 

@@ -13,13 +13,14 @@ import threading
 import time
 import uuid
 from collections.abc import Iterable
+from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
 from dixis_integrations.models.events import Event
 from dixis_integrations.sync.engine import DrainSummary, Engine
 from dixis_integrations.sync.journal import JobState
 
-__all__ = ["InlineRunner", "PoolRunner", "Runner", "worker_name"]
+__all__ = ["InlineRunner", "PoolRunner", "Runner", "next_attempt", "worker_name"]
 
 
 def worker_name(prefix: str = "worker") -> str:
@@ -140,3 +141,35 @@ class PoolRunner:
                 continue
             with self._wake:
                 self._wake.wait(self.poll)
+
+
+_WAIT_FOR_DEPENDENCY = 1.0
+_local = threading.local()
+
+
+def _queue_worker() -> str:
+    name: str | None = getattr(_local, "name", None)
+    if name is None:
+        name = worker_name("queue")
+        _local.name = name
+    return name
+
+
+def next_attempt(engine: Engine, key: str) -> tuple[str, datetime | None]:
+    """Claim and execute one job; (state, when to try again or ``None``)."""
+    name = _queue_worker()
+    jobs = engine.journal.claim(name, lease=engine.policy.lease, key=key)
+    now = datetime.now(UTC)
+    if not jobs:
+        job = engine.journal.get(key)
+        if job is None or job.state in (JobState.DONE, JobState.DEAD):
+            return (job.state.value if job else "missing"), None
+        if job.state is JobState.FAILED and job.next_attempt_at is not None:
+            return job.state.value, job.next_attempt_at
+        if job.state is JobState.RUNNING and job.lease_until is not None:
+            return job.state.value, job.lease_until
+        return job.state.value, now + timedelta(seconds=_WAIT_FOR_DEPENDENCY)
+    outcome = engine.execute(jobs[0], name)
+    if outcome.state is JobState.FAILED:
+        return outcome.state.value, outcome.retry_at or now
+    return outcome.state.value, None
