@@ -587,3 +587,60 @@ def test_void_recovers_from_a_stale_sync_token(sandbox: QuickBooksSandbox, run: 
     voided = Runner(run.mode, httpx.MockTransport(edited_meanwhile))(qbo.void_invoice("ord_1"))
     assert voided.status == "VOIDED"
     assert table[posted.external_id]["SyncToken"] == "4"
+
+
+def test_request_ids_are_bound_to_the_payload() -> None:
+    from dixis_integrations.accounting.quickbooks import _with_payload
+
+    assert _with_payload("k", b"{}") == _with_payload("k", b"{}")
+    assert _with_payload("k", b"{}") != _with_payload("k", b'{"a":1}')
+    assert len(_with_payload("k", b"{}")) == 36  # fits a batch requestid
+
+
+def test_an_item_created_meanwhile_by_another_worker_is_used(
+    sandbox: QuickBooksSandbox, run: Runner
+) -> None:
+    qbo = _adapter(sandbox)
+    company = sandbox.companies[sandbox.realm_id]
+    raced = {"done": False}
+
+    def another_worker_was_faster(request: httpx.Request) -> httpx.Response:
+        if (
+            request.url.path.endswith("/batch")
+            and b'"Item"' in request.content
+            and not (raced["done"])
+        ):
+            raced["done"] = True
+            company.table("Item")["900"] = {"Id": "900", "Name": "OIL-1L", "SyncToken": "0"}
+        return sandbox.handle(request)
+
+    racing = Runner(run.mode, httpx.MockTransport(another_worker_was_faster))
+    posted = racing(qbo.post_invoice(make_order()))
+    stored = company.table("Invoice")[posted.external_id]
+    assert stored["Line"][0]["SalesItemLineDetail"]["ItemRef"]["value"] == "900"
+
+
+def test_a_refund_rerun_applies_a_credit_left_unapplied(
+    sandbox: QuickBooksSandbox, run: Runner
+) -> None:
+    qbo = _adapter(sandbox)
+    order = _order()
+    posted = run(qbo.post_invoice(order))
+    refund = Refund(id="ref_1", order_id=order.id, amount=Money.of("5.00"), created_at=PAID_AT)
+
+    def crash_before_applying(request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("/payment"):
+            raise httpx.ConnectError("worker died", request=request)
+        return sandbox.handle(request)
+
+    from dixis_integrations.errors import TransientError as _Transient
+
+    with pytest.raises(_Transient):
+        Runner(run.mode, httpx.MockTransport(crash_before_applying))(qbo.record_refund(refund))
+    invoice = sandbox.companies[sandbox.realm_id].table("Invoice")[posted.external_id]
+    assert invoice["Balance"] == order.total.amount
+    again = run(qbo.record_refund(refund))
+    assert again.created is False
+    assert invoice["Balance"] == order.total.amount - Decimal("5.00")
+    assert run(qbo.record_refund(refund)).created is False
+    assert invoice["Balance"] == order.total.amount - Decimal("5.00")  # applied once

@@ -20,6 +20,7 @@ fully paid and the clearing account's balance equals the payout.
 
 from __future__ import annotations
 
+import hashlib
 import xml.etree.ElementTree as ET
 from collections.abc import Iterable, Sequence
 from dataclasses import replace
@@ -728,11 +729,13 @@ class QuickBooks:
         params: dict[str, str] | None = None,
         endpoint: Endpoint | None = None,
     ) -> httpx.Request:
+        content = dumps(body)
+        key = _with_payload(key, content)
         return (endpoint or self._api).request(
             "POST",
             path,
             params={**self._params, **(params or {}), "requestid": key},
-            content=dumps(body),
+            content=content,
             headers={"Content-Type": "application/json"},
             operation=f"quickbooks.{operation}",
             idempotency_key=key,
@@ -815,13 +818,15 @@ class QuickBooks:
         idempotent: bool | None = None,
     ) -> httpx.Request:
         params = dict(self._params)
+        content = dumps({"BatchItemRequest": items})
         if key is not None:
+            key = _with_payload(key, content)
             params["requestid"] = key
         return self._batch.request(
             "POST",
             "/batch",
             params=params,
-            content=dumps({"BatchItemRequest": items}),
+            content=content,
             headers={"Content-Type": "application/json"},
             operation=f"quickbooks.batch.{operation}",
             idempotency_key=key,
@@ -1007,6 +1012,7 @@ class QuickBooks:
         while creates:
             again: list[tuple[str, str, dict[str, Any]]] = []
             taken: list[str] = []
+            taken_items: list[str] = []
             for start in range(0, len(creates), BATCH_SIZE):
                 chunk = creates[start : start + BATCH_SIZE]
                 response = yield self._batch_request(
@@ -1035,7 +1041,23 @@ class QuickBooks:
                     if kind == "Customer" and error.vendor_code == _DUPLICATE_NAME and not attempt:
                         taken.append(key)
                         continue
+                    if kind == "Item" and error.vendor_code == _DUPLICATE_NAME:
+                        taken_items.append(key)  # created meanwhile (another worker)
+                        continue
                     raise error
+            if taken_items:
+                response = yield self._query(
+                    select("Item", "Name", taken_items, limit=1000), "find_items"
+                )
+                for row in (response_json(response).get("QueryResponse") or {}).get("Item") or ():
+                    self._items[str(row["Name"])] = str(row["Id"])
+                missing = [sku for sku in taken_items if sku not in self._items]
+                if missing:
+                    raise Conflict(
+                        f"items named {missing} exist but could not be read back",
+                        vendor=VENDOR,
+                        vendor_code=_DUPLICATE_NAME,
+                    )
             if taken:
                 # Someone (another worker) may have created this very customer meanwhile:
                 # look again by name and our AcctNum before taking a suffixed name.
@@ -1362,10 +1384,15 @@ class QuickBooks:
             select("CreditMemo", "DocNumber", [number]), "find_credit_memo"
         )
         rows = (response_json(response).get("QueryResponse") or {}).get("CreditMemo") or []
-        if rows:
-            return _record("credit_note", rows[0]["Id"], refund.id, created=False)
         invoice = yield from self._find_for_order(refund.order_id)
         day = local_date(refund.created_at, self.config.timezone)
+        created = not rows
+        if rows:
+            memo = dict(rows[0])
+            # Created by an earlier run; apply it if that run stopped before applying.
+            if not any(link.get("TxnType") == "Payment" for link in memo.get("LinkedTxn") or ()):
+                yield from self._apply_credit(invoice, memo, refund, day)
+            return _record("credit_note", memo["Id"], refund.id, created=False)
         response = yield self._write(
             "/creditmemo",
             build_credit_memo(refund, invoice, day, self.codes),
@@ -1373,31 +1400,38 @@ class QuickBooks:
             key=self._key("create_credit_memo", refund.id),
         )
         memo = response_json(response)["CreditMemo"]
+        yield from self._apply_credit(invoice, memo, refund, day)
+        return _record("credit_note", memo["Id"], refund.id, created=created)
+
+    def _apply_credit(
+        self, invoice: dict[str, Any], memo: dict[str, Any], refund: Refund, day: date
+    ) -> Operation[None]:
         balance = _money(invoice.get("Balance"), refund.amount.currency)
-        applied = min(balance, refund.amount)
-        if applied.is_positive:
-            yield self._write(
-                "/payment",
-                {
-                    "CustomerRef": invoice["CustomerRef"],
-                    "TotalAmt": Decimal(0),
-                    "TxnDate": day.isoformat(),
-                    "PrivateNote": f"credit {refund.id}",
-                    "Line": [
-                        {
-                            "Amount": applied.amount,
-                            "LinkedTxn": [{"TxnId": invoice["Id"], "TxnType": "Invoice"}],
-                        },
-                        {
-                            "Amount": applied.amount,
-                            "LinkedTxn": [{"TxnId": memo["Id"], "TxnType": "CreditMemo"}],
-                        },
-                    ],
-                },
-                operation="apply_credit_memo",
-                key=self._key("apply_credit_memo", refund.id),
-            )
-        return _record("credit_note", memo["Id"], refund.id)
+        credit = _money(memo.get("RemainingCredit", memo.get("TotalAmt")), refund.amount.currency)
+        applied = min(balance, refund.amount, credit)
+        if not applied.is_positive:
+            return
+        yield self._write(
+            "/payment",
+            {
+                "CustomerRef": invoice["CustomerRef"],
+                "TotalAmt": Decimal(0),
+                "TxnDate": day.isoformat(),
+                "PrivateNote": f"credit {refund.id}",
+                "Line": [
+                    {
+                        "Amount": applied.amount,
+                        "LinkedTxn": [{"TxnId": invoice["Id"], "TxnType": "Invoice"}],
+                    },
+                    {
+                        "Amount": applied.amount,
+                        "LinkedTxn": [{"TxnId": memo["Id"], "TxnType": "CreditMemo"}],
+                    },
+                ],
+            },
+            operation="apply_credit_memo",
+            key=self._key("apply_credit_memo", refund.id),
+        )
 
     # -- webhooks and CDC --------------------------------------------------------------
     def parse_webhook(self, body: bytes, signature: str | None) -> list[LedgerChange]:
@@ -1492,6 +1526,15 @@ def parse_tax_codes(
             )
         )
     return out
+
+
+def _with_payload(key: str, content: bytes) -> str:
+    """The write's key bound to its exact payload: the same write gets the same
+    ``requestid`` on every retry (QBO replays it), while another payload under the same
+    reference (two workers creating one item from different orders) gets its own, since
+    QBO refuses a reused ``requestid`` with a different body (error 600).
+    """
+    return idempotency_key(key, "payload", hashlib.sha256(content).hexdigest())
 
 
 def _record(kind: str, external_id: Any, reference: str, *, created: bool = True) -> LedgerRecord:
