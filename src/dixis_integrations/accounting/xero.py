@@ -15,6 +15,7 @@ The invoice is then fully paid and the clearing account's balance equals the pay
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import replace
@@ -783,13 +784,17 @@ class Xero:
                     tax_type=self.codes.code_for(category, tenant=self.tenant, vendor=VENDOR),
                 )
         if missing:
+            # POST (update or create by Code): another worker creating the same item
+            # meanwhile is harmless, and the key is bound to this exact payload.
+            content = dumps({"Items": list(missing.values())})
+            digest = hashlib.sha256(content).hexdigest()
             response = yield api.request(
-                "PUT",
+                "POST",
                 "/Items",
-                content=dumps({"Items": list(missing.values())}),
+                content=content,
                 headers={"Content-Type": "application/json"},
                 operation="xero.create_items",
-                idempotency_key=self._key("create_items", ",".join(sorted(missing))),
+                idempotency_key=self._key("create_items", f"{','.join(sorted(missing))}#{digest}"),
             )
             for item in response_json(response).get("Items") or ():
                 out[str(item["Code"])] = (str(item.get("ItemID") or ""), True)
