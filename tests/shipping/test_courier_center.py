@@ -211,3 +211,25 @@ def test_throttling_and_server_errors_keep_their_http_meaning() -> None:
     assert isinstance(classify(throttled, endpoint), RateLimited)
     down = httpx.Response(503, json={"error": "down"}, request=request)
     assert isinstance(classify(down, endpoint), TransientError)
+
+
+def test_a_locker_delivery_without_an_id_asks_for_the_nearest_box_now_locker(
+    make_runner: Any,
+) -> None:
+    sandbox = CourierCenterSandbox()
+    run = make_runner(sandbox.handle)
+    nearest = ShippingOptions(delivery_type=DeliveryType.LOCKER)
+    run(CourierCenter(config()).create_shipment(shipment_request(options=nearest)))
+    sent = json.loads(sandbox.requests[-1].content)
+    assert sent["LockerDeliveryInfo"] == {"Prefix": "BOXNOW"}
+
+
+def test_a_locker_delivery_still_needs_the_recipients_mobile(make_runner: Any) -> None:
+    sandbox = CourierCenterSandbox()
+    run = make_runner(sandbox.handle)
+    nearest = ShippingOptions(delivery_type=DeliveryType.LOCKER)
+    request = shipment_request(options=nearest, to=recipient(mobile=None, phone="2101234567"))
+    with pytest.raises(InvalidInput) as info:
+        run(CourierCenter(config()).create_shipment(request))
+    assert [e.path for e in info.value.errors] == ["recipient.mobile"]
+    assert sandbox.requests == []

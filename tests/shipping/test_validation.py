@@ -88,6 +88,22 @@ def test_locker_delivery_needs_a_point_and_a_greek_mobile() -> None:
     assert paths(request) == ["options.pickup_point_id", "recipient.mobile"]
 
 
+def test_a_carrier_that_finds_the_nearest_locker_needs_no_point_id() -> None:
+    import dataclasses
+
+    nearest = dataclasses.replace(
+        RULES,
+        nearest_locker=True,
+        delivery_types=frozenset({DeliveryType.LOCKER, DeliveryType.PICKUP_POINT}),
+    )
+    locker = ShippingOptions(delivery_type=DeliveryType.LOCKER)
+    assert check_request(shipment_request(options=locker), nearest) == []
+    pudo = ShippingOptions(delivery_type=DeliveryType.PICKUP_POINT)
+    assert [e.path for e in check_request(shipment_request(options=pudo), nearest)] == [
+        "options.pickup_point_id"
+    ]
+
+
 def test_unsupported_options_services_and_countries_are_named() -> None:
     request = shipment_request(
         service=Service.SAME_DAY,

@@ -114,6 +114,8 @@ _RULES = CarrierRules(
     cod_methods=frozenset({CodMethod.CASH}),
     services=frozenset({Service.STANDARD, Service.NEXT_DAY, Service.SAME_DAY}),
     delivery_types=frozenset({DeliveryType.DOOR, DeliveryType.LOCKER}),
+    # Without a locker id, LockerDeliveryInfo {"Prefix": "BOXNOW"} asks for the nearest.
+    nearest_locker=True,
     content_type_for=frozenset(),
     return_voucher=True,
     time_window=True,

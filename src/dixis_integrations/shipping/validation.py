@@ -51,6 +51,8 @@ class CarrierRules:
         saturday, refrigerated: whether those options exist.
         delivery_types: door, locker, pickup point, branch.
         mobile_for_lockers: a locker or pickup-point delivery needs a Greek mobile.
+        nearest_locker: a locker delivery without ``pickup_point_id`` goes to the
+            locker the carrier finds nearest the recipient (otherwise the id is required).
         content_type_for: countries where ``options.content_type`` is required (Cyprus).
         sender_countries: countries a shipment may leave from.
         return_voucher: whether a return voucher can be issued with the shipment.
@@ -72,6 +74,7 @@ class CarrierRules:
     refrigerated: bool = False
     delivery_types: frozenset[DeliveryType] = frozenset({DeliveryType.DOOR})
     mobile_for_lockers: bool = True
+    nearest_locker: bool = False
     content_type_for: frozenset[str] = frozenset({"CY"})
     sender_countries: frozenset[str] = field(default_factory=lambda: frozenset({"GR"}))
     return_voucher: bool = False
@@ -214,7 +217,8 @@ def check_request(request: ShipmentRequest, rules: CarrierRules) -> list[FieldEr
             )
         )
     elif options.delivery_type in (DeliveryType.LOCKER, DeliveryType.PICKUP_POINT):
-        if not options.pickup_point_id:
+        nearest = rules.nearest_locker and options.delivery_type is DeliveryType.LOCKER
+        if not options.pickup_point_id and not nearest:
             errors.append(
                 FieldError(
                     ("options", "pickup_point_id"),
