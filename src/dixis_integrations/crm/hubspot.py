@@ -782,6 +782,10 @@ class HubSpot:
 
         The cursor windows by date, so HubSpot's 10,000-results search cap never stops a
         pull; archived contacts are reported as deletions after the modified ones.
+        Limits: HubSpot's search index trails writes by a few seconds, so a contact
+        written just before a pull may be stamped earlier than the cursor by the time it
+        is indexed (run a periodic full pull from ``None`` to catch those); and more than
+        9,900 contacts sharing one ``lastmodifieddate`` millisecond cannot be windowed.
         """
         state = decode_cursor(cursor, VENDOR) if cursor else {"ms": 0, "ds": 0, "p": "m"}
         if state.get("p", "m") == "m":
