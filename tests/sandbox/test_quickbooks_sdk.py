@@ -1,11 +1,14 @@
 """The QuickBooks Python SDKs (``python-quickbooks`` with Intuit's ``intuit-oauth``)
 against the served QuickBooks sandbox: create an invoice and read it back.
 
-Skipped when the SDKs are not installed (``pip install -e .[contract]``).
+Skipped when the SDKs are not installed (``pip install -e .[contract]``), except under
+``CI=true``, where CI installs the extra and a missing SDK is a FAILURE.
 """
 
 from __future__ import annotations
 
+import importlib.util
+import os
 from decimal import Decimal
 from typing import Any
 
@@ -14,25 +17,52 @@ import pytest
 from dixis_integrations.sandbox.quickbooks import QuickBooksSandbox
 from dixis_integrations.sandbox.serve import serve
 
-pytest.importorskip("quickbooks", reason="python-quickbooks is not installed (extra 'contract')")
-pytest.importorskip("intuitlib", reason="intuit-oauth is not installed (extra 'contract')")
 
-from intuitlib.client import AuthClient
-from quickbooks import QuickBooks
-from quickbooks.objects.base import Ref
-from quickbooks.objects.customer import Customer
-from quickbooks.objects.detailline import SalesItemLine, SalesItemLineDetail
-from quickbooks.objects.invoice import Invoice
-from quickbooks.objects.item import Item
+def _sdk_missing() -> str | None:
+    names = {"quickbooks": "python-quickbooks", "intuitlib": "intuit-oauth"}
+    absent = [dist for module, dist in names.items() if importlib.util.find_spec(module) is None]
+    if absent:
+        return " and ".join(absent) + " not installed (extra 'contract')"
+    return None
+
+
+def _require_sdk() -> None:
+    """Skip without the SDK, but FAIL under ``CI=true``: CI installs the extra."""
+    missing = _sdk_missing()
+    if missing is None:
+        return
+    if os.environ.get("CI", "").strip().lower() == "true":
+        pytest.fail(f"{missing} (CI=true: the SDK test must run, not skip)", pytrace=False)
+    pytest.skip(missing)
+
+
+def test_a_missing_sdk_fails_under_ci_and_skips_elsewhere(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a, **k: None)
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(pytest.fail.Exception, match="CI=true"):
+        _require_sdk()
+    monkeypatch.delenv("CI")
+    with pytest.raises(pytest.skip.Exception, match="not installed"):
+        _require_sdk()
 
 
 def _ref(value: str) -> Any:
+    from quickbooks.objects.base import Ref
+
     ref = Ref()
     ref.value = value
     return ref
 
 
 def test_the_official_sdks_create_and_read_an_invoice(monkeypatch: pytest.MonkeyPatch) -> None:
+    _require_sdk()
+    from intuitlib.client import AuthClient
+    from quickbooks import QuickBooks
+    from quickbooks.objects.customer import Customer
+    from quickbooks.objects.detailline import SalesItemLine, SalesItemLineDetail
+    from quickbooks.objects.invoice import Invoice
+    from quickbooks.objects.item import Item
+
     # requests-oauthlib refuses plain http unless told it is a local test.
     monkeypatch.setenv("OAUTHLIB_INSECURE_TRANSPORT", "1")
     sandbox = QuickBooksSandbox()

@@ -1,11 +1,14 @@
 """Xero's official Python SDK (``xero-python``) against the served Xero sandbox.
 
 It must create an invoice and read it back: that is how we know the sandbox speaks the
-real protocol. Skipped when the SDK is not installed (``pip install -e .[contract]``).
+real protocol. Skipped when the SDK is not installed (``pip install -e .[contract]``), except
+under ``CI=true``, where CI installs the extra and a missing SDK is a FAILURE.
 """
 
 from __future__ import annotations
 
+import importlib.util
+import os
 import time
 from decimal import Decimal
 
@@ -14,22 +17,47 @@ import pytest
 from dixis_integrations.sandbox.serve import serve
 from dixis_integrations.sandbox.xero import XeroSandbox
 
-pytest.importorskip("xero_python", reason="xero-python is not installed (extra 'contract')")
 
-from xero_python.accounting import (
-    AccountingApi,
-    Contact,
-    Invoice,
-    Invoices,
-    LineAmountTypes,
-    LineItem,
-)
-from xero_python.api_client import ApiClient
-from xero_python.api_client.configuration import Configuration
-from xero_python.api_client.oauth2 import OAuth2Token
+def _sdk_missing() -> str | None:
+    if importlib.util.find_spec("xero_python") is None:
+        return "xero-python is not installed (extra 'contract')"
+    return None
+
+
+def _require_sdk() -> None:
+    """Skip without the SDK, but FAIL under ``CI=true``: CI installs the extra."""
+    missing = _sdk_missing()
+    if missing is None:
+        return
+    if os.environ.get("CI", "").strip().lower() == "true":
+        pytest.fail(f"{missing} (CI=true: the SDK test must run, not skip)", pytrace=False)
+    pytest.skip(missing)
+
+
+def test_a_missing_sdk_fails_under_ci_and_skips_elsewhere(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a, **k: None)
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(pytest.fail.Exception, match="CI=true"):
+        _require_sdk()
+    monkeypatch.delenv("CI")
+    with pytest.raises(pytest.skip.Exception, match="not installed"):
+        _require_sdk()
 
 
 def test_the_official_sdk_creates_and_reads_an_invoice() -> None:
+    _require_sdk()
+    from xero_python.accounting import (
+        AccountingApi,
+        Contact,
+        Invoice,
+        Invoices,
+        LineAmountTypes,
+        LineItem,
+    )
+    from xero_python.api_client import ApiClient
+    from xero_python.api_client.configuration import Configuration
+    from xero_python.api_client.oauth2 import OAuth2Token
+
     sandbox = XeroSandbox()
     with serve(sandbox.handle) as served:
         sandbox.bind(served.base_url)
