@@ -1,8 +1,7 @@
-"""Order exports (CSV with a header, or JSON Lines) in, segmentation aggregates and CSV out.
+"""Order exports (CSV or JSON Lines) into segmentation aggregates, and scores out as CSV.
 
-The reader streams: it aggregates fixed-size chunks, so memory grows with customers, and
-can split a file across processes by byte ranges and merge their aggregates. A malformed
-row raises ``InvalidInput`` naming its line (1-based, the CSV header is line 1).
+Streams in chunks (memory grows with customers), can split a file across processes by
+byte ranges, and names the line of the first malformed row in an ``InvalidInput``.
 """
 
 from __future__ import annotations

@@ -1,9 +1,7 @@
-"""Customer segmentation by RFM scores, named rules and business flags, as pure functions.
+"""Customer segmentation: RFM scores, named rule sets and business flags, as pure functions.
 
-``segment_customers(orders, as_of)`` gives the same answer for the same input on every
-machine: no clock, no I/O, no globals. Orders stream through a mergeable per-customer
-aggregate (memory grows with customers, not orders), so chunks can be aggregated
-separately, merged with :meth:`CustomerAggregates.merged`, then scored once.
+Same input, same result on every machine (no clock, no I/O, no globals); orders stream
+into per-customer aggregates that merge across chunks and processes before scoring.
 """
 
 from __future__ import annotations
