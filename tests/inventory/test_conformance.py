@@ -10,7 +10,7 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
-from dixis_integrations.http import Driver
+from dixis_integrations.http import AsyncDriver, Driver
 from dixis_integrations.inventory.cin7 import Cin7Config, Cin7Core
 from dixis_integrations.inventory.files import FileStockSource
 from dixis_integrations.sandbox.cin7 import Cin7Sandbox
@@ -31,6 +31,14 @@ class TestZohoConforms(InventorySourceSuite):
     @pytest.fixture
     def source(self, sandbox: ZohoSandbox) -> object:
         return zoho_adapter(sandbox)
+
+    @pytest.fixture
+    def supplier_id(self, sandbox: ZohoSandbox) -> str:
+        return sandbox.add_vendor("Kritsa coop")
+
+    @pytest.fixture
+    def async_driver(self, sandbox: ZohoSandbox) -> AsyncDriver:
+        return AsyncDriver(httpx.AsyncClient(transport=sandbox.transport()))
 
     @pytest.fixture
     def driver(self, sandbox: ZohoSandbox) -> Iterator[Driver]:
@@ -56,6 +64,14 @@ class TestCin7Conforms(InventorySourceSuite):
                 base_url=creds["base_url"],
             )
         )
+
+    @pytest.fixture
+    def supplier_id(self, sandbox: Cin7Sandbox) -> str:
+        return sandbox.add_supplier("Kritsa coop")
+
+    @pytest.fixture
+    def async_driver(self, sandbox: Cin7Sandbox) -> AsyncDriver:
+        return AsyncDriver(httpx.AsyncClient(transport=sandbox.transport()))
 
     @pytest.fixture
     def driver(self, sandbox: Cin7Sandbox) -> Iterator[Driver]:
