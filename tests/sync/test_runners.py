@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from dixis_integrations.models.events import OrderCreated
 from dixis_integrations.sync import InlineRunner, JobState, PoolRunner, SQLiteJournal
 from dixis_integrations.sync.engine import Engine, JobPolicy, spread_by_order
@@ -54,3 +56,30 @@ def test_spread_by_order_is_stable_and_uses_every_candidate() -> None:
     assert set(chosen) == {"acs", "elta", "geniki"}
     assert chosen == [route(e, "shipping", ["geniki", "elta", "acs"]) for e in orders]
     assert route(orders[0], "crm", ["hubspot", "pipedrive"]) is None
+
+
+def test_stale_keys_are_the_due_jobs_nobody_touched(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from dixis_integrations.sync.runners import stale_keys
+
+    engine = engine_on(tmp_path, MarketEmulator())
+    event = next(e for e in market_day(orders=1, seed=1).events if isinstance(e, OrderCreated))
+    keys = engine.submit(event)
+    assert stale_keys(engine, older_than=60) == []  # just recorded: its message is on its way
+    (claimed,) = engine.journal.claim("w", lease=0.0, key=keys[0])
+    later = datetime.now(UTC) + timedelta(seconds=120)
+    import dixis_integrations.sync.runners as runners
+
+    class _Later(datetime):
+        @classmethod
+        def now(cls, tz: object = None) -> datetime:  # type: ignore[override]
+            return later
+
+    monkeypatch.setattr(runners, "datetime", _Later)
+    stale = stale_keys(engine, older_than=60)
+    assert sorted(stale) == sorted(keys)  # pending ones and the one whose lease ran out
+    assert claimed.key in stale
+    engine.close()

@@ -15,7 +15,7 @@ from typing import Any
 
 from dixis_integrations.models.events import Event
 from dixis_integrations.sync.engine import Engine
-from dixis_integrations.sync.runners import next_attempt
+from dixis_integrations.sync.runners import next_attempt, stale_keys
 
 __all__ = ["TASK_NAME", "CeleryRunner", "install"]
 
@@ -70,3 +70,11 @@ class CeleryRunner:
         for key in keys:
             self.task.apply_async(args=(key,))
         return keys
+
+    def resend_stale(self, *, older_than: float = 60.0) -> int:
+        """Send again the jobs due but untouched for ``older_than`` seconds (run it
+        periodically, e.g. from a scheduler); how many were sent."""
+        keys = stale_keys(self.engine, older_than=older_than)
+        for key in keys:
+            self.task.apply_async(args=(key,))
+        return len(keys)

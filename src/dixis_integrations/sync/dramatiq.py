@@ -16,7 +16,7 @@ from typing import Any
 
 from dixis_integrations.models.events import Event
 from dixis_integrations.sync.engine import Engine
-from dixis_integrations.sync.runners import next_attempt
+from dixis_integrations.sync.runners import next_attempt, stale_keys
 
 __all__ = ["ACTOR_NAME", "DramatiqRunner", "install"]
 
@@ -72,3 +72,11 @@ class DramatiqRunner:
         for key in keys:
             self.actor.send(key)
         return keys
+
+    def resend_stale(self, *, older_than: float = 60.0) -> int:
+        """Send again the jobs due but untouched for ``older_than`` seconds (run it
+        periodically, e.g. from a scheduler); how many were sent."""
+        keys = stale_keys(self.engine, older_than=older_than)
+        for key in keys:
+            self.actor.send(key)
+        return len(keys)

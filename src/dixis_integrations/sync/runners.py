@@ -20,7 +20,7 @@ from dixis_integrations.models.events import Event
 from dixis_integrations.sync.engine import DrainSummary, Engine
 from dixis_integrations.sync.journal import JobState
 
-__all__ = ["InlineRunner", "PoolRunner", "Runner", "next_attempt", "worker_name"]
+__all__ = ["InlineRunner", "PoolRunner", "Runner", "next_attempt", "stale_keys", "worker_name"]
 
 
 def worker_name(prefix: str = "worker") -> str:
@@ -173,3 +173,23 @@ def next_attempt(engine: Engine, key: str) -> tuple[str, datetime | None]:
     if outcome.state is JobState.FAILED:
         return outcome.state.value, outcome.retry_at or now
     return outcome.state.value, None
+
+
+def stale_keys(engine: Engine, *, older_than: float) -> list[str]:
+    """Jobs due now that nothing touched for ``older_than`` seconds: their queue message
+    may be lost (a broker restart, a sweep that did not come). The journal, not the
+    broker, says what is left to do; sending them again is harmless (claims guard them).
+    """
+    now = datetime.now(UTC)
+    horizon = now - timedelta(seconds=older_than)
+    keys: list[str] = []
+    for state in (JobState.PENDING, JobState.FAILED, JobState.RUNNING):
+        for job in engine.journal.jobs(state=state):
+            if job.updated_at > horizon:
+                continue
+            if state is JobState.FAILED and job.next_attempt_at and job.next_attempt_at > now:
+                continue
+            if state is JobState.RUNNING and job.lease_until and job.lease_until > now:
+                continue
+            keys.append(job.key)
+    return keys
