@@ -6,6 +6,7 @@ from decimal import Decimal
 
 import pytest
 from hypothesis import given, settings
+from hypothesis import strategies as st
 from tests.accounting.conftest import GREEK_XERO_CODES
 from tests.models.factories import make_customer, make_line, make_order, orders
 
@@ -137,3 +138,16 @@ def test_check_order_reports_every_problem_at_once() -> None:
         )
     paths = {e.path for e in info.value.errors}
     assert paths == {"stated_total", "lines[0].vat_category", "customer.name", "DocNumber"}
+
+
+@given(
+    cents=st.integers(min_value=-(10**9), max_value=10**9),
+    weights=st.lists(st.integers(min_value=0, max_value=10**7), min_size=1, max_size=4),
+)
+def test_the_discount_split_on_ints_equals_money_allocate(cents: int, weights: list[int]) -> None:
+    from dixis_integrations.accounting.tax import _allocate
+
+    if not any(weights):
+        weights = [*weights[:-1], 1]
+    discount = Money.from_cents(cents)
+    assert _allocate(discount, weights, 2) == [m.amount for m in discount.allocate(weights)]

@@ -1,4 +1,5 @@
-"""Helpers both ledger adapters share (private): dates, names, webhook signatures.
+"""Helpers both ledger adapters share (private): dates, names, webhook signatures, and
+result models built from values that are already valid.
 
 Nothing vendor-specific lives here: no vendor field names, only our own models.
 """
@@ -9,12 +10,44 @@ import base64
 import hashlib
 import hmac
 from datetime import date, datetime
+from typing import Any, Final, TypeVar
 from zoneinfo import ZoneInfo
 
-from dixis_integrations.errors import FieldError, InvalidInput
-from dixis_integrations.models.customer import Customer
+from pydantic import BaseModel
 
-__all__ = ["check_customer", "local_date", "signature_matches"]
+from dixis_integrations.errors import FieldError, InvalidInput
+from dixis_integrations.models.accounting import BatchItemResult, BatchItemStatus, PostedInvoice
+from dixis_integrations.models.customer import Customer
+from dixis_integrations.models.money import Money
+
+__all__ = [
+    "check_customer",
+    "created_item",
+    "local_date",
+    "posted_invoice",
+    "signature_matches",
+    "trusted",
+]
+
+_M = TypeVar("_M", bound=BaseModel)
+_NEW: Final = object.__new__
+_SET: Final = object.__setattr__
+
+
+def trusted(cls: type[_M], fields: dict[str, Any]) -> _M:
+    """An instance of a frozen result model from ``fields`` that are already valid, with
+    no validation pass (what ``model_construct`` does, without its per-call field scan).
+
+    Only for values the adapter computed from validated models, or checked itself: each
+    result is otherwise validated twice per invoice on the bulk path. ``fields`` must
+    name every field (defaults are not filled in) and becomes the instance's own dict.
+    """
+    new = _NEW(cls)
+    _SET(new, "__dict__", fields)
+    _SET(new, "__pydantic_fields_set__", set(fields))
+    _SET(new, "__pydantic_extra__", None)
+    _SET(new, "__pydantic_private__", None)
+    return new
 
 
 def local_date(moment: datetime, timezone: str) -> date:
@@ -53,3 +86,49 @@ def signature_matches(key: bytes, body: bytes, signature: str | None) -> bool:
         return False
     expected = base64.b64encode(hmac.new(key, body, hashlib.sha256).digest()).decode()
     return hmac.compare_digest(expected.encode(), signature.strip().encode())
+
+
+def posted_invoice(
+    *,
+    provider: str,
+    external_id: str,
+    reference: str,
+    number: str | None,
+    status: str,
+    total: Money,
+    vendor_total: Money,
+    created: bool,
+    tax: Money | None,
+    vendor_tax: Money | None,
+) -> PostedInvoice:
+    """A :class:`PostedInvoice` from typed parts (every ``Money`` already valid)."""
+    return trusted(
+        PostedInvoice,
+        {
+            "provider": provider,
+            "external_id": external_id,
+            "reference": reference,
+            "number": number,
+            "status": status,
+            "total": total,
+            "vendor_total": vendor_total,
+            "created": created,
+            "tax": tax,
+            "vendor_tax": vendor_tax,
+        },
+    )
+
+
+def created_item(reference: str, invoice: PostedInvoice) -> BatchItemResult:
+    """The :class:`BatchItemResult` of an invoice created by a bulk push."""
+    return trusted(
+        BatchItemResult,
+        {
+            "reference": reference,
+            "status": BatchItemStatus.CREATED,
+            "external_id": invoice.external_id,
+            "error_code": None,
+            "reason": None,
+            "invoice": invoice,
+        },
+    )

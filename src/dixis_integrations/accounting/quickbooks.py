@@ -31,7 +31,13 @@ from typing import Any
 import httpx
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
-from dixis_integrations.accounting._common import check_customer, local_date, signature_matches
+from dixis_integrations.accounting._common import (
+    check_customer,
+    created_item,
+    local_date,
+    posted_invoice,
+    signature_matches,
+)
 from dixis_integrations.accounting._wire import MalformedBody, dumps, number, response_json
 from dixis_integrations.accounting.tax import (
     InvoiceDraft,
@@ -260,6 +266,12 @@ def build_line(line: InvoiceLine, *, item_id: str, tax_code: str) -> dict[str, A
     }
 
 
+def _loc(line: InvoiceLine) -> tuple[str | int, ...]:
+    if line.source_index is not None:
+        return ("lines", line.source_index, "vat_category")
+    return ("shipping_vat_category",)
+
+
 def build_invoice(
     order: Order,
     lines: Sequence[InvoiceLine],
@@ -272,6 +284,7 @@ def build_invoice(
 ) -> dict[str, Any]:
     """The ``Invoice`` for an order; ``DocNumber`` is our order number (or id)."""
     issued = local_date(order.created_at, config.timezone)
+    mapped = codes.codes
     out_lines = []
     for line in lines:
         if line.kind is LineKind.ITEM:
@@ -280,12 +293,9 @@ def build_invoice(
             item = item_ids[config.shipping_item_name]
         else:
             item = item_ids[config.discount_item_name]
-        loc: tuple[str | int, ...] = (
-            ("lines", line.source_index, "vat_category")
-            if line.source_index is not None
-            else ("shipping_vat_category",)
-        )
-        code = codes.code_for(line.category, tenant=tenant, vendor=VENDOR, loc=loc)
+        code = mapped.get(line.category)
+        if code is None:  # refused, naming the line
+            code = codes.code_for(line.category, tenant=tenant, vendor=VENDOR, loc=_loc(line))
         out_lines.append(build_line(line, item_id=item, tax_code=code))
     total_tax = sum((line.vat_amount for line in lines), Decimal(0))
     return {
@@ -419,11 +429,12 @@ def parse_invoice(
     voided = "Voided" in str(data.get("PrivateNote") or "") or (
         vendor_total.is_zero and data.get("TxnStatus") == "Voided"
     )
-    return PostedInvoice(
+    number = data.get("DocNumber")
+    return posted_invoice(
         provider=VENDOR,
         external_id=str(data["Id"]),
-        reference=reference or str(data.get("DocNumber") or ""),
-        number=data.get("DocNumber"),
+        reference=reference or str(number or ""),
+        number=None if number is None else str(number),
         status="VOIDED"
         if voided
         else (
@@ -1214,12 +1225,7 @@ class QuickBooks:
                             total=totals.gross,
                             tax=totals.vat,
                         )
-                        results[index] = BatchItemResult(
-                            reference=order.id,
-                            status=BatchItemStatus.CREATED,
-                            external_id=invoice.external_id,
-                            invoice=invoice,
-                        )
+                        results[index] = created_item(order.id, invoice)
                         continue
                     error = _fault_error(fault or {}, status=200, rid=None)
                     if error.vendor_code == _DUPLICATE_DOC:

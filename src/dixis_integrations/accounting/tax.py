@@ -17,6 +17,7 @@ from typing import Final, NamedTuple
 
 from pydantic import BaseModel, ConfigDict
 
+from dixis_integrations.accounting._common import trusted
 from dixis_integrations.errors import ConfigurationError, FieldError, InvalidInput
 from dixis_integrations.models.money import Money, minor_units
 from dixis_integrations.models.order import Order
@@ -29,6 +30,7 @@ _QUANTA: dict[str, Decimal] = {}
 _EXACT = Context(prec=80, rounding=ROUND_HALF_UP)  # exact products of bounded amounts
 _ONE = Decimal(1)
 _HUNDRED = Decimal(100)
+_CATEGORIES: Final = tuple(VatCategory)
 
 __all__ = [
     "InvoiceDraft",
@@ -219,12 +221,13 @@ class InvoiceDraft:
     @property
     def gross(self) -> Money:
         """What the customer pays: the order's gross total."""
-        return Money(amount=self.gross_amount, currency=self.currency)
+        # Sums of the order's validated amounts, exact: no second validation.
+        return trusted(Money, {"amount": self.gross_amount, "currency": self.currency})
 
     @property
     def vat(self) -> Money:
         """The VAT in :attr:`gross`."""
-        return Money(amount=self.vat_amount, currency=self.currency)
+        return trusted(Money, {"amount": self.vat_amount, "currency": self.currency})
 
 
 def _vat_in(gross: Decimal, pct: Decimal, quantum: Decimal) -> Decimal:
@@ -232,6 +235,32 @@ def _vat_in(gross: Decimal, pct: Decimal, quantum: Decimal) -> Decimal:
     if not pct:
         return _ZERO
     return (gross * pct / (_HUNDRED + pct)).quantize(quantum, rounding=ROUND_HALF_UP)
+
+
+def _allocate(discount: Money, weights: list[int], exponent: int) -> list[Decimal]:
+    # Money.allocate's largest-remainder split on bare ints (it builds a Money per part,
+    # the costliest step of a discounted order): the same shares, the same tie rule.
+    # Anything unusual (no positive weight, a fraction of a minor unit) takes Money's
+    # own method, for its checks and errors.
+    total = discount.amount.scaleb(exponent)
+    total_weight = sum(weights)
+    if total_weight <= 0 or total != total.to_integral_value() or min(weights) < 0:
+        return [share.amount for share in discount.allocate(weights)]
+    cents = int(total)
+    sign = -1 if cents < 0 else 1
+    remaining = abs(cents)
+    floors: list[int] = []
+    remainders: list[int] = []
+    for weight in weights:
+        share, remainder = divmod(remaining * weight, total_weight)
+        floors.append(share)
+        remainders.append(remainder)
+    leftover = remaining - sum(floors)
+    if leftover:
+        ranked = sorted(range(len(weights)), key=lambda i: (-remainders[i], i))
+        for i in ranked[:leftover]:
+            floors[i] += 1
+    return [Decimal(sign * c).scaleb(-exponent) for c in floors]
 
 
 def invoice_lines(
@@ -300,14 +329,17 @@ def draft_invoice(
             )
         )  # fmt: skip
         gross_by_category[category] = gross_by_category.get(category, _ZERO) + shipping
-    gross_total = sum((line.gross_amount for line in out), _ZERO)
-    vat_total = sum((line.vat_amount for line in out), _ZERO)
+    gross_total = _ZERO
+    vat_total = _ZERO
+    for made in out:
+        gross_total += made.gross_amount
+        vat_total += made.vat_amount
     if order.discount.amount:
-        categories = [c for c in VatCategory if c in gross_by_category]
-        weights = [int(gross_by_category[c].scaleb(minor_units(currency))) for c in categories]
-        shares = order.discount.allocate(weights)
-        for category, share in zip(categories, shares, strict=True):
-            amount = share.amount
+        categories = [c for c in _CATEGORIES if c in gross_by_category]
+        exponent = minor_units(currency)
+        weights = [int(gross_by_category[c].scaleb(exponent)) for c in categories]
+        shares = _allocate(order.discount, weights, exponent)
+        for category, amount in zip(categories, shares, strict=True):
             if not amount:
                 continue
             vat = _vat_in(amount, rates[category], quantum)

@@ -26,7 +26,13 @@ from typing import Any, Literal
 import httpx
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
-from dixis_integrations.accounting._common import check_customer, local_date, signature_matches
+from dixis_integrations.accounting._common import (
+    check_customer,
+    created_item,
+    local_date,
+    posted_invoice,
+    signature_matches,
+)
 from dixis_integrations.accounting._wire import MalformedBody, dumps, number, response_json
 from dixis_integrations.accounting.tax import (
     InvoiceLine,
@@ -261,6 +267,12 @@ def build_line(
     return item
 
 
+def _loc(line: InvoiceLine) -> tuple[str | int, ...]:
+    if line.source_index is not None:
+        return ("lines", line.source_index, "vat_category")
+    return ("shipping_vat_category",)
+
+
 def build_invoice(
     order: Order,
     lines: Sequence[InvoiceLine],
@@ -273,17 +285,16 @@ def build_invoice(
     """The ``Invoice`` (ACCREC) for an order; ``InvoiceNumber`` is our order id."""
     issued = local_date(order.created_at, config.timezone)
     shipping_account = config.shipping_account_code or config.sales_account_code
+    mapped = codes.codes
     items = []
     for line in lines:
-        loc: tuple[str | int, ...] = (
-            ("lines", line.source_index, "vat_category")
-            if line.source_index is not None
-            else ("shipping_vat_category",)
-        )
+        tax_type = mapped.get(line.category)
+        if tax_type is None:  # refused, naming the line
+            tax_type = codes.code_for(line.category, tenant=tenant, vendor=VENDOR, loc=_loc(line))
         items.append(
             build_line(
                 line,
-                tax_type=codes.code_for(line.category, tenant=tenant, vendor=VENDOR, loc=loc),
+                tax_type=tax_type,
                 account_code=(
                     shipping_account
                     if line.kind is LineKind.SHIPPING
@@ -401,11 +412,12 @@ def parse_invoice(
     currency = str(data.get("CurrencyCode") or (total.currency if total else "EUR"))
     vendor_total = _money(data.get("Total"), currency, total)
     vendor_tax = _money(data.get("TotalTax"), currency, tax)
-    return PostedInvoice(
+    number = data.get("InvoiceNumber")
+    return posted_invoice(
         provider=VENDOR,
         external_id=str(data["InvoiceID"]),
-        reference=str(data.get("InvoiceNumber") or ""),
-        number=data.get("InvoiceNumber"),
+        reference=str(number or ""),
+        number=None if number is None else str(number),
         status=str(data.get("Status") or ""),
         total=total if total is not None else vendor_total,
         vendor_total=vendor_total,
@@ -969,12 +981,7 @@ class Xero:
                 data = answered[position] if position < len(answered) else {}
                 if not data.get("HasErrors") and data.get("InvoiceID"):
                     invoice = parse_invoice(data, total=total, tax=tax)
-                    results[index] = BatchItemResult(
-                        reference=order.id,
-                        status=BatchItemStatus.CREATED,
-                        external_id=invoice.external_id,
-                        invoice=invoice,
-                    )
+                    results[index] = created_item(order.id, invoice)
                     continue
                 messages = _messages(data) or ["no answer for this invoice"]
                 if any(_UNIQUE_NUMBER.search(m) for m in messages):
