@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+import queue
+import threading
 from decimal import Decimal
 from typing import Any
 
 import httpx
 import pytest
 
+from dixis_integrations.sandbox import quickbooks as qbo_sandbox
 from dixis_integrations.sandbox.quickbooks import QuickBooksSandbox
 from dixis_integrations.sandbox.serve import serve
 
@@ -208,3 +211,46 @@ def test_an_eleventh_call_in_progress_is_throttled(sandbox: QuickBooksSandbox) -
     assert b"ThrottleExceeded" in refused.content
     sandbox._inflight[sandbox.realm_id] = 9
     assert _client(sandbox).get("/invoice/1").status_code == 400  # no such invoice
+
+
+def test_calls_from_threads_in_process_past_the_limit_are_refused(
+    sandbox: QuickBooksSandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # 10 admitted calls are held in progress (as the network would hold them) until
+    # released; the 3 arriving meanwhile from other threads are refused.
+    release = threading.Event()
+    admitted = threading.Semaphore(0)
+
+    def hold(request: httpx.Request) -> None:
+        admitted.release()
+        assert release.wait(30)
+
+    monkeypatch.setattr(sandbox, "_hold", hold)
+    answers: queue.Queue[int] = queue.Queue()
+
+    def call() -> None:
+        with _client(sandbox) as client:
+            answers.put(client.get("/invoice/1").status_code)
+
+    threads = [threading.Thread(target=call) for _ in range(10 + 3)]
+    for thread in threads:
+        thread.start()
+    for _ in range(10):
+        assert admitted.acquire(timeout=30)
+    refused = [answers.get(timeout=30) for _ in range(3)]
+    release.set()
+    for thread in threads:
+        thread.join(30)
+    served = [answers.get(timeout=30) for _ in range(10)]
+    assert refused == [429, 429, 429]
+    assert served == [400] * 10
+    assert sandbox.concurrency_rejected == 3
+
+
+def test_latency_holds_each_call_for_the_scaled_time(monkeypatch: pytest.MonkeyPatch) -> None:
+    sandbox = QuickBooksSandbox(latency=0.4, time_scale=0.5)
+    slept: list[float] = []
+    monkeypatch.setattr(qbo_sandbox.time, "sleep", slept.append)
+    with _client(sandbox) as client:
+        client.get("/invoice/1")
+    assert slept == [0.2]

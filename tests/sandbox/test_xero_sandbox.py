@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+import queue
+import threading
 from decimal import Decimal
 from typing import Any
 
 import httpx
 import pytest
 
+from dixis_integrations.sandbox import xero as xero_sandbox
 from dixis_integrations.sandbox.kit import sign_hmac_sha256
 from dixis_integrations.sandbox.serve import serve
 from dixis_integrations.sandbox.xero import XeroSandbox
@@ -293,3 +296,46 @@ def test_a_sixth_call_in_progress_is_refused_as_concurrent(sandbox: XeroSandbox)
     sandbox._inflight[sandbox.tenant_id] = 4
     assert _client(sandbox).get(API + "/Invoices").status_code == 200
     assert sandbox.concurrency_rejected == 1
+
+
+def test_calls_from_threads_in_process_past_the_limit_are_refused(
+    sandbox: XeroSandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # 5 admitted calls are held in progress (as the network would hold them) until
+    # released; the 3 arriving meanwhile from other threads are refused.
+    release = threading.Event()
+    admitted = threading.Semaphore(0)
+
+    def hold(request: httpx.Request) -> None:
+        admitted.release()
+        assert release.wait(30)
+
+    monkeypatch.setattr(sandbox, "_hold", hold)
+    answers: queue.Queue[int] = queue.Queue()
+
+    def call() -> None:
+        with _client(sandbox) as client:
+            answers.put(client.get(API + "/Invoices").status_code)
+
+    threads = [threading.Thread(target=call) for _ in range(5 + 3)]
+    for thread in threads:
+        thread.start()
+    for _ in range(5):
+        assert admitted.acquire(timeout=30)
+    refused = [answers.get(timeout=30) for _ in range(3)]
+    release.set()
+    for thread in threads:
+        thread.join(30)
+    served = [answers.get(timeout=30) for _ in range(5)]
+    assert refused == [429, 429, 429]
+    assert served == [200] * 5
+    assert sandbox.concurrency_rejected == 3
+
+
+def test_latency_holds_each_call_for_the_scaled_time(monkeypatch: pytest.MonkeyPatch) -> None:
+    sandbox = XeroSandbox(latency=0.4, time_scale=0.5)
+    slept: list[float] = []
+    monkeypatch.setattr(xero_sandbox.time, "sleep", slept.append)
+    with _client(sandbox) as client:
+        client.get(API + "/Invoices")
+    assert slept == [0.2]

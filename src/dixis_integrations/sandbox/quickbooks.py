@@ -645,10 +645,12 @@ class QuickBooksSandbox(Emulator):
         minute_limit: int = 500,
         batch_minute_limit: int = 40,
         concurrency_limit: int = 10,
+        latency: float = 0.0,
         verifier_token: str | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        self.latency = latency
         self.client_id = "qbo-sandbox-client"
         self.oauth = OAuthServer(
             clients=[
@@ -806,15 +808,26 @@ class QuickBooksSandbox(Emulator):
             self._inflight[realm] = inflight
         try:
             if realm is not None and inflight > self.concurrency_limit:
-                # At most 10 requests in progress per realm (served over HTTP, requests
-                # can overlap; in-process ones never do).
+                # At most 10 requests in progress per realm. A call is in progress from
+                # its arrival to its answer: over HTTP or from several threads
+                # in-process, calls overlap (``latency`` stretches each one).
                 with self._inflight_lock:
                     self.concurrency_rejected += 1
                 return self._throttle(1.0)
+            if realm is not None:
+                self._hold(request)
             return self._handle(request)
         finally:
             with self._inflight_lock:
                 self._inflight[realm] -= 1
+
+    def _hold(self, request: httpx.Request) -> None:
+        """Keep an admitted call in progress for ``latency`` (vendor seconds, scaled):
+        the time a real call spends on the network and at Intuit, during which it holds
+        one of the realm's concurrent slots. Blocks the calling thread only.
+        """
+        if self.latency > 0:
+            time.sleep(self.clock.window(self.latency))
 
     def _handle(self, request: httpx.Request) -> httpx.Response:
         path = request.url.path

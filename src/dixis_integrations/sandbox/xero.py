@@ -186,10 +186,12 @@ class XeroSandbox(Emulator):
         day_limit: int = 5000,
         app_minute_limit: int = 10000,
         concurrency_limit: int = 5,
+        latency: float = 0.0,
         webhook_key: str | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        self.latency = latency
         self.client_id = "xero-sandbox-client"
         self.oauth = OAuthServer(
             clients=[
@@ -340,11 +342,14 @@ class XeroSandbox(Emulator):
             self._inflight[tid] = inflight
         try:
             if counted and inflight > self.concurrency_limit:
-                # Xero's 5 calls in progress per tenant (served over HTTP, requests can
-                # overlap; in-process ones never do).
+                # Xero's 5 calls in progress per tenant. A call is in progress from its
+                # arrival to its answer: over HTTP or from several threads in-process,
+                # calls overlap (``latency`` stretches each one as the network would).
                 with self._inflight_lock:
                     self.concurrency_rejected += 1
                 return self._throttled("concurrent", 1.0, request)
+            if counted:
+                self._hold(request)
             if key and request.method in ("PUT", "POST") and counted:
                 return self._idempotent(request, key)
             response = super().handle(request)
@@ -354,6 +359,14 @@ class XeroSandbox(Emulator):
             with self._inflight_lock:
                 self._inflight[tid] -= counted
         return self._with_headers(response, request)
+
+    def _hold(self, request: httpx.Request) -> None:
+        """Keep an admitted call in progress for ``latency`` (vendor seconds, scaled):
+        the time a real call spends on the network and at Xero, during which it holds
+        one of the tenant's concurrent slots. Blocks the calling thread only.
+        """
+        if self.latency > 0:
+            time.sleep(self.clock.window(self.latency))
 
     def _with_headers(self, response: httpx.Response, request: httpx.Request) -> httpx.Response:
         for name, value in request.extensions.get(_LIMIT_HEADERS, {}).items():
