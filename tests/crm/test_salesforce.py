@@ -21,6 +21,7 @@ from dixis_integrations.crm.salesforce import (
     build_lead_record,
     build_upsert_collection,
     classify,
+    encode_upsert_collection,
     parse_api_usage,
     parse_upsert_collection,
 )
@@ -108,6 +109,27 @@ def test_contact_record_is_keyed_by_external_id_with_exact_money() -> None:
     body = build_upsert_collection([contact()], "Dixis_Customer_Id__c")
     assert body["allOrNone"] is False
     assert len(body["records"]) == 1
+
+
+def test_collection_bytes_are_exactly_the_built_collection() -> None:
+    from dixis_integrations.models import AcquisitionSource
+
+    varied = [
+        contact(1),
+        contact(2, first_name=None, phone=None, last_order_date=None, segment=None),
+        contact(3, phone="+306912345678", segment="loyal", total_spent=Money.of("1234567.5")),
+        contact(4, first_name='Ο "Γιώργος" \\ \u0000 \n', last_name=None, total_orders=0),
+        contact(5, acquisition=AcquisitionSource(channel="fair", campaign="x")),
+        contact(6, total_spent=Money.of("0.005"), consent=MarketingConsent()),
+        contact(7, total_spent=Money.of("99999999999999.99"), segment='", "Phone": "x'),
+    ]
+    for field in ("Dixis_Customer_Id__c", 'Odd"Field__c'):
+        wire = json.loads(encode_upsert_collection(varied, field), parse_float=Decimal)
+        built = json.loads(json.dumps(build_upsert_collection(varied, field), default=str))
+        for record in built["records"]:
+            record["Dixis_Total_Spent__c"] = Decimal(record["Dixis_Total_Spent__c"])
+        assert wire == built
+    assert b'"Dixis_Total_Spent__c":0.01,' in encode_upsert_collection(varied[5:6], "x")
 
 
 def test_lead_record_carries_the_required_fields() -> None:

@@ -35,6 +35,7 @@ from dixis_integrations.crm.contacts import (
     chunks,
     rejected,
     upsert_result,
+    upsert_results,
     validate_contact,
     validate_lead,
 )
@@ -391,28 +392,28 @@ def parse_upsert_batch(
         if isinstance(error, Mapping):
             for key in _trace_ids(error):
                 errors.setdefault(key.lower(), error)
-    out: list[UpsertResult] = []
+    rows: list[dict[str, Any]] = []
     for contact in contacts:
         hit = by_email.get(contact.email)
         if hit is not None:
-            out.append(
-                upsert_result(
-                    reference=contact.reference,
-                    status=UpsertStatus.CREATED if hit.get("new") else UpsertStatus.UPDATED,
-                    external_id=str(hit.get("id")),
-                )
+            rows.append(
+                {
+                    "reference": contact.reference,
+                    "status": UpsertStatus.CREATED if hit.get("new") else UpsertStatus.UPDATED,
+                    "external_id": str(hit.get("id")),
+                }
             )
             continue
         err = errors.get(contact.reference.lower()) or errors.get(contact.email)
-        out.append(
-            upsert_result(
-                reference=contact.reference,
-                status=UpsertStatus.REJECTED,
-                error_code=str(err.get("category") or "error") if err else "missing_result",
-                reason=str(err.get("message")) if err else "HubSpot returned no result for it",
-            )
+        rows.append(
+            {
+                "reference": contact.reference,
+                "status": UpsertStatus.REJECTED,
+                "error_code": str(err.get("category") or "error") if err else "missing_result",
+                "reason": str(err.get("message")) if err else "HubSpot returned no result for it",
+            }
         )
-    return out
+    return upsert_results(rows)
 
 
 def _ms(value: Any) -> int:

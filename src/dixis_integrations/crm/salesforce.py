@@ -20,6 +20,7 @@ import threading
 import time
 from collections.abc import Generator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
+from json.encoder import encode_basestring as _json_string
 from typing import Any, Final, Literal
 from xml.etree import ElementTree
 
@@ -29,11 +30,11 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from pydantic import BaseModel, ConfigDict, SecretStr
 
 from dixis_integrations.auth.oauth import OAuth2Config, TokenManager
-from dixis_integrations.crm._wire import body_of, dumps_exact, exact_amount, next_utc_midnight
+from dixis_integrations.crm._wire import body_of, exact_amount, next_utc_midnight
 from dixis_integrations.crm.contacts import (
     chunks,
     rejected,
-    upsert_result,
+    upsert_results,
     validate_contact,
     validate_lead,
 )
@@ -82,6 +83,7 @@ __all__ = [
     "build_lead_record",
     "build_upsert_collection",
     "classify",
+    "encode_upsert_collection",
     "oauth_config",
     "parse_api_usage",
     "parse_changes",
@@ -407,6 +409,44 @@ def build_upsert_collection(
     }
 
 
+def _text(value: str | None) -> str:
+    return "null" if value is None else _json_string(value)
+
+
+def encode_upsert_collection(contacts: Sequence[CRMContact], external_id_field: str) -> bytes:
+    """The wire bytes of :func:`build_upsert_collection`, written directly.
+
+    The same JSON value (a test pins the equality over varied contacts), with the money
+    amount formatted once as an exact JSON number; each string goes through the json
+    module's own C string encoder, so no input can break out of its quotes. This is the
+    hot path of a bulk sync: about half the CPU of building dicts and serialising them.
+    """
+    head = '{"attributes":{"type":"Contact"},' + _json_string(external_id_field) + ":"
+    records: list[str] = []
+    for c in contacts:
+        acquisition = c.acquisition
+        day = "null" if c.last_order_date is None else f'"{c.last_order_date.isoformat()}"'
+        optional = ""
+        if c.first_name:
+            optional += ',"FirstName":' + _json_string(c.first_name)
+        if c.phone:
+            optional += ',"Phone":' + _json_string(c.phone)
+        records.append(
+            f"{head}{_json_string(c.reference)}"
+            f',"LastName":{_text(c.last_name)}'
+            f',"Email":{_json_string(c.email)}'
+            f',"Dixis_Total_Orders__c":{int(c.total_orders)}'
+            f',"Dixis_Total_Spent__c":{exact_amount(c.total_spent):f}'
+            f',"Dixis_Last_Order_Date__c":{day}'
+            f',"Dixis_Segment__c":{_text(c.segment)}'
+            f',"Dixis_Acquisition_Source__c":{_text(acquisition.channel if acquisition else None)}'
+            f',"Dixis_Marketing_Consent__c":{_json_string(c.consent.status.value)}'
+            f',"HasOptedOutOfEmail":{"false" if c.consent.allows_marketing() else "true"}'
+            f"{optional}}}"
+        )
+    return ('{"allOrNone":false,"records":[' + ",".join(records) + "]}").encode()
+
+
 def build_lead_record(lead: Lead) -> dict[str, Any]:
     """A Lead: ``LastName`` and ``Company`` are required by Salesforce."""
     record: dict[str, Any] = {
@@ -432,30 +472,30 @@ def parse_upsert_collection(
     contacts: Sequence[CRMContact], body: Sequence[Mapping[str, Any]]
 ) -> list[UpsertResult]:
     """Per-record results (same order as sent) of a collection upsert."""
-    out: list[UpsertResult] = []
+    rows: list[dict[str, Any]] = []
     for contact, row in zip(contacts, body, strict=True):
         if row.get("success"):
-            out.append(
-                upsert_result(
-                    reference=contact.reference,
-                    status=UpsertStatus.CREATED if row.get("created") else UpsertStatus.UPDATED,
-                    external_id=str(row.get("id")),
-                )
+            rows.append(
+                {
+                    "reference": contact.reference,
+                    "status": UpsertStatus.CREATED if row.get("created") else UpsertStatus.UPDATED,
+                    "external_id": str(row.get("id")),
+                }
             )
             continue
         errors = list(row.get("errors") or ())
         first = errors[0] if errors else {}
         fields = ",".join(str(f) for f in first.get("fields") or ())
         reason = str(first.get("message", "rejected"))
-        out.append(
-            upsert_result(
-                reference=contact.reference,
-                status=UpsertStatus.REJECTED,
-                error_code=str(first.get("statusCode") or "error"),
-                reason=f"{fields}: {reason}" if fields else reason,
-            )
+        rows.append(
+            {
+                "reference": contact.reference,
+                "status": UpsertStatus.REJECTED,
+                "error_code": str(first.get("statusCode") or "error"),
+                "reason": f"{fields}: {reason}" if fields else reason,
+            }
         )
-    return out
+    return upsert_results(rows)
 
 
 _CHANGE_FIELDS: Final = ("Id", "Email", "FirstName", "LastName", "Phone", "SystemModstamp")
@@ -692,7 +732,7 @@ class Salesforce:
                     "PATCH",
                     f"{self.api}/composite/sobjects/Contact/{field}",
                     operation="salesforce.contacts.upsert",
-                    content=dumps_exact(build_upsert_collection(chunk, field)),
+                    content=encode_upsert_collection(chunk, field),
                     headers=_JSON,
                     idempotent=True,  # an upsert by external id lands once
                 )
