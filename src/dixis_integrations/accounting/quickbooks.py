@@ -250,10 +250,10 @@ def build_item(name: str, description: str, price: Money, income_account_id: str
 def build_line(line: InvoiceLine, *, item_id: str, tax_code: str) -> dict[str, Any]:
     """One ``SalesItemLineDetail`` line: gross as ``TaxInclusiveAmt``, net as ``Amount``."""
     detail: dict[str, Any] = {
-        "ItemRef": _ref(item_id),
+        "ItemRef": {"value": item_id},
         "Qty": number(line.quantity),
         "UnitPrice": number(line.unit_amount),
-        "TaxCodeRef": _ref(tax_code),
+        "TaxCodeRef": {"value": tax_code},
         "TaxInclusiveAmt": number(line.gross_amount),
     }
     if line.discount_amount:
@@ -414,6 +414,13 @@ def _money(value: Any, currency: str, ours: Money | None = None) -> Money:
     return Money(amount=amount, currency=currency)
 
 
+def _is_zero(value: Any) -> bool:
+    # A vendor amount compared with zero, without building (and validating) a Money.
+    if not value:
+        return True
+    return not (value if isinstance(value, Decimal) else Decimal(str(value)))
+
+
 def parse_invoice(
     data: dict[str, Any],
     *,
@@ -437,11 +444,7 @@ def parse_invoice(
         number=None if number is None else str(number),
         status="VOIDED"
         if voided
-        else (
-            "PAID"
-            if _money(data.get("Balance"), currency).is_zero and not vendor_total.is_zero
-            else "OPEN"
-        ),
+        else ("PAID" if _is_zero(data.get("Balance")) and not vendor_total.is_zero else "OPEN"),
         total=total if total is not None else vendor_total,
         vendor_total=vendor_total,
         created=created,
