@@ -19,6 +19,7 @@ from dixis_integrations.errors import (
     InvalidInput,
     RateLimited,
     ValidationRejected,
+    WebhookError,
 )
 from dixis_integrations.http import Driver
 from dixis_integrations.marketing.brevo import (
@@ -28,7 +29,9 @@ from dixis_integrations.marketing.brevo import (
     build_doi_body,
     build_email_body,
     build_event_body,
+    build_webhook_body,
     classify,
+    parse_webhook,
     send_key,
 )
 from dixis_integrations.models.crm import UpsertStatus
@@ -364,3 +367,93 @@ class TestBrevoConformance(EmailProviderSuite):
     @pytest.fixture
     def driver(self, box: BrevoSandbox) -> Driver:
         return Driver(httpx.Client(transport=box.transport()), sleep=lambda _s: None)
+
+
+# -- webhooks: consent changed at Brevo ---------------------------------------------------
+# The documented marketing "unsubscribe" example (developers.brevo.com/docs/marketing-webhooks).
+UNSUBSCRIBE_EVENT = b"""{
+  "id": 123456, "camp_id": 12, "email": "Eleni@Example.gr", "campaign name": "My First Campaign",
+  "date_sent": "2020-10-09 00:00:00", "date_event": "2020-10-09 00:00:00",
+  "event": "unsubscribe", "tag": "", "ts_sent": 1604933619, "ts_event": 1604933737,
+  "ts": 1604937337, "list_id": [2, 3]
+}"""
+LIST_ADDITION_EVENT = (
+    b'{"id": 123456, "email": "eleni@example.gr", "key": "4f1e", "list_id": [2],'
+    b' "date": "2020-10-09 00:00:00", "ts": 1604933619, "event": "list_addition"}'
+)
+
+
+def test_webhook_body_subscribes_to_consent_events() -> None:
+    assert build_webhook_body("https://dixis.test/hooks/brevo?secret=s") == {
+        "url": "https://dixis.test/hooks/brevo?secret=s",
+        "description": "dixis: consent changes",
+        "events": ["unsubscribed", "listAddition", "contactUpdated", "contactDeleted"],
+        "type": "marketing",
+    }
+
+
+def test_unsubscribe_webhook_is_a_withdrawal_at_the_utc_event_time() -> None:
+    change = parse_webhook(UNSUBSCRIBE_EVENT)
+    assert change is not None
+    assert (change.provider, change.email, change.status, change.reason) == (
+        "brevo",
+        "eleni@example.gr",
+        ConsentStatus.WITHDRAWN,
+        "unsubscribe link",
+    )
+    assert change.at == datetime.fromtimestamp(1604933737, UTC)  # ts_event, not ts (CET)
+
+
+def test_list_addition_to_a_marketing_list_is_consent_granted() -> None:
+    change = parse_webhook(LIST_ADDITION_EVENT, list_ids=(2,))
+    assert change is not None
+    assert (change.email, change.status) == ("eleni@example.gr", ConsentStatus.GRANTED)
+    assert change.at == datetime.fromtimestamp(1604933619, UTC)
+    assert parse_webhook(LIST_ADDITION_EVENT, list_ids=(3,)) is None  # a segment list
+
+
+def test_other_brevo_webhooks_are_ignored_and_bad_ones_refused() -> None:
+    updated = b'{"id": 1, "email": "a@b.gr", "event": "contact_updated", "ts": 1604933619}'
+    assert parse_webhook(updated) is None
+    assert parse_webhook(b'{"event": "opened", "email": "a@b.gr", "ts_event": 1}') is None
+    with pytest.raises(WebhookError):
+        parse_webhook(UNSUBSCRIBE_EVENT, secret=SecretStr("s3cret"), given_secret="guess")
+    with pytest.raises(WebhookError):
+        parse_webhook(b"event=unsubscribe")
+    with pytest.raises(WebhookError):
+        parse_webhook(b'[{"event": "unsubscribe"}]')
+    with pytest.raises(WebhookError):
+        parse_webhook(b'{"event": "unsubscribe", "email": "not an address", "ts_event": 1}')
+    with pytest.raises(WebhookError):
+        parse_webhook(b'{"event": "unsubscribe", "email": "a@b.gr"}')
+
+
+def test_sandbox_calls_the_registered_webhook_on_unsubscribe_and_confirmation(
+    run: Runner,
+) -> None:
+    received = []
+
+    def receiver(request: httpx.Request) -> httpx.Response:
+        change = parse_webhook(
+            request.content,
+            list_ids=CONFIG.list_ids,
+            secret=SecretStr("s3cret"),
+            given_secret=request.url.params.get("secret"),
+        )
+        if change is not None:
+            received.append(change)
+        return httpx.Response(200)
+
+    box = BrevoSandbox(webhook_client=httpx.Client(transport=httpx.MockTransport(receiver)))
+    box.bind("http://brevo.test")
+    adapter = adapter_for(box)
+    hook_id = run(box, adapter.register_webhook("https://dixis.test/hooks/brevo?secret=s3cret"))
+    assert hook_id == box.webhooks[0]["id"]
+    run(box, adapter.upsert_subscriber(sub(DOI)))
+    box.confirm("eleni@example.gr")
+    box.unsubscribe_click("eleni@example.gr")
+    assert [(c.email, c.status) for c in received] == [
+        ("eleni@example.gr", ConsentStatus.GRANTED),
+        ("eleni@example.gr", ConsentStatus.WITHDRAWN),
+    ]
+    assert [d.status for d in box.webhook_deliveries] == [200, 200]

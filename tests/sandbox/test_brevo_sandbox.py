@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 
 import httpx
@@ -155,3 +156,36 @@ def test_delete_contact_and_served_over_http(box: BrevoSandbox) -> None:
             http.post("/contacts", json={"email": "h@example.gr"})
             assert http.delete("/contacts/h%40example.gr").status_code == 204
             assert http.delete("/contacts/h%40example.gr").status_code == 404
+
+
+def test_marketing_webhooks_are_registered_and_called_with_json_events() -> None:
+    seen: list[dict[str, object]] = []
+
+    def receiver(request: httpx.Request) -> httpx.Response:
+        assert request.headers["content-type"] == "application/json"
+        seen.append(json.loads(request.content))
+        return httpx.Response(200)
+
+    box = BrevoSandbox(webhook_client=httpx.Client(transport=httpx.MockTransport(receiver)))
+    box.bind("http://brevo.test")
+    with client(box) as http:
+        bad = http.post("/webhooks", json={"url": "https://x.test/h", "events": ["nope"]})
+        assert bad.status_code == 400
+        assert bad.json()["code"] == "invalid_parameter"
+        made = http.post(
+            "/webhooks",
+            json={"url": "https://x.test/h", "events": ["unsubscribed"], "type": "marketing"},
+        )
+        assert made.status_code == 201
+        assert made.json() == {"id": 1}
+        http.post("/contacts", json={"email": "eleni@example.gr", "listIds": [2]})
+    box.unsubscribe_click("eleni@example.gr")
+    assert box.contacts["eleni@example.gr"]["emailBlacklisted"] is True
+    assert len(seen) == 1
+    event = seen[0]
+    assert (event["event"], event["email"], event["list_id"]) == (
+        "unsubscribe",
+        "eleni@example.gr",
+        [2],
+    )
+    assert isinstance(event["ts_event"], int)

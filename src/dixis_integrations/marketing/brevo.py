@@ -12,8 +12,10 @@ Brevo's limits differ per endpoint family; each family has its own budget here.
 
 from __future__ import annotations
 
+import hmac
+import json
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Final
 from urllib.parse import quote
@@ -32,6 +34,7 @@ from dixis_integrations.errors import (
     ProviderError,
     RateLimited,
     ValidationRejected,
+    WebhookError,
 )
 from dixis_integrations.http.driver import Operation
 from dixis_integrations.http.endpoint import Endpoint, Limits, Window, default_classify
@@ -39,7 +42,9 @@ from dixis_integrations.http.redact import register_secret
 from dixis_integrations.marketing._wire import HeaderKeyAuth, body_of, checked_email
 from dixis_integrations.marketing.consent import ListAction, list_action, no_consent
 from dixis_integrations.models.crm import ErasureResult, UpsertResult, UpsertStatus
+from dixis_integrations.models.customer import ConsentStatus
 from dixis_integrations.models.email import (
+    ConsentChange,
     EmailMessage,
     MarketingEvent,
     SendResult,
@@ -50,13 +55,16 @@ from dixis_integrations.protocols import Capability, HealthStatus
 __all__ = [
     "LIMITS",
     "LIST_ADD_LIMIT",
+    "WEBHOOK_EVENTS",
     "Brevo",
     "BrevoConfig",
     "build_contact_body",
     "build_doi_body",
     "build_email_body",
     "build_event_body",
+    "build_webhook_body",
     "classify",
+    "parse_webhook",
     "send_key",
 ]
 
@@ -219,6 +227,81 @@ def build_event_body(event: MarketingEvent) -> dict[str, Any]:
         "identifiers": {"email_id": event.email.strip().lower()},
         "event_properties": dict(event.properties),
     }
+
+
+WEBHOOK_EVENTS: Final = ("unsubscribed", "listAddition", "contactUpdated", "contactDeleted")
+"""The marketing webhook events we subscribe to (names as in ``POST /webhooks``)."""
+
+
+def build_webhook_body(url: str) -> dict[str, Any]:
+    """``POST /webhooks``: a marketing webhook for unsubscribes and contact changes."""
+    return {
+        "url": url,
+        "description": "dixis: consent changes",
+        "events": list(WEBHOOK_EVENTS),
+        "type": "marketing",
+    }
+
+
+def _event_instant(data: Mapping[str, Any]) -> datetime:
+    """The event's instant in UTC: ``ts_event`` (seconds, UTC), else ``ts_epoch`` (ms),
+    else ``ts`` (seconds). ``date_event`` and ``date`` are local/CET text and are ignored."""
+    for key, scale in (("ts_event", 1), ("ts_epoch", 1000), ("ts", 1)):
+        value = data.get(key)
+        if isinstance(value, int) and not isinstance(value, bool):
+            return datetime.fromtimestamp(value / scale, UTC)
+    raise WebhookError("the webhook has no event timestamp", vendor=VENDOR)
+
+
+def parse_webhook(
+    body: bytes,
+    *,
+    list_ids: Collection[int] | None = None,
+    secret: SecretStr | None = None,
+    given_secret: str | None = None,
+) -> ConsentChange | None:
+    """A Brevo marketing webhook (JSON, one event per call) as a consent change.
+
+    ``unsubscribe`` (the person clicked a campaign's unsubscribe link) is consent
+    withdrawn; ``list_addition`` to one of ``list_ids`` (the marketing lists; any list
+    when ``None``) is consent granted, as when a double opt-in link is clicked or a Brevo
+    form is signed. ``contact_updated``, ``contact_deleted``, opens, clicks and the
+    other events give ``None``. Brevo does not sign webhooks: put a secret in the
+    webhook URL (or its basic-auth part) and pass it as ``secret`` with the value the
+    request carried as ``given_secret`` (compared in constant time).
+
+    Raises:
+        WebhookError: wrong or missing secret, a body that is not a JSON object, or an
+            unsubscribe/list addition without a valid email or timestamp.
+    """
+    if secret is not None and not hmac.compare_digest(
+        (given_secret or "").encode(), secret.get_secret_value().encode()
+    ):
+        raise WebhookError("the webhook secret does not match", vendor=VENDOR)
+    try:
+        data = json.loads(body)
+    except (UnicodeDecodeError, ValueError):
+        raise WebhookError("the webhook body is not JSON", vendor=VENDOR) from None
+    if not isinstance(data, dict):
+        raise WebhookError("the webhook body is not a JSON object", vendor=VENDOR)
+    event = data.get("event")
+    if event == "unsubscribe":
+        status, reason = ConsentStatus.WITHDRAWN, "unsubscribe link"
+    elif event == "list_addition":
+        raw = data.get("list_id")
+        added = set(raw if isinstance(raw, list) else [raw])
+        if list_ids is not None and not added & set(list_ids):
+            return None
+        status, reason = ConsentStatus.GRANTED, "added to a marketing list"
+    else:
+        return None
+    try:
+        email = checked_email(str(data.get("email") or ""), VENDOR, ("email",))
+    except InvalidInput:
+        raise WebhookError("the webhook lacks a valid email", vendor=VENDOR) from None
+    return ConsentChange(
+        provider=VENDOR, email=email, status=status, at=_event_instant(data), reason=reason
+    )
 
 
 def _reset_at(response: httpx.Response) -> datetime | None:
@@ -399,6 +482,15 @@ class Brevo:
         yield self._endpoints["events"].request(
             "POST", "/events", operation="brevo.event", json=build_event_body(event)
         )
+
+    def register_webhook(self, url: str) -> Operation[int]:
+        """Ask Brevo to call ``url`` on unsubscribes and contact changes
+        (:data:`WEBHOOK_EVENTS`); returns the webhook id. Parse the calls with
+        :func:`parse_webhook`."""
+        response = yield self._endpoints["other"].request(
+            "POST", "/webhooks", operation="brevo.webhook", json=build_webhook_body(url)
+        )
+        return int((body_of(response, VENDOR) or {}).get("id", 0))
 
     def add_to_list(self, list_id: int, emails: Iterable[str]) -> Operation[dict[str, list[str]]]:
         """Push a segment as list membership: existing contacts only (a person is a

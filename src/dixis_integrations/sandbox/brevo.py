@@ -7,11 +7,15 @@ Written from Brevo's API reference: auth by the ``api-key`` header; errors are
 email and the contact joins ``includeListIds`` only on the click
 (:meth:`BrevoSandbox.confirm`); ``/smtp/email`` processes a request once per
 ``headers.idempotencyKey`` (a UUID) within its time-to-live. Limits are counted per
-endpoint family and answered with 429 and the ``x-sib-ratelimit-*`` headers.
+endpoint family and answered with 429 and the ``x-sib-ratelimit-*`` headers. Marketing
+webhooks (``POST /webhooks``) are called with Brevo's JSON events: ``unsubscribe`` when a
+person clicks a campaign's unsubscribe link (:meth:`BrevoSandbox.unsubscribe_click`) and
+``list_addition`` when a double opt-in link is clicked.
 """
 
 from __future__ import annotations
 
+import json
 import re
 import secrets
 import uuid
@@ -36,6 +40,39 @@ __all__ = ["BrevoSandbox"]
 _EMAIL: Final = re.compile(r"^[^@\s]+@[^@\s]+\.[A-Za-z]{2,}$")
 _IDEMPOTENCY_TTL: Final = 30 * 60.0
 _LIST_ADD_MAX: Final = 150
+_WEBHOOK_EVENTS: Final = {
+    "marketing": frozenset(
+        {
+            "spam",
+            "opened",
+            "click",
+            "hardBounce",
+            "softBounce",
+            "delivered",
+            "unsubscribed",
+            "listAddition",
+            "contactUpdated",
+            "contactDeleted",
+        }
+    ),
+    "transactional": frozenset(
+        {
+            "sent",
+            "hardBounce",
+            "softBounce",
+            "blocked",
+            "spam",
+            "delivered",
+            "request",
+            "click",
+            "invalid",
+            "deferred",
+            "opened",
+            "uniqueOpened",
+            "unsubscribed",
+        }
+    ),
+}
 
 
 def _now() -> str:
@@ -56,6 +93,7 @@ class BrevoSandbox(Emulator):
         doi_emails: confirmation emails sent (email, template id, redirection URL).
         emails: transactional emails accepted (the request body plus ``messageId``).
         events: events received.
+        webhooks: registered webhooks (``id``, ``url``, ``events``, ``type``).
     """
 
     name = "brevo"
@@ -75,6 +113,7 @@ class BrevoSandbox(Emulator):
         self.doi_emails: list[tuple[str, int, str]] = []
         self.emails: list[dict[str, Any]] = []
         self.events: list[dict[str, Any]] = []
+        self.webhooks: list[dict[str, Any]] = []
         self._pending_doi: dict[str, dict[str, Any]] = {}
         self._keys: dict[str, tuple[float, str]] = {}
         self._next_id = 1
@@ -145,11 +184,56 @@ class BrevoSandbox(Emulator):
 
     # -- helpers ---------------------------------------------------------------------------
     def confirm(self, email: str) -> None:
-        """The person clicks the double opt-in link: the contact is created on its lists."""
+        """The person clicks the double opt-in link: the contact is created on its lists
+        and the ``listAddition`` webhooks are called."""
         with self.lock:
             pending = self._pending_doi.pop(email.lower())
             contact = self._upsert(email.lower(), pending["attributes"], pending["lists"])
             contact["emailBlacklisted"] = False
+            event = {
+                "id": contact["id"],
+                "email": contact["email"],
+                "key": secrets.token_hex(8),
+                "list_id": list(pending["lists"]),
+                "event": "list_addition",
+                **self._stamps(),
+            }
+        self._notify("listAddition", event)
+
+    def unsubscribe_click(self, email: str, *, campaign_id: int = 1) -> None:
+        """The person clicks "unsubscribe" in a campaign: the contact is blacklisted for
+        email campaigns and the ``unsubscribed`` webhooks are called."""
+        with self.lock:
+            contact = self.contacts[email.lower()]
+            contact["emailBlacklisted"] = True
+            contact["modifiedAt"] = _now()
+            stamps = self._stamps()
+            event = {
+                "id": contact["id"],
+                "camp_id": campaign_id,
+                "email": contact["email"],
+                "campaign name": "Newsletter",
+                "date_sent": stamps["date"],
+                "date_event": stamps["date"],
+                "event": "unsubscribe",
+                "tag": "",
+                "ts_sent": stamps["ts"],
+                "ts_event": stamps["ts"],
+                "ts": stamps["ts"],
+                "list_id": list(contact["listIds"]),
+            }
+        self._notify("unsubscribed", event)
+
+    def _stamps(self) -> dict[str, Any]:
+        now = datetime.now(UTC)
+        return {"date": now.strftime("%Y-%m-%d %H:%M:%S"), "ts": int(now.timestamp())}
+
+    def _notify(self, event_name: str, payload: dict[str, Any]) -> None:
+        with self.lock:
+            urls = [h["url"] for h in self.webhooks if event_name in h["events"]]
+        body = json.dumps(payload).encode()
+        for url in urls:
+            self.deliver_webhook(url, body, {"content-type": "application/json"})
 
     def _upsert(self, email: str, attributes: dict[str, Any], lists: list[int]) -> dict[str, Any]:
         contact = self.contacts.get(email)
@@ -304,6 +388,34 @@ class BrevoSandbox(Emulator):
                 contact["listIds"].append(lid)
             success.append(str(e))
         return json_response(201, {"contacts": {"success": success, "failure": failure}})
+
+    @route("POST", r"/v3/webhooks")
+    def create_webhook(self, request: httpx.Request) -> httpx.Response:
+        body = read_json(request)
+        if not isinstance(body, dict):
+            return _error(400, "bad_request", "Input must be a valid JSON object")
+        url = str(body.get("url") or "")
+        if not url.startswith(("http://", "https://")):
+            return _error(400, "invalid_parameter", "url is not valid")
+        events = body.get("events")
+        kind = body.get("type", "transactional")
+        allowed = _WEBHOOK_EVENTS.get(str(kind))
+        if allowed is None:
+            return _error(400, "invalid_parameter", "type should be transactional or marketing")
+        if not isinstance(events, list) or not events:
+            return _error(400, "missing_parameter", "events is missing")
+        unknown = [e for e in events if e not in allowed]
+        if unknown:
+            return _error(400, "invalid_parameter", f"Invalid event: {unknown[0]}")
+        hook = {
+            "id": len(self.webhooks) + 1,
+            "url": url,
+            "description": str(body.get("description") or ""),
+            "events": list(events),
+            "type": kind,
+        }
+        self.webhooks.append(hook)
+        return json_response(201, {"id": hook["id"]})
 
     @route("POST", r"/v3/smtp/email")
     def send_email(self, request: httpx.Request) -> httpx.Response:
