@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date
 from pathlib import Path
 
+import pytest
 from pydantic import SecretStr
 from tests.crm.conftest import Runner
 
@@ -15,9 +17,15 @@ from dixis_integrations.crm import (
     sync_contacts,
 )
 from dixis_integrations.crm.hubspot import HubSpot, HubSpotConfig
+from dixis_integrations.crm.pipedrive import Pipedrive, PipedriveConfig
+from dixis_integrations.crm.salesforce import Salesforce, SalesforceConfig
 from dixis_integrations.models import Money
 from dixis_integrations.models.crm import CRMContact, UpsertStatus
+from dixis_integrations.protocols import CRMProvider
 from dixis_integrations.sandbox.hubspot import HubSpotSandbox
+from dixis_integrations.sandbox.kit import Emulator
+from dixis_integrations.sandbox.pipedrive import PipedriveSandbox
+from dixis_integrations.sandbox.salesforce import SalesforceSandbox
 
 
 def contact(i: int, **kw: object) -> CRMContact:
@@ -77,3 +85,66 @@ def test_only_changed_contacts_are_sent(run: Runner) -> None:
     assert upserts[0].content.count(b'"idProperty"') == 2
     third = run(box, sync_contacts(crm, [contact(1), contact(2, total_orders=5)], store))
     assert {r.status for r in third} == {UpsertStatus.UNCHANGED}
+
+
+def _hubspot(store: ContactFingerprints) -> tuple[Emulator, CRMProvider]:
+    box = HubSpotSandbox()
+    box.bind("http://hubspot.test")
+    config = HubSpotConfig(access_token=SecretStr(box.access_token), base_url=box.base_url)
+    return box, HubSpot(config, fingerprints=store)
+
+
+def _salesforce(store: ContactFingerprints) -> tuple[Emulator, CRMProvider]:
+    box = SalesforceSandbox()
+    box.bind("http://salesforce.test")
+    creds = box.credentials()
+    config = SalesforceConfig(
+        base_url=creds["base_url"],
+        client_id=creds["client_id"],
+        username=creds["username"],
+        private_key=SecretStr(creds["private_key"]),
+    )
+    return box, Salesforce(config, fingerprints=store)
+
+
+def _pipedrive(store: ContactFingerprints) -> tuple[Emulator, CRMProvider]:
+    box = PipedriveSandbox()
+    box.bind("http://pipedrive.test")
+    config = PipedriveConfig(api_token=SecretStr(box.api_token), base_url=box.base_url)
+    return box, Pipedrive(config, fingerprints=store)
+
+
+@pytest.mark.parametrize("make", [_hubspot, _salesforce, _pipedrive])
+def test_adapter_with_fingerprints_reports_unchanged_from_upsert_contacts(
+    make: Callable[[ContactFingerprints], tuple[Emulator, CRMProvider]], run: Runner
+) -> None:
+    store = SQLiteContactFingerprints()
+    box, crm = make(store)
+    first = run(box, crm.upsert_contacts([contact(1), contact(2), contact(3, email="bad@")]))
+    assert [r.status for r in first] == [
+        UpsertStatus.CREATED,
+        UpsertStatus.CREATED,
+        UpsertStatus.REJECTED,
+    ]
+    sent = len(box.requests)
+    same = run(box, crm.upsert_contacts([contact(1), contact(2)]))
+    assert [(r.reference, r.status) for r in same] == [
+        ("cus_1", UpsertStatus.UNCHANGED),
+        ("cus_2", UpsertStatus.UNCHANGED),
+    ]
+    assert len(box.requests) == sent  # nothing at all was sent
+    changed = run(box, crm.upsert_contacts([contact(1), contact(2, total_orders=4)]))
+    assert [r.status for r in changed] == [UpsertStatus.UNCHANGED, UpsertStatus.UPDATED]
+    assert str(contact(1).email) not in b"".join(r.content for r in box.requests[sent:]).decode()
+
+
+def test_fingerprints_are_kept_per_tenant(run: Runner) -> None:
+    store = SQLiteContactFingerprints()
+    box = HubSpotSandbox()
+    box.bind("http://hubspot.test")
+    config = HubSpotConfig(access_token=SecretStr(box.access_token), base_url=box.base_url)
+    shop_a = HubSpot(config, tenant="a", fingerprints=store)
+    shop_b = HubSpot(config, tenant="b", fingerprints=store)
+    assert run(box, shop_a.upsert_contacts([contact(1)]))[0].status is UpsertStatus.CREATED
+    assert run(box, shop_b.upsert_contacts([contact(1)]))[0].status is UpsertStatus.UPDATED
+    assert run(box, shop_b.upsert_contacts([contact(1)]))[0].status is UpsertStatus.UNCHANGED

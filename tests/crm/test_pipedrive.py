@@ -21,6 +21,7 @@ from dixis_integrations.crm.pipedrive import (
     build_lead_body,
     build_person_body,
     classify,
+    find_open_lead,
 )
 from dixis_integrations.errors import (
     InvalidInput,
@@ -331,3 +332,75 @@ def test_oauth_app_calls_with_a_bearer_token(sandbox: PipedriveSandbox, run: Run
     assert result.status is UpsertStatus.CREATED
     assert sandbox.requests[-1].headers["authorization"].startswith("Bearer ")
     assert "x-api-token" not in sandbox.requests[-1].headers
+
+
+def test_open_lead_is_matched_by_person_and_title() -> None:
+    body = {"title": "Κτήμα - Νίκος", "person_id": 7}
+    answer = {
+        "data": [
+            {"id": "a", "title": "Κτήμα - Νίκος", "person_id": 7, "is_archived": True},
+            {"id": "b", "title": "Άλλο", "person_id": 7, "is_archived": False},
+            {"id": "c", "title": "Κτήμα - Νίκος", "person_id": 8, "is_archived": False},
+            {"id": "d", "title": "Κτήμα - Νίκος", "person_id": 7, "is_archived": False},
+        ]
+    }
+    assert find_open_lead(answer, body) == "d"
+    assert find_open_lead({"data": answer["data"][:3]}, body) is None
+    assert find_open_lead({"data": None}, body) is None
+
+
+def test_budget_spent_mid_bulk_keeps_the_results_obtained(
+    sandbox: PipedriveSandbox, run: Runner
+) -> None:
+    adapter = adapter_for(sandbox)
+    run(sandbox, adapter.ensure_fields())
+    adapter.budget = TokenBudget(100)  # two contacts: a search (40) and a create (10) each
+    results = run(sandbox, adapter.upsert_contacts([contact(i) for i in range(1, 5)]))
+    assert [(r.reference, r.status, r.error_code) for r in results] == [
+        ("cus_1", UpsertStatus.CREATED, None),
+        ("cus_2", UpsertStatus.CREATED, None),
+        ("cus_3", UpsertStatus.REJECTED, "rate_limited"),
+        ("cus_4", UpsertStatus.REJECTED, "rate_limited"),
+    ]
+    assert results[0].external_id is not None
+    assert results[2].retry_at is not None
+    assert results[2].retry_at > datetime.now(UTC)
+    assert results[1].retry_at is None
+    assert len(sandbox.persons) == 2
+
+
+def test_single_upsert_with_the_budget_spent_still_raises(
+    sandbox: PipedriveSandbox, run: Runner
+) -> None:
+    adapter = adapter_for(sandbox)
+    run(sandbox, adapter.ensure_fields())
+    adapter.budget = TokenBudget(10)
+    with pytest.raises(RateLimited):
+        run(sandbox, adapter.upsert_contact(contact(1)))
+
+
+def test_lead_create_run_twice_makes_one_lead(sandbox: PipedriveSandbox, run: Runner) -> None:
+    adapter = adapter_for(sandbox)
+    lead = Lead(id="l1", email="bee@example.gr", last_name="Μελισσάς", created_at=NOW)
+    first = run(sandbox, adapter.create_lead(lead))
+    again = run(sandbox, adapter.create_lead(lead))
+    assert again.crm_id == first.crm_id
+    assert list(sandbox.leads) == [first.crm_id]
+    other = run(sandbox, adapter.create_lead(lead.model_copy(update={"company": "Κυψέλη"})))
+    assert other.crm_id != first.crm_id
+    assert len(sandbox.leads) == 2
+
+
+def test_lead_on_a_known_person_is_created_once_then_found(
+    sandbox: PipedriveSandbox, run: Runner
+) -> None:
+    adapter = adapter_for(sandbox)
+    run(sandbox, adapter.upsert_contact(contact(1)))
+    lead = Lead(id="l2", email="buyer1@example.gr", last_name="Νικολάου", created_at=NOW)
+    created = run(sandbox, adapter.create_lead(lead))
+    person = sandbox.leads[created.crm_id or ""]["person_id"]
+    assert len(sandbox.persons) == 1
+    assert person in sandbox.persons
+    sent = len(sandbox.requests)
+    assert run(sandbox, adapter.create_lead(lead)).crm_id == created.crm_id
+    assert [r.method for r in sandbox.requests[sent:]] == ["GET", "GET"]  # search, list

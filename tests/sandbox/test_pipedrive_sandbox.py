@@ -95,3 +95,22 @@ def test_wrong_token_is_401(box: PipedriveSandbox) -> None:
     with httpx.Client(transport=box.transport(), base_url=BASE) as anon:
         resp = anon.get("/v1/users/me", headers={"x-api-token": "wrong"})
     assert resp.status_code == 401
+
+
+def test_leads_are_listed_by_person_and_archived_status(client: httpx.Client) -> None:
+    first = person(client, "a@example.gr").json()["data"]["id"]
+    second = person(client, "b@example.gr").json()["data"]["id"]
+    mine = client.post("/v1/leads", json={"title": "Μέλι", "person_id": first}).json()["data"]
+    client.post("/v1/leads", json={"title": "Λάδι", "person_id": second})
+    client.post(f"/api/v2/leads/{mine['id']}/convert/deal", json={})
+    other = client.post("/v1/leads", json={"title": "Τυρί", "person_id": first}).json()["data"]
+
+    def titles(**params: object) -> list[str]:
+        answer = client.get("/v1/leads", params=params).json()
+        assert answer["success"] is True
+        return [row["title"] for row in answer["data"]]
+
+    assert titles(person_id=first) == ["Μέλι", "Τυρί"]
+    assert titles(person_id=first, archived_status="not_archived") == [other["title"]]
+    assert titles(person_id=first, archived_status="archived") == ["Μέλι"]
+    assert titles(limit=1, start=1) == ["Λάδι"]

@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 from pydantic import TypeAdapter
 
 from dixis_integrations.crm.aggregates import CustomerAggregate
-from dixis_integrations.errors import FieldError, InvalidInput
+from dixis_integrations.errors import FieldError, InvalidInput, RateLimited
 from dixis_integrations.models._types import EMAIL_PATTERN, normalize_email
 from dixis_integrations.models.address import normalize_phone
 from dixis_integrations.models.crm import CRMContact, Lead, UpsertResult, UpsertStatus
@@ -23,6 +23,7 @@ from dixis_integrations.models.customer import Customer
 __all__ = [
     "chunks",
     "contact_from_customer",
+    "rate_limited",
     "rejected",
     "upsert_result",
     "upsert_results",
@@ -173,6 +174,17 @@ def rejected(reference: str, error: InvalidInput) -> UpsertResult:
         status=UpsertStatus.REJECTED,
         error_code=error.code,
         reason="; ".join(str(e) for e in error.errors) or error.message,
+    )
+
+
+def rate_limited(reference: str, error: RateLimited) -> UpsertResult:
+    """The per-item result of a contact not sent because the vendor's budget ran out."""
+    return UpsertResult(
+        reference=reference,
+        status=UpsertStatus.REJECTED,
+        error_code="rate_limited",
+        reason=error.message,
+        retry_at=error.retry_at,
     )
 
 

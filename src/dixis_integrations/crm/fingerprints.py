@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import sqlite3
 import threading
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
@@ -24,6 +24,7 @@ __all__ = [
     "ContactFingerprints",
     "SQLiteContactFingerprints",
     "fingerprint",
+    "skip_unchanged",
     "sync_contacts",
 ]
 
@@ -107,18 +108,20 @@ class SQLiteContactFingerprints:
             )
 
 
-def sync_contacts(
-    crm: CRMProvider, contacts: Sequence[CRMContact], fingerprints: ContactFingerprints
+def skip_unchanged(
+    provider: str,
+    contacts: Sequence[CRMContact],
+    fingerprints: ContactFingerprints,
+    send: Callable[[Sequence[CRMContact]], Operation[list[UpsertResult]]],
 ) -> Operation[list[UpsertResult]]:
-    """Upsert only the contacts that changed since they were last accepted by ``crm``.
+    """Report contacts whose fingerprint is stored for ``provider`` as ``UNCHANGED`` and
+    pass the others to ``send`` (a bulk upsert); input order kept.
 
-    Returns one result per contact, in input order: ``UNCHANGED`` for those skipped,
-    the CRM's own result for the others. Fingerprints are stored after the CRM answered,
-    and only for ``CREATED``/``UPDATED`` contacts, so a failed or rejected one is sent
-    again next time.
+    Fingerprints are stored after the CRM answered, and only for ``CREATED``/``UPDATED``
+    contacts, so a failed, rejected or rate-limited one is sent again next time.
     """
     digests = [fingerprint(c) for c in contacts]
-    known = fingerprints.get_many(crm.name, (c.reference for c in contacts))
+    known = fingerprints.get_many(provider, (c.reference for c in contacts))
     results: list[UpsertResult | None] = [None] * len(contacts)
     todo: list[int] = []
     for i, (contact, digest) in enumerate(zip(contacts, digests, strict=True)):
@@ -127,12 +130,25 @@ def sync_contacts(
         else:
             todo.append(i)
     if todo:
-        sent = yield from crm.upsert_contacts([contacts[i] for i in todo])
+        sent = yield from send([contacts[i] for i in todo])
         accepted: dict[str, str] = {}
         for i, result in zip(todo, sent, strict=True):
             results[i] = result
             if result.status in (UpsertStatus.CREATED, UpsertStatus.UPDATED):
                 accepted[contacts[i].reference] = digests[i]
         if accepted:
-            fingerprints.put_many(crm.name, accepted)
+            fingerprints.put_many(provider, accepted)
     return [r for r in results if r is not None]
+
+
+def sync_contacts(
+    crm: CRMProvider, contacts: Sequence[CRMContact], fingerprints: ContactFingerprints
+) -> Operation[list[UpsertResult]]:
+    """Upsert only the contacts that changed since they were last accepted by ``crm``.
+
+    For an adapter built without a fingerprint store. Returns one result per contact,
+    in input order: ``UNCHANGED`` for those skipped, the CRM's own result for the others
+    (see :func:`skip_unchanged`). An adapter given ``fingerprints=`` at construction
+    does the same inside its own ``upsert_contacts``.
+    """
+    return (yield from skip_unchanged(crm.name, contacts, fingerprints, crm.upsert_contacts))

@@ -33,12 +33,14 @@ from dixis_integrations.crm._wire import (
 )
 from dixis_integrations.crm.contacts import (
     chunks,
+    rate_limited,
     rejected,
     upsert_result,
     upsert_results,
     validate_contact,
     validate_lead,
 )
+from dixis_integrations.crm.fingerprints import ContactFingerprints, skip_unchanged
 from dixis_integrations.errors import (
     AuthError,
     ConfigurationError,
@@ -557,6 +559,7 @@ class HubSpot:
         tenant: str = "default",
         auth: httpx.Auth | None = None,
         time_scale: float = 1.0,
+        fingerprints: ContactFingerprints | None = None,
     ) -> None:
         if auth is None:
             if config.access_token is None:
@@ -571,6 +574,7 @@ class HubSpot:
                 register_secret(secret.get_secret_value())
         self.config = config
         self.tenant = tenant
+        self.fingerprints = fingerprints
         limits = limits_for(config).scaled(time_scale)
         self.endpoint = Endpoint(
             vendor=VENDOR,
@@ -688,12 +692,30 @@ class HubSpot:
             seen.add(checked.email)
             good.append((i, checked))
         if good:
-            sent = yield from self._upsert_checked([c for _, c in good])
+            sent = yield from self._send_changed([c for _, c in good])
             for (i, _), result in zip(good, sent, strict=True):
                 results[i] = result
         return [r for r in results if r is not None]
 
-    def _upsert_checked(self, contacts: Sequence[CRMContact]) -> Operation[list[UpsertResult]]:
+    def _send_changed(self, contacts: Sequence[CRMContact]) -> Operation[list[UpsertResult]]:
+        """Through the fingerprint store when one is configured (``UNCHANGED`` skipped)."""
+        if self.fingerprints is None:
+            return (yield from self._upsert_checked(contacts, partial=True))
+        scope = self.name if self.tenant == "default" else f"{self.name}:{self.tenant}"
+        return (
+            yield from skip_unchanged(
+                scope,
+                contacts,
+                self.fingerprints,
+                lambda todo: self._upsert_checked(todo, partial=True),
+            )
+        )
+
+    def _upsert_checked(
+        self, contacts: Sequence[CRMContact], *, partial: bool = False
+    ) -> Operation[list[UpsertResult]]:
+        """Upsert in chunks. With ``partial``, a budget that runs out mid-bulk ends the run
+        with the results obtained so far and ``rate_limited`` ones for the rest."""
         yield from self.ensure_properties()
         out: list[UpsertResult] = []
         for chunk in chunks(contacts, BATCH_SIZE):
@@ -706,6 +728,11 @@ class HubSpot:
             )
             try:
                 response = yield request
+            except RateLimited as exc:
+                if not partial:
+                    raise
+                out.extend(rate_limited(c.reference, exc) for c in contacts[len(out) :])
+                break
             except ValidationRejected as exc:
                 out.extend(
                     upsert_result(

@@ -31,7 +31,14 @@ from dixis_integrations.crm._wire import (
     exact_amount,
     next_utc_midnight,
 )
-from dixis_integrations.crm.contacts import rejected, upsert_result, validate_contact, validate_lead
+from dixis_integrations.crm.contacts import (
+    rate_limited,
+    rejected,
+    upsert_result,
+    validate_contact,
+    validate_lead,
+)
+from dixis_integrations.crm.fingerprints import ContactFingerprints, skip_unchanged
 from dixis_integrations.errors import (
     AuthError,
     ConfigurationError,
@@ -78,6 +85,7 @@ __all__ = [
     "build_lead_body",
     "build_person_body",
     "classify",
+    "find_open_lead",
     "limits_for",
     "oauth_config",
     "parse_recents",
@@ -281,6 +289,19 @@ def build_lead_body(lead: Lead, person_id: int) -> dict[str, Any]:
     return {"title": title, "person_id": person_id}
 
 
+def find_open_lead(answer: Mapping[str, Any], body: Mapping[str, Any]) -> str | None:
+    """In a ``GET /v1/leads`` answer, the unarchived lead of ``body``'s person and title."""
+    for row in answer.get("data") or ():
+        if (
+            isinstance(row, Mapping)
+            and not row.get("is_archived")
+            and row.get("title") == body["title"]
+            and row.get("person_id") == body["person_id"]
+        ):
+            return str(row["id"])
+    return None
+
+
 _EPOCH: Final = "1970-01-01 00:00:00"
 
 
@@ -432,6 +453,7 @@ class Pipedrive:
         auth: httpx.Auth | None = None,
         time_scale: float = 1.0,
         budget: TokenBudget | None = None,
+        fingerprints: ContactFingerprints | None = None,
     ) -> None:
         if auth is None:
             if config.api_token is None:
@@ -442,6 +464,7 @@ class Pipedrive:
             auth = HeaderAuth("x-api-token", config.api_token)
         self.config = config
         self.tenant = tenant
+        self.fingerprints = fingerprints
         general, search = limits_for(config)
         common: dict[str, Any] = {"vendor": VENDOR, "base_url": config.base_url, "auth": auth,
                                   "classify": classify,
@@ -549,17 +572,39 @@ class Pipedrive:
         return (yield from self._write(validate_contact(contact, vendor=VENDOR)))
 
     def upsert_contacts(self, contacts: Sequence[CRMContact]) -> Operation[list[UpsertResult]]:
-        """One search and one write per contact, in input order; contacts our checks refuse
-        and those Pipedrive rejects are ``REJECTED``; a spent budget stops the run."""
+        """One search and one write per contact, one result per contact in input order.
+
+        Contacts our checks refuse and those Pipedrive rejects are ``REJECTED``. When the
+        day's token budget (or Pipedrive's patience) runs out mid-bulk, the results
+        obtained so far are kept and each remaining contact is ``REJECTED`` with
+        ``error_code="rate_limited"`` and ``retry_at``; nothing is lost. With a
+        fingerprint store, contacts sent unchanged before are ``UNCHANGED`` (no call).
+        """
+        results: list[UpsertResult | None] = [None] * len(contacts)
+        good: list[tuple[int, CRMContact]] = []
+        for i, contact in enumerate(contacts):
+            try:
+                good.append((i, validate_contact(contact, vendor=VENDOR)))
+            except InvalidInput as exc:
+                results[i] = rejected(contact.reference, exc)
+        if good:
+            checked = [c for _, c in good]
+            if self.fingerprints is None:
+                sent = yield from self._write_many(checked)
+            else:
+                scope = VENDOR if self.tenant == "default" else f"{VENDOR}:{self.tenant}"
+                sent = yield from skip_unchanged(
+                    scope, checked, self.fingerprints, self._write_many
+                )
+            for (i, _), result in zip(good, sent, strict=True):
+                results[i] = result
+        return [r for r in results if r is not None]
+
+    def _write_many(self, contacts: Sequence[CRMContact]) -> Operation[list[UpsertResult]]:
         out: list[UpsertResult] = []
         for contact in contacts:
             try:
-                checked = validate_contact(contact, vendor=VENDOR)
-            except InvalidInput as exc:
-                out.append(rejected(contact.reference, exc))
-                continue
-            try:
-                out.append((yield from self._write(checked)))
+                out.append((yield from self._write(contact)))
             except ValidationRejected as exc:
                 out.append(
                     upsert_result(
@@ -569,10 +614,16 @@ class Pipedrive:
                         reason=exc.message,
                     )
                 )
+            except RateLimited as exc:
+                out.extend(rate_limited(c.reference, exc) for c in contacts[len(out) :])
+                break
         return out
 
     def create_lead(self, lead: Lead) -> Operation[Lead]:
         """A lead (v1) on the person with this email, created if Pipedrive has none.
+
+        Idempotent on re-run: the person is looked up by email first, and an open lead
+        of that person with the same title is returned rather than doubled.
 
         Raises:
             InvalidInput: a bad email or phone (nothing is sent).
@@ -592,12 +643,24 @@ class Pipedrive:
                 json=body,
             )  # fmt: skip
             person = int((body_of(response, VENDOR) or {})["data"]["id"])
+            existing = None  # a person just created has no leads
+        else:
+            existing = yield from self._open_lead(person, build_lead_body(checked, person))
+        if existing is None:
+            response = yield self._call(
+                "create", "POST", "/v1/leads", operation="pipedrive.leads.create",
+                json=build_lead_body(checked, person),
+            )  # fmt: skip
+            existing = str((body_of(response, VENDOR) or {})["data"]["id"])
+        return checked.model_copy(update={"crm_id": existing, "provider": VENDOR})
+
+    def _open_lead(self, person: int, body: Mapping[str, Any]) -> Operation[str | None]:
+        """The id of the person's unarchived lead titled as ``body``, if there is one."""
         response = yield self._call(
-            "create", "POST", "/v1/leads", operation="pipedrive.leads.create",
-            json=build_lead_body(checked, person),
+            "list", "GET", "/v1/leads", operation="pipedrive.leads.list",
+            params={"person_id": person, "archived_status": "not_archived", "limit": 500},
         )  # fmt: skip
-        lead_id = str((body_of(response, VENDOR) or {})["data"]["id"])
-        return checked.model_copy(update={"crm_id": lead_id, "provider": VENDOR})
+        return find_open_lead(body_of(response, VENDOR) or {}, body)
 
     def convert_lead(self, lead: Lead) -> Operation[Lead]:
         """Convert the lead to a deal (Pipedrive's lead conversion)."""

@@ -33,11 +33,13 @@ from dixis_integrations.auth.oauth import OAuth2Config, TokenManager
 from dixis_integrations.crm._wire import body_of, exact_amount, next_utc_midnight
 from dixis_integrations.crm.contacts import (
     chunks,
+    rate_limited,
     rejected,
     upsert_results,
     validate_contact,
     validate_lead,
 )
+from dixis_integrations.crm.fingerprints import ContactFingerprints, skip_unchanged
 from dixis_integrations.errors import (
     AuthError,
     ConfigurationError,
@@ -632,6 +634,7 @@ class Salesforce:
         tenant: str = "default",
         auth: httpx.Auth | None = None,
         time_scale: float = 1.0,
+        fingerprints: ContactFingerprints | None = None,
     ) -> None:
         for secret in (config.access_token, config.client_secret, config.private_key):
             if secret is not None:
@@ -640,6 +643,7 @@ class Salesforce:
             auth = _default_auth(config)
         self.config = config
         self.tenant = tenant
+        self.fingerprints = fingerprints
         self.api = f"/services/data/v{config.api_version}"
         concurrency = 25 if config.edition == "production" else 5
         limits = Limits(
@@ -718,12 +722,30 @@ class Salesforce:
             except InvalidInput as exc:
                 results[i] = rejected(contact.reference, exc)
         if good:
-            sent = yield from self._upsert_checked([c for _, c in good])
+            sent = yield from self._send_changed([c for _, c in good])
             for (i, _), result in zip(good, sent, strict=True):
                 results[i] = result
         return [r for r in results if r is not None]
 
-    def _upsert_checked(self, contacts: Sequence[CRMContact]) -> Operation[list[UpsertResult]]:
+    def _send_changed(self, contacts: Sequence[CRMContact]) -> Operation[list[UpsertResult]]:
+        """Through the fingerprint store when one is configured (``UNCHANGED`` skipped)."""
+        if self.fingerprints is None:
+            return (yield from self._upsert_checked(contacts, partial=True))
+        scope = self.name if self.tenant == "default" else f"{self.name}:{self.tenant}"
+        return (
+            yield from skip_unchanged(
+                scope,
+                contacts,
+                self.fingerprints,
+                lambda todo: self._upsert_checked(todo, partial=True),
+            )
+        )
+
+    def _upsert_checked(
+        self, contacts: Sequence[CRMContact], *, partial: bool = False
+    ) -> Operation[list[UpsertResult]]:
+        """Upsert in chunks. With ``partial``, a budget that runs out mid-bulk ends the run
+        with the results obtained so far and ``rate_limited`` ones for the rest."""
         field = self.config.external_id_field
         out: list[UpsertResult] = []
         for chunk in chunks(contacts, BATCH_SIZE):
@@ -736,6 +758,11 @@ class Salesforce:
                     headers=_JSON,
                     idempotent=True,  # an upsert by external id lands once
                 )
+            except RateLimited as exc:
+                if not partial:
+                    raise
+                out.extend(rate_limited(c.reference, exc) for c in contacts[len(out) :])
+                break
             except NotFound as exc:
                 raise ConfigurationError(
                     f"the org has no external id field {field} on Contact ({exc.message}); "

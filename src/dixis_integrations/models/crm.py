@@ -57,7 +57,11 @@ class UpsertStatus(StrEnum):
 
 
 class UpsertResult(BaseModel):
-    """One record of an upsert (single or bulk, in input order)."""
+    """One record of an upsert (single or bulk, in input order).
+
+    A ``REJECTED`` result with ``error_code="rate_limited"`` was not sent because the
+    vendor's budget ran out mid-bulk; ``retry_at`` says when it may be sent again.
+    """
 
     model_config = _FROZEN
     reference: str
@@ -65,6 +69,7 @@ class UpsertResult(BaseModel):
     external_id: str | None = None
     error_code: str | None = None
     reason: str | None = None
+    retry_at: AwareDatetime | None = None
 
 
 class LeadStatus(StrEnum):

@@ -328,6 +328,25 @@ class PipedriveSandbox(Emulator):
         self.leads[lead_id] = lead
         return json_response(201, {"success": True, "data": lead})
 
+    @route("GET", r"/v1/leads")
+    def _list_leads(self, request: httpx.Request) -> httpx.Response:
+        params = request.url.params
+        archived = params.get("archived_status", "all")
+        rows = list(self.leads.values())
+        if params.get("person_id"):
+            rows = [r for r in rows if str(r.get("person_id")) == params["person_id"]]
+        if archived in ("archived", "not_archived"):
+            rows = [r for r in rows if bool(r.get("is_archived")) == (archived == "archived")]
+        start = int(params.get("start", "0"))
+        limit = min(int(params.get("limit", "100")), 500)
+        page = rows[start : start + limit]
+        more = start + limit < len(rows)
+        pagination = {"start": start, "limit": limit, "more_items_in_collection": more}
+        return json_response(
+            200,
+            {"success": True, "data": page, "additional_data": {"pagination": pagination}},
+        )
+
     @route("POST", r"/api/v2/leads/(?P<lead_id>[\w-]+)/convert/deal")
     def _convert(self, request: httpx.Request, lead_id: str) -> httpx.Response:
         lead = self.leads.get(lead_id)
