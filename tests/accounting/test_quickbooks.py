@@ -644,3 +644,20 @@ def test_a_refund_rerun_applies_a_credit_left_unapplied(
     assert invoice["Balance"] == order.total.amount - Decimal("5.00")
     assert run(qbo.record_refund(refund)).created is False
     assert invoice["Balance"] == order.total.amount - Decimal("5.00")  # applied once
+
+
+def test_a_customer_renamed_in_quickbooks_is_found_again_not_duplicated(
+    sandbox: QuickBooksSandbox, run: Runner
+) -> None:
+    qbo = _adapter(sandbox)
+    first = run(qbo.upsert_customer(make_customer()))
+    table = sandbox.companies[sandbox.realm_id].table("Customer")
+    table[first.external_id]["DisplayName"] = "Μ. Παπαδοπούλου (χονδρική)"  # edited by hand
+    again = run(_adapter(sandbox).upsert_customer(make_customer()))
+    assert again.created is False
+    assert again.external_id == first.external_id
+    results = run(_adapter(sandbox).post_invoices([_order(id="ord-renamed")]))
+    assert results[0].status is BatchItemStatus.CREATED
+    invoice = sandbox.companies[sandbox.realm_id].table("Invoice")[results[0].external_id]
+    assert invoice["CustomerRef"]["value"] == first.external_id
+    assert len(table) == 1

@@ -254,3 +254,17 @@ def test_latency_holds_each_call_for_the_scaled_time(monkeypatch: pytest.MonkeyP
     with _client(sandbox) as client:
         client.get("/invoice/1")
     assert slept == [0.2]
+
+
+def test_customers_can_be_queried_by_primary_email_address(sandbox: QuickBooksSandbox) -> None:
+    client = _client(sandbox)
+    made = client.post(
+        "/customer",
+        json={"DisplayName": "Γιώργος", "PrimaryEmailAddr": {"Address": "giorgos@example.gr"}},
+    ).json()["Customer"]
+    _customer(client, "Άλλος")  # no e-mail address
+    query = "select * from Customer where PrimaryEmailAddr = 'giorgos@example.gr'"
+    found = client.get("/query", params={"query": query}).json()["QueryResponse"]
+    missing = client.get("/query", params={"query": query.replace("giorgos", "nobody")})
+    assert [c["Id"] for c in found["Customer"]] == [made["Id"]]
+    assert missing.json()["QueryResponse"] == {}

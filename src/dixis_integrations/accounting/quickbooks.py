@@ -851,6 +851,10 @@ class QuickBooks:
     def upsert_customer(self, customer: Customer) -> Operation[LedgerRecord]:
         """Find the customer by ``AcctNum`` (our id) or create them.
 
+        ``AcctNum`` cannot be queried: candidates are read by ``DisplayName`` (ours and
+        the suffixed one), then by ``PrimaryEmailAddr`` for a customer renamed in
+        QuickBooks, and matched on ``AcctNum``.
+
         ``DisplayName`` must be unique at QBO: on 6240 the name is retried once as
         ``"<name> (<our id>)"``.
         """
@@ -859,6 +863,17 @@ class QuickBooks:
         response = yield self._query(
             select("Customer", "DisplayName", names),
             "find_customer",
+        )
+        rows = (response_json(response).get("QueryResponse") or {}).get("Customer") or []
+        for row in rows:
+            if row.get("AcctNum") == customer.id:
+                self._customers[customer.id] = str(row["Id"])
+                return _record("customer", row["Id"], customer.id, created=False)
+        # Renamed in QuickBooks since we created it? QBO cannot query AcctNum, but it
+        # can query the e-mail address we stored with it: look there for our reference.
+        response = yield self._query(
+            select("Customer", "PrimaryEmailAddr", [str(customer.email)]),
+            "find_customer_by_email",
         )
         rows = (response_json(response).get("QueryResponse") or {}).get("Customer") or []
         for row in rows:
@@ -938,8 +953,9 @@ class QuickBooks:
         """Tax codes, customers and items for ``orders`` in as few calls as possible.
 
         One batch of queries (tax codes and rates until checked, customers by
-        ``DisplayName``, items by ``Name``), then batches of creates for what is missing;
-        a customer whose name is taken (6240) is created again as ``"<name> (<id>)"``.
+        ``DisplayName`` and by ``PrimaryEmailAddr`` (found again if renamed in QuickBooks:
+        ``AcctNum``, where our id is, cannot be queried), items by ``Name``), then
+        batches of creates for what is missing; a customer whose name is taken (6240) is created again as ``"<name> (<id>)"``.
         Returns (our customer id -> QBO id, SKU or item name -> QBO id).
         """
         wanted: dict[str, tuple[str, str, Money]] = {}
@@ -973,6 +989,17 @@ class QuickBooks:
                     ),
                 }
             )
+        # Customers renamed in QuickBooks are found by the e-mail stored with them.
+        emails = sorted({str(c.email) for c, _ in names.values()})
+        for n, start in enumerate(range(0, len(emails), 300)):
+            queries.append(
+                {
+                    "bId": f"e{n}",
+                    "Query": select(
+                        "Customer", "PrimaryEmailAddr", emails[start : start + 300], limit=1000
+                    ),
+                }
+            )
         for n, start in enumerate(range(0, len(items), 300)):
             queries.append(
                 {
@@ -996,7 +1023,7 @@ class QuickBooks:
                     codes = list(rows.get("TaxCode") or [])
                 elif bid == "rates":
                     rates = list(rows.get("TaxRate") or [])
-                elif bid.startswith("c"):
+                elif bid.startswith(("c", "e")):
                     for row in rows.get("Customer") or ():
                         if row.get("AcctNum") in names:
                             self._customers[str(row["AcctNum"])] = str(row["Id"])

@@ -1529,6 +1529,8 @@ def _path(row: dict[str, Any], dotted: str) -> Any:
     value: Any = row
     for part in dotted.split("."):
         value = value.get(part) if isinstance(value, dict) else None
+    if dotted == "PrimaryEmailAddr" and isinstance(value, dict):
+        value = value.get("Address")  # queried as a plain string: PrimaryEmailAddr = 'a@b'
     return value if value is not None else ""
 
 
