@@ -955,7 +955,8 @@ class QuickBooks:
         One batch of queries (tax codes and rates until checked, customers by
         ``DisplayName`` and by ``PrimaryEmailAddr`` (found again if renamed in QuickBooks:
         ``AcctNum``, where our id is, cannot be queried), items by ``Name``), then
-        batches of creates for what is missing; a customer whose name is taken (6240) is created again as ``"<name> (<id>)"``.
+        batches of creates for what is missing; a customer whose name is taken (6240) is
+        created again as ``"<name> (<id>)"``.
         Returns (our customer id -> QBO id, SKU or item name -> QBO id).
         """
         wanted: dict[str, tuple[str, str, Money]] = {}
