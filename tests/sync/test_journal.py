@@ -279,3 +279,35 @@ def test_checkpoints_are_saved_per_tenant(journal: SQLiteJournal | PostgresJourn
     journal.set_checkpoint("stock", "other", tenant="t2")
     assert journal.get_checkpoint("stock") == "c2"
     assert journal.get_checkpoint("stock", tenant="t2") == "other"
+
+
+def test_jobs_sharing_a_lane_never_run_at_once(journal: Journal, clock: Clock) -> None:
+    def laned(event: str, lane: str | None) -> JobSpec:
+        base = spec(event=event, step="inventory")
+        return JobSpec(
+            base.tenant,
+            base.event_id,
+            base.event_type,
+            base.step,
+            base.kind,
+            base.provider,
+            base.payload,
+            lane=lane,
+        )
+
+    journal.enqueue([laned("e1", "stock:a"), laned("e2", "stock:a"), laned("e3", None)])
+    first = {j.event_id: j for j in journal.claim("w1", lease=10, limit=10)}
+    assert "e3" in first
+    laned_first = set(first) & {"e1", "e2"}
+    assert len(laned_first) == 1  # one job of the lane at a time
+    assert journal.claim("w2", lease=10, limit=10) == []
+    (running,) = laned_first
+    journal.complete(first[running].key, "w1", external_id=None, result=None)
+    (second,) = journal.claim("w2", lease=10, limit=10)
+    assert second.event_id == ({"e1", "e2"} - laned_first).pop()
+    # a dead worker's lane job frees the lane when its lease runs out
+    journal.enqueue([laned("e4", "stock:a")])
+    assert journal.claim("w3", lease=10) == []
+    clock.advance(11)
+    taken = {j.event_id for j in journal.claim("w3", lease=10, limit=10)}
+    assert len(taken & {second.event_id, "e4"}) == 1

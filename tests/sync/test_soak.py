@@ -45,7 +45,7 @@ TIME_SCALE = 0.01
 KEY = TokenCipher.generate_key()
 # Speedex is left out: its sandbox answers "Voucher not found" to a cancellation of a
 # voucher it created (reported to the shipping area).
-VENDORS = ("quickbooks", "acs", "courier_center", "elta", "geniki", "hubspot")
+VENDORS = ("quickbooks", "acs", "courier_center", "elta", "geniki", "hubspot", "cin7")
 FAULTS = (Fault.RATE_LIMIT, Fault.SERVER_ERROR, Fault.RESET, Fault.TIMEOUT, Fault.EXPIRED_TOKEN)
 
 
@@ -103,6 +103,8 @@ def run_worker(config: Path, journal: Path, crash_after: int) -> int:
 
 def soak(tmp_path: Path, sandboxes: dict[str, Any], *, orders: int, crashes: int) -> None:
     day = market_day(orders=orders, seed=31)
+    cin7 = sandboxes["cin7"][0]
+    cin7.seed_stock(day.opening_stock)  # the merchant's catalogue before the day
     config = tmp_path / "sandboxes.json"
     config.write_text(
         json.dumps(
@@ -173,7 +175,9 @@ def soak(tmp_path: Path, sandboxes: dict[str, Any], *, orders: int, crashes: int
     # a crash between its answer and our journal write, that the voucher exists: such a
     # carrier may hold a second voucher for an order in flight at a crash, never more
     # than the crashes times the worker threads. Carriers that can tell: exactly one.
-    carriers = {n: em for n, (em, _) in sandboxes.items() if n not in {"quickbooks", "hubspot"}}
+    carriers = {
+        n: em for n, (em, _) in sandboxes.items() if n not in {"quickbooks", "hubspot", "cin7"}
+    }
     registry = Registry()
     exact = {
         n
@@ -202,6 +206,16 @@ def soak(tmp_path: Path, sandboxes: dict[str, Any], *, orders: int, crashes: int
             assert len(carriers_of) == 1, (o.id, carriers_of)
         extra += len(carriers_of) - 1
     assert extra <= crashes_done * WORKER_THREADS
+
+    # inventory: the levels at the vendor are exact (each order's lines committed once)
+    expected = dict(day.opening_stock)
+    for o in created:
+        for line in o.lines:
+            expected[line.sku] -= line.quantity
+    on_hand = {
+        sku: cin7.stock[(cin7._by_sku[sku], cin7.locations[0])]["OnHand"] for sku in expected
+    }
+    assert on_hand == expected
 
     # CRM: one contact per customer, never a duplicate
     hubspot = sandboxes["hubspot"][0]

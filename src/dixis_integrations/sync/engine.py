@@ -328,6 +328,7 @@ class Engine:
                     provider=p.provider,
                     payload=payload,
                     depends_on=tuple(deps),
+                    lane=f"{definition.kind}:{p.provider}" if definition.serial else None,
                 )
             )
         return specs

@@ -62,7 +62,9 @@ class JobSpec:
     """A job to record: what to do, for which event, through which provider.
 
     ``payload`` is the event as JSON, ``depends_on`` the keys of the jobs that must be
-    done first (the invoice before its payment, the shipment before its label).
+    done first (the invoice before its payment, the shipment before its label). Jobs
+    sharing a ``lane`` never run at the same time (a vendor whose writes read, then
+    write the sum: one stock system's adjustments).
     """
 
     tenant: str
@@ -73,6 +75,7 @@ class JobSpec:
     provider: str
     payload: str
     depends_on: tuple[str, ...] = ()
+    lane: str | None = None
 
     @property
     def key(self) -> str:
@@ -285,10 +288,12 @@ _SCHEMA = (
         updated_at DOUBLE PRECISION NOT NULL,
         started_at DOUBLE PRECISION,
         finished_at DOUBLE PRECISION,
-        duration DOUBLE PRECISION
+        duration DOUBLE PRECISION,
+        lane TEXT
     )""",
     "CREATE INDEX IF NOT EXISTS dixis_jobs_due ON dixis_jobs (state, next_attempt_at)",
     "CREATE INDEX IF NOT EXISTS dixis_jobs_event ON dixis_jobs (tenant, event_id)",
+    "CREATE INDEX IF NOT EXISTS dixis_jobs_lane ON dixis_jobs (lane, state)",
     """CREATE TABLE IF NOT EXISTS dixis_job_deps (
         key TEXT NOT NULL,
         dep TEXT NOT NULL,
@@ -438,9 +443,10 @@ class _SQLJournal:
                 keys.append(key)
                 cur.execute(
                     self._q(
-                        f"INSERT INTO dixis_jobs ({_JOB_COLUMNS}) VALUES "
+                        f"INSERT INTO dixis_jobs ({_JOB_COLUMNS}, lane) VALUES "
                         "(?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?, 0, NULL, NULL, NULL, NULL, "
-                        "NULL, NULL, NULL, ?, ?, NULL, NULL, NULL) ON CONFLICT (key) DO NOTHING"
+                        "NULL, NULL, NULL, ?, ?, NULL, NULL, NULL, ?) "
+                        "ON CONFLICT (key) DO NOTHING"
                     ),
                     (
                         key,
@@ -454,6 +460,7 @@ class _SQLJournal:
                         json.dumps(list(spec.depends_on)),
                         now,
                         now,
+                        spec.lane,
                     ),
                 )
                 for dep in spec.depends_on:
@@ -475,21 +482,29 @@ class _SQLJournal:
             if key is not None:
                 cur.execute(
                     self._q(
-                        f"SELECT key FROM dixis_jobs WHERE key = ? AND {due}{self._claim_lock}"
+                        f"SELECT key, lane FROM dixis_jobs WHERE key = ? AND {due}"
+                        f"{self._claim_lock}"
                     ),
                     (key, now, now, now),
                 )
             else:
                 cur.execute(
                     self._q(
-                        f"SELECT key FROM dixis_jobs WHERE {due} "
+                        f"SELECT key, lane FROM dixis_jobs WHERE {due} "
                         f"ORDER BY created_at, key LIMIT ?{self._claim_lock}"
                     ),
-                    (now, now, now, limit),
+                    (now, now, now, limit * 4 + 4),
                 )
-            keys = [r[0] for r in cur.fetchall()]
+            candidates = [(r[0], r[1]) for r in cur.fetchall()]
+            lanes: set[str] = set()
             jobs: list[Job] = []
-            for k in keys:
+            for k, lane in candidates:
+                if len(jobs) >= limit:
+                    break
+                if lane is not None:
+                    if lane in lanes or not self._lane_free(cur, lane, k, now):
+                        continue
+                    lanes.add(lane)
                 cur.execute(
                     self._q(
                         "UPDATE dixis_jobs SET state = 'running', worker = ?, lease_until = ?, "
@@ -500,6 +515,17 @@ class _SQLJournal:
                 cur.execute(self._q(f"SELECT {_JOB_COLUMNS} FROM dixis_jobs WHERE key = ?"), (k,))
                 jobs.append(_row_to_job(cur.fetchone()))
         return jobs
+
+    def _lane_free(self, cur: _Cursor, lane: str, key: str, now: float) -> bool:
+        """No other job of ``lane`` is running (checked afresh, inside the claim)."""
+        cur.execute(
+            self._q(
+                "SELECT 1 FROM dixis_jobs WHERE lane = ? AND key <> ? AND state = 'running' "
+                "AND lease_until > ? LIMIT 1"
+            ),
+            (lane, key, now),
+        )
+        return cur.fetchone() is None
 
     def heartbeat(self, key: str, worker: str, *, lease: float) -> bool:
         now = self._clock()
@@ -875,6 +901,15 @@ class PostgresJournal(_SQLJournal):
         conn = self._conn()
         with conn.transaction(), conn.cursor() as cur:
             yield cur
+
+    def _lane_free(self, cur: _Cursor, lane: str, key: str, now: float) -> bool:
+        # Another claimer may hold this lane's candidate in an open transaction: take the
+        # lane's lock (or skip it), then look again with a fresh snapshot.
+        cur.execute("SELECT pg_try_advisory_xact_lock(73955, hashtext(%s))", (lane,))
+        row = cur.fetchone()
+        if not row or not row[0]:
+            return False
+        return super()._lane_free(cur, lane, key, now)
 
     def _ensure_schema(self) -> None:
         conn = self._conn()

@@ -112,6 +112,8 @@ class StepDefinition:
 
     ``requires``: a capability the adapter must declare, or the step is left out of the
     plan for that adapter (no voucher cancellation at a carrier that cannot cancel).
+    ``serial``: jobs of this step run one at a time per provider (stock adjustments at a
+    vendor that reads, then writes the sum, would otherwise lose updates).
     """
 
     name: str
@@ -121,6 +123,7 @@ class StepDefinition:
     after: tuple[Dependency, ...] = ()
     description: str = ""
     requires: Capability | None = None
+    serial: bool = False
 
 
 class StepBook:
@@ -404,7 +407,13 @@ def builtin_steps() -> list[StepDefinition]:
     return [
         StepDefinition("invoice", "accounting", _CREATED, _invoice, (), "post the invoice"),
         StepDefinition(
-            "inventory", "inventory", _CREATED, _inventory_commit, (), "commit the stock"
+            "inventory",
+            "inventory",
+            _CREATED,
+            _inventory_commit,
+            (),
+            "commit the stock",
+            serial=True,
         ),
         StepDefinition("shipment", "shipping", _CREATED, _shipment, (), "create the voucher"),
         StepDefinition(
@@ -473,6 +482,7 @@ def builtin_steps() -> list[StepDefinition]:
             _inventory_release,
             (Dependency("inventory", of_order),),
             "give the stock back",
+            serial=True,
         ),
     ]
 
