@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections import deque
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -27,6 +28,7 @@ from dixis_integrations.crm.hubspot import (
     build_lead_properties,
     build_upsert_batch,
     classify,
+    encode_upsert_batch,
     oauth_config,
     parse_upsert_batch,
     verify_webhook,
@@ -93,6 +95,19 @@ def sandbox() -> HubSpotSandbox:
 
 
 # -- pure request building ------------------------------------------------------------------
+
+
+def test_batch_bytes_are_exactly_the_built_batch() -> None:
+    varied = [
+        contact(1),
+        contact(2, first_name=None, last_name=None, phone=None, segment=None, acquisition=None),
+        contact(3, total_orders=0, last_order_date=None, total_spent=Money.of("0.005")),
+        contact(4, first_name='Ο "Γιώργος" \\ \u0000 \n', segment='", "email": "x'),
+        contact(5, acquisition=AcquisitionSource(channel="fair"), total_spent=Money.of("1e3")),
+        contact(6, reference='cus_"6"', consent=MarketingConsent()),
+    ]
+    assert json.loads(encode_upsert_batch(varied)) == build_upsert_batch(varied)
+    assert encode_upsert_batch([]) == b'{"inputs":[]}'
 
 
 def test_contact_properties_carry_the_aggregates_as_hubspot_strings() -> None:

@@ -16,6 +16,7 @@ import hmac
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
+from json.encoder import encode_basestring as _json_string
 from typing import Any, Final, Literal
 from urllib.parse import unquote
 
@@ -87,6 +88,7 @@ __all__ = [
     "build_lead_properties",
     "build_upsert_batch",
     "classify",
+    "encode_upsert_batch",
     "limits_for",
     "oauth_config",
     "parse_upsert_batch",
@@ -276,6 +278,9 @@ def classify(response: httpx.Response, endpoint: Endpoint) -> ProviderError | No
 # -- request building (pure) ----------------------------------------------------------------
 
 
+_JSON_BODY: Final = {"Content-Type": "application/json"}
+
+
 def _decimal_text(contact: CRMContact) -> str:
     return format(exact_amount(contact.total_spent), "f")
 
@@ -322,6 +327,47 @@ def build_upsert_batch(contacts: Sequence[CRMContact]) -> dict[str, Any]:
             for c in contacts
         ]
     }
+
+
+def encode_upsert_batch(contacts: Sequence[CRMContact]) -> bytes:
+    """The wire bytes of :func:`build_upsert_batch`, written directly.
+
+    The same JSON value (a test pins the equality over varied contacts); each string
+    goes through the json module's own C string encoder, so no input can break out of
+    its quotes. The hot path of a bulk sync, cheaper than dicts then ``json.dumps``.
+    """
+    inputs: list[str] = []
+    for c in contacts:
+        email = _json_string(c.email)
+        reference = _json_string(c.reference)
+        props = (
+            f'"email":{email},"dixis_reference":{reference}'
+            f',"dixis_total_orders":"{int(c.total_orders)}"'
+            f',"dixis_total_spent":"{exact_amount(c.total_spent):f}"'
+            f',"dixis_currency":{_json_string(c.total_spent.currency)}'
+            f',"dixis_marketing_consent":{_json_string(c.consent.status.value)}'
+        )
+        if c.first_name:
+            props += ',"firstname":' + _json_string(c.first_name)
+        if c.last_name:
+            props += ',"lastname":' + _json_string(c.last_name)
+        if c.phone:
+            props += ',"phone":' + _json_string(c.phone)
+        if c.last_order_date is not None:
+            props += f',"dixis_last_order_date":"{c.last_order_date.isoformat()}"'
+        if c.segment:
+            props += ',"dixis_segment":' + _json_string(c.segment)
+        if c.acquisition is not None:
+            props += ',"dixis_acquisition_source":' + _json_string(c.acquisition.channel)
+            if c.acquisition.campaign:
+                props += ',"dixis_acquisition_campaign":' + _json_string(c.acquisition.campaign)
+        if c.total_orders > 0:
+            props += ',"lifecyclestage":"customer"'
+        inputs.append(
+            f'{{"idProperty":"email","id":{email},"objectWriteTraceId":{reference}'
+            f',"properties":{{{props}}}}}'
+        )
+    return ('{"inputs":[' + ",".join(inputs) + "]}").encode()
 
 
 def build_lead_properties(lead: Lead) -> dict[str, str]:
@@ -723,7 +769,8 @@ class HubSpot:
                 "POST",
                 f"{_CONTACTS}/batch/upsert",
                 operation="hubspot.contacts.upsert",
-                json=build_upsert_batch(chunk),
+                content=encode_upsert_batch(chunk),
+                headers=_JSON_BODY,
                 idempotent=True,  # an upsert by unique key lands once however often sent
             )
             try:
