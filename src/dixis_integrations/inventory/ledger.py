@@ -5,17 +5,28 @@ reading older than the one we hold is refused. The marketplace owns *committed*:
 line commits at creation and releases at cancellation exactly once, whatever the order and
 number of deliveries. *Incoming* is the open purchase orders. A :class:`StockLow` event is
 emitted once per downward crossing of the reorder point, and re-armed when stock rises.
+Every change is written to a :class:`~dixis_integrations.inventory.store.LedgerStore` in one
+transaction, so a ledger reopened on the same store continues exactly; it is thread-safe.
 """
 
 from __future__ import annotations
 
+import functools
+import threading
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
+from typing import Any, TypeVar, cast
 
 from dixis_integrations.errors import FieldError, InvalidInput
+from dixis_integrations.inventory.store import (
+    LedgerStore,
+    LineRecord,
+    PositionRecord,
+    SQLiteLedgerStore,
+)
 from dixis_integrations.models.events import DEFAULT_TENANT, StockLow
 from dixis_integrations.models.inventory import Correction, StockAdjustment, StockLevel
 from dixis_integrations.models.order import Order
@@ -23,6 +34,7 @@ from dixis_integrations.models.order import Order
 __all__ = ["Applied", "Outcome", "StockLedger"]
 
 _ZERO = Decimal(0)
+_PRUNE_EVERY = 1000  # changes between two prunings of old marks
 
 
 class Outcome(StrEnum):
@@ -55,12 +67,18 @@ class _Position:
     seen: int = 0  # the last reconciliation pass that saw this level
 
 
-@dataclass(slots=True)
-class _Line:
-    sku: str
-    location: str
-    quantity: Decimal
-    released: bool = False
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def _atomic(method: _F) -> _F:
+    """Run a ledger change under the ledger's lock, as one store transaction."""
+
+    @functools.wraps(method)
+    def wrapper(self: StockLedger, *args: Any, **kwargs: Any) -> Any:
+        with self._lock, self._store.transaction():
+            return method(self, *args, **kwargs)
+
+    return cast(_F, wrapper)
 
 
 def _newer(level: StockLevel, pos: _Position) -> bool | None:
@@ -86,14 +104,22 @@ def _positive(value: Decimal, name: str) -> None:
 
 
 class StockLedger:
-    """Stock per (SKU, location), as the marketplace knows it. Not thread-safe: one
-    ledger is fed by one consumer (a webhook queue worker, a reconciliation pass).
+    """Stock per (SKU, location), as the marketplace knows it. Thread-safe: every change
+    holds one lock and is one store transaction. One live ledger per store (a worker that
+    restarts reopens it; several concurrent processes need one shared ledger service).
+
+    De-duplication memory is bounded: event ids, adjustment and delivery references,
+    cancellations and released order lines are kept for ``retention`` (by the ledger's
+    clock) and then pruned; past that, the per-SKU high-water mark (``as_of``,
+    ``version``) still refuses a redelivered or older reading.
 
     Args:
         reorder_points: SKU -> reorder point (for every location of the SKU).
         tenant: stamped on the ``StockLow`` events.
         clock: the time of changes that do not carry one.
         strict: refuse commits for SKUs the ledger has never seen (``unknown_sku``).
+        store: where the state lives; an in-memory SQLite store when omitted.
+        retention: how long the once-only marks are kept.
     """
 
     def __init__(
@@ -103,24 +129,65 @@ class StockLedger:
         tenant: str = DEFAULT_TENANT,
         clock: Callable[[], datetime] | None = None,
         strict: bool = True,
+        store: LedgerStore | None = None,
+        retention: timedelta = timedelta(days=30),
     ) -> None:
         self.reorder_points: dict[str, Decimal] = dict(reorder_points or {})
         self.tenant = tenant
         self.strict = strict
+        self.retention = retention
         self._clock = clock or (lambda: datetime.now(UTC))
-        self._positions: dict[tuple[str, str], _Position] = {}
-        self._events_seen: set[str] = set()
-        self._adjustments: set[str] = set()
-        self._lines: dict[tuple[str, str], _Line] = {}
-        self._expected: dict[str, tuple[str, str, Decimal]] = {}
-        self._received: set[str] = set()
+        self._store: LedgerStore = store if store is not None else SQLiteLedgerStore()
+        self._lock = threading.RLock()
+        self._changes = 0
         self._pending: list[StockLow] = []
-        self._order_lines: dict[str, list[str]] = {}
-        self._cancelled: set[str] = set()
+        self._positions: dict[tuple[str, str], _Position] = {
+            (sku, location): _Position(
+                r.on_hand, r.committed, r.incoming, r.as_of, r.version, r.low, r.crossings
+            )
+            for sku, location, r in self._store.positions()
+        }
+
+    @property
+    def store(self) -> LedgerStore:
+        """Where this ledger keeps its state."""
+        return self._store
+
+    def close(self) -> None:
+        """Close the store."""
+        with self._lock:
+            self._store.close()
+
+    def prune(self) -> int:
+        """Forget once-only marks older than ``retention``; returns how many."""
+        with self._lock:
+            return self._store.prune((self._clock() - self.retention).timestamp())
+
+    def _now(self) -> float:
+        return self._clock().timestamp()
+
+    def _save(self, key: tuple[str, str], pos: _Position) -> None:
+        self._store.save_position(
+            key[0],
+            key[1],
+            PositionRecord(
+                pos.on_hand,
+                pos.committed,
+                pos.incoming,
+                pos.as_of,
+                pos.version,
+                pos.low,
+                pos.crossings,
+            ),
+        )
+        self._changes += 1
+        if self._changes % _PRUNE_EVERY == 0:
+            self._store.prune((self._clock() - self.retention).timestamp())
 
     # -- reading ---------------------------------------------------------------------
     def __len__(self) -> int:
-        return len(self._positions)
+        with self._lock:
+            return len(self._positions)
 
     def __contains__(self, key: object) -> bool:
         return key in self._positions
@@ -131,14 +198,17 @@ class StockLedger:
         Raises:
             InvalidInput: ``unknown_sku`` when the ledger holds no such level.
         """
-        pos = self._positions.get((sku, location))
-        if pos is None:
-            raise _unknown(sku, location)
-        return self._snapshot(sku, location, pos)
+        with self._lock:
+            pos = self._positions.get((sku, location))
+            if pos is None:
+                raise _unknown(sku, location)
+            return self._snapshot(sku, location, pos)
 
     def levels(self) -> Iterator[StockLevel]:
         """Every level, in no particular order."""
-        for (sku, location), pos in self._positions.items():
+        with self._lock:
+            items = list(self._positions.items())
+        for (sku, location), pos in items:
             yield self._snapshot(sku, location, pos)
 
     def is_low(self, sku: str, location: str = "default") -> bool:
@@ -158,6 +228,7 @@ class StockLedger:
         )
 
     # -- the source's readings -------------------------------------------------------
+    @_atomic
     def observe(self, level: StockLevel, *, event_id: str | None = None) -> Applied:
         """Take an absolute on-hand reading from the source that owns it.
 
@@ -167,10 +238,8 @@ class StockLedger:
         """
         key = (level.sku, level.location)
         pos = self._positions.get(key)
-        if event_id is not None and event_id in self._events_seen:
+        if event_id is not None and not self._store.add_mark("event", event_id, self._now()):
             return Applied(Outcome.DUPLICATE, self._snapshot(*key, pos or _Position()))
-        if event_id is not None:
-            self._events_seen.add(event_id)
         if pos is None:
             pos = self._positions[key] = _Position()
         newer = _newer(level, pos)
@@ -183,6 +252,7 @@ class StockLedger:
         pos.version = level.version
         return self._after(key, pos, level.as_of)
 
+    @_atomic
     def correct(self, level: StockLevel, *, source: str, pass_id: int = 0) -> list[Correction]:
         """Make on hand equal the source's full reading (a reconciliation).
 
@@ -200,6 +270,7 @@ class StockLedger:
         if ours is not None and ours == level.on_hand:
             if pos.as_of is None or level.as_of > pos.as_of:
                 pos.as_of, pos.version = level.as_of, level.version
+                self._save(key, pos)
             return []
         stale = ours is not None and pos.as_of is not None and level.as_of < pos.as_of
         fix = Correction(
@@ -218,16 +289,20 @@ class StockLedger:
 
     def unseen(self, pass_id: int) -> Iterator[StockLevel]:
         """Levels a reconciliation pass ``pass_id`` did not see at the source."""
-        for (sku, location), pos in self._positions.items():
+        with self._lock:
+            items = list(self._positions.items())
+        for (sku, location), pos in items:
             if pos.seen != pass_id:
                 yield self._snapshot(sku, location, pos)
 
     def drain_events(self) -> list[StockLow]:
         """``StockLow`` events raised by :meth:`correct` since the last drain."""
-        out, self._pending = self._pending, []
+        with self._lock:
+            out, self._pending = self._pending, []
         return out
 
     # -- our own changes ---------------------------------------------------------------
+    @_atomic
     def adjust(self, adjustment: StockAdjustment, *, at: datetime | None = None) -> Applied:
         """Apply a delta to on hand once per ``adjustment.reference``.
 
@@ -238,17 +313,18 @@ class StockLedger:
         pos = self._positions.get(key)
         if pos is None:
             raise _unknown(*key)
-        if adjustment.reference in self._adjustments:
+        if self._store.has_mark("adjustment", adjustment.reference):
             return Applied(Outcome.DUPLICATE, self._snapshot(*key, pos))
         if pos.on_hand + adjustment.delta < 0:
             raise InvalidInput(
                 "adjustment would make stock negative",
                 errors=[FieldError(("delta",), f"on hand is {pos.on_hand}", "negative_stock")],
             )
-        self._adjustments.add(adjustment.reference)
+        self._store.add_mark("adjustment", adjustment.reference, self._now())
         pos.on_hand += adjustment.delta
         return self._after(key, pos, at or self._clock())
 
+    @_atomic
     def commit(
         self,
         order_id: str,
@@ -274,34 +350,42 @@ class StockLedger:
             if self.strict:
                 raise _unknown(sku, location)
             pos = self._positions[key] = _Position()
-        existing = self._lines.get((order_id, line))
+        existing = self._store.line(order_id, line)
         if existing is not None:
             outcome = Outcome.SUPERSEDED if existing.released else Outcome.DUPLICATE
             return Applied(outcome, self._snapshot(*key, pos))
-        if order_id in self._cancelled:
-            self._lines[(order_id, line)] = _Line(sku, location, quantity, released=True)
+        if self._store.has_mark("cancelled", order_id):
+            record = LineRecord(sku, location, quantity, released=True)
+            self._store.save_line(order_id, line, record, self._now())
             return Applied(Outcome.SUPERSEDED, self._snapshot(*key, pos))
-        self._lines[(order_id, line)] = _Line(sku, location, quantity)
-        self._order_lines.setdefault(order_id, []).append(line)
+        self._store.save_line(
+            order_id, line, LineRecord(sku, location, quantity, released=False), self._now()
+        )
         pos.committed += quantity
         return self._after(key, pos, at or self._clock())
 
+    @_atomic
     def release(self, order_id: str, line: str, *, at: datetime | None = None) -> Applied | None:
         """Give back what one order line committed, once.
 
         Returns ``None`` when the line was never committed: the release is remembered, so
         a commit delivered later (out of order) commits nothing.
         """
-        existing = self._lines.get((order_id, line))
+        existing = self._store.line(order_id, line)
         if existing is None:
-            self._lines[(order_id, line)] = _Line("", "", _ZERO, released=True)
+            self._store.save_line(order_id, line, LineRecord("", "", _ZERO, True), self._now())
             return None
         if existing.released:
             key = (existing.sku, existing.location)
             if key not in self._positions:
                 return None
             return Applied(Outcome.DUPLICATE, self._snapshot(*key, self._positions[key]))
-        existing.released = True
+        self._store.save_line(
+            order_id,
+            line,
+            LineRecord(existing.sku, existing.location, existing.quantity, True),
+            self._now(),
+        )
         key = (existing.sku, existing.location)
         pos = self._positions[key]
         pos.committed -= existing.quantity
@@ -320,18 +404,20 @@ class StockLedger:
         """Release every line of a cancelled order, once."""
         return [self.release(order.id, str(i)) for i in range(len(order.lines))]
 
+    @_atomic
     def cancel(self, order_id: str, *, at: datetime | None = None) -> list[Applied]:
         """Release every line committed for ``order_id``, once; lines committed later
         (a creation delivered after its cancellation) commit nothing.
         """
-        self._cancelled.add(order_id)
+        self._store.add_mark("cancelled", order_id, self._now())
         out: list[Applied] = []
-        for line in self._order_lines.pop(order_id, []):
+        for line in self._store.open_lines(order_id):
             applied = self.release(order_id, line, at=at)
             if applied is not None and applied.outcome is Outcome.APPLIED:
                 out.append(applied)
         return out
 
+    @_atomic
     def expect(
         self, reference: str, sku: str, quantity: Decimal, *, location: str = "default"
     ) -> Applied:
@@ -341,12 +427,15 @@ class StockLedger:
         pos = self._positions.get(key)
         if pos is None:
             raise _unknown(sku, location)
-        if reference in self._expected or reference in self._received:
+        if self._store.expected(reference) is not None or self._store.has_mark(
+            "received", reference
+        ):
             return Applied(Outcome.DUPLICATE, self._snapshot(*key, pos))
-        self._expected[reference] = (sku, location, quantity)
+        self._store.save_expected(reference, sku, location, quantity, self._now())
         pos.incoming += quantity
         return self._after(key, pos, self._clock())
 
+    @_atomic
     def receive(
         self,
         reference: str,
@@ -364,11 +453,11 @@ class StockLedger:
         pos = self._positions.get(key)
         if pos is None:
             raise _unknown(sku, location)
-        if reference in self._received:
+        if not self._store.add_mark("received", reference, self._now()):
             return Applied(Outcome.DUPLICATE, self._snapshot(*key, pos))
-        self._received.add(reference)
-        expected = self._expected.pop(reference, None)
+        expected = self._store.expected(reference)
         if expected is not None:
+            self._store.drop_expected(reference)
             pos.incoming -= expected[2]
         pos.on_hand += quantity
         return self._after(key, pos, at or self._clock())
@@ -396,6 +485,7 @@ class StockLedger:
                 events = (event.model_copy(update={"event_id": unique}),)
             elif available > point and pos.low:
                 pos.low = False
+        self._save(key, pos)
         return Applied(Outcome.APPLIED, self._snapshot(*key, pos), events)
 
 
