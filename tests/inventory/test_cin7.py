@@ -214,6 +214,26 @@ def test_an_adjustment_writes_on_hand_plus_delta_once_per_reference(
     assert len(sandbox.adjustments) == 1
 
 
+def test_an_adjustment_overtaken_by_another_change_is_reported_as_a_conflict(
+    sandbox: Cin7Sandbox, run: Runner
+) -> None:
+    def racing(request: httpx.Request) -> httpx.Response:
+        response = sandbox.handle(request)
+        if request.method == "POST" and request.url.path.endswith("/stockadjustment"):
+            sandbox.set_stock("OIL-5L", 2)  # someone counts just as our write lands
+        return response
+
+    adapter = _adapter(sandbox)
+    adj = StockAdjustment(sku="OIL-5L", delta=Decimal(-3), reason="order", reference="o1:OIL")
+    with pytest.raises(Conflict) as caught:
+        run(httpx.MockTransport(racing), adapter.adjust(adj))
+    assert caught.value.vendor_code == "concurrent_change"
+    assert "wrote 7, now 2" in str(caught.value)
+    # The adjustment is recorded once at Cin7: a retry for the reference writes nothing.
+    assert run(sandbox.transport(), adapter.adjust(adj)).on_hand == Decimal(2)
+    assert len(sandbox.adjustments) == 1
+
+
 def test_set_level_refuses_a_level_that_moved(sandbox: Cin7Sandbox, run: Runner) -> None:
     adapter = _adapter(sandbox)
     seen = run(sandbox.transport(), adapter.stock_level("OIL-5L"))

@@ -372,7 +372,20 @@ class Cin7Core:
         return level
 
     def adjust(self, adjustment: StockAdjustment) -> Operation[StockLevel]:
-        """Apply a delta, once per ``adjustment.reference``: read on hand, write the sum."""
+        """Apply a delta, once per ``adjustment.reference``: read on hand, write the sum,
+        read again.
+
+        Cin7 has no compare-and-set and its adjustment line carries the new quantity, so a
+        change made by someone else around the write would be lost silently. The level is
+        read again after the write: if it is not what was written, the adjustment is
+        reported as a ``Conflict`` (``vendor_code="concurrent_change"``) naming both
+        quantities, and the caller reconciles (the adjustment itself is recorded at Cin7
+        and is not repeated for its reference).
+
+        Raises:
+            Conflict: the on-hand quantity moved while the adjustment was written.
+            InvalidInput: a zero delta, or one that would make stock negative.
+        """
         if not adjustment.delta.is_finite() or adjustment.delta == 0:
             raise InvalidInput(
                 "an adjustment needs a non-zero delta",
@@ -408,7 +421,15 @@ class Cin7Core:
         yield self.endpoint.request(
             "POST", "/stockadjustment", operation="cin7.adjust", json=body, idempotent=True
         )
-        return level.model_copy(update={"on_hand": target, "version": format(target, "f")})
+        _, after = yield from self._availability(adjustment.sku, adjustment.location)
+        if after.on_hand != target:
+            raise Conflict(
+                f"{adjustment.sku} moved during adjustment {adjustment.reference}: read "
+                f"{level.on_hand}, wrote {target}, now {after.on_hand}",
+                vendor=VENDOR,
+                vendor_code="concurrent_change",
+            )
+        return after
 
     def set_level(
         self, level: StockLevel, *, expected_version: str | None = None
