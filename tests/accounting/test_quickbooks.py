@@ -33,6 +33,7 @@ from dixis_integrations.errors import (
     Conflict,
     InvalidInput,
     NotFound,
+    NotSupported,
     RateLimited,
     TransientError,
     ValidationRejected,
@@ -40,7 +41,7 @@ from dixis_integrations.errors import (
 )
 from dixis_integrations.http import Driver, Endpoint
 from dixis_integrations.models import Money, Order, Payment, PaymentMethod, Refund, VatCategory
-from dixis_integrations.models.accounting import BatchItemStatus
+from dixis_integrations.models.accounting import BatchItemStatus, LedgerChange, PostedInvoice
 from dixis_integrations.sandbox.kit import sign_hmac_sha256
 from dixis_integrations.sandbox.quickbooks import QuickBooksSandbox
 
@@ -661,3 +662,53 @@ def test_a_customer_renamed_in_quickbooks_is_found_again_not_duplicated(
     invoice = sandbox.companies[sandbox.realm_id].table("Invoice")[results[0].external_id]
     assert invoice["CustomerRef"]["value"] == first.external_id
     assert len(table) == 1
+
+
+def test_changed_records_of_every_kind_are_read_back(
+    sandbox: QuickBooksSandbox, run: Runner
+) -> None:
+    qbo = _adapter(sandbox)
+    order = _order()
+    posted = run(qbo.post_invoice(order))
+    payment = Payment(
+        id="pay_9",
+        order_id=order.id,
+        amount=Money.of("5.00"),
+        method=PaymentMethod.CARD,
+        paid_at=PAID_AT,
+    )
+    paid = run(qbo.record_payment(payment))
+    refund = Refund(id="ref_9", order_id=order.id, amount=Money.of("1.00"), created_at=PAID_AT)
+    memo = run(qbo.record_refund(refund))
+    customer = run(qbo.upsert_customer(order.customer))
+    items = sandbox.companies[sandbox.realm_id].table("Item")
+    item_id = next(i for i, row in items.items() if row["Name"] == order.lines[0].sku)
+
+    def change(kind: str, external_id: str, **extra: Any) -> LedgerChange:
+        return LedgerChange(
+            provider="quickbooks", tenant="t", kind=kind, external_id=external_id,
+            operation="Update", **extra,
+        )  # fmt: skip
+
+    invoice = run(qbo.fetch_record(change("invoice", posted.external_id)))
+    assert isinstance(invoice, PostedInvoice)
+    assert invoice.reference == order.id
+    got = {
+        kind: run(qbo.fetch_record(change(kind, ident)))
+        for kind, ident in (
+            ("customer", customer.external_id),
+            ("payment", paid.external_id),
+            ("credit_note", memo.external_id),
+            ("item", item_id),
+        )
+    }
+    assert {k: (r.kind, r.reference) for k, r in got.items() if r is not None} == {
+        "customer": ("customer", order.customer.id),
+        "payment": ("payment", "pay_9"),
+        "credit_note": ("credit_note", "ref_9"),
+        "item": ("item", order.lines[0].sku),
+    }
+    assert run(qbo.fetch_record(change("payment", paid.external_id, deleted=True))) is None
+    assert run(qbo.fetch_record(change("credit_note", "999999"))) is None
+    with pytest.raises(NotSupported):
+        run(qbo.fetch_record(change("budget", "1")))

@@ -35,6 +35,7 @@ from dixis_integrations.errors import (
     Conflict,
     InvalidInput,
     NotFound,
+    NotSupported,
     RateLimited,
     TransientError,
     ValidationRejected,
@@ -49,7 +50,7 @@ from dixis_integrations.models import (
     Refund,
     VatCategory,
 )
-from dixis_integrations.models.accounting import BatchItemStatus
+from dixis_integrations.models.accounting import BatchItemStatus, LedgerChange, PostedInvoice
 from dixis_integrations.sandbox.kit import Fault, FaultPlan, FixedWindow, sign_hmac_sha256
 from dixis_integrations.sandbox.xero import XeroSandbox
 
@@ -680,3 +681,51 @@ def test_bulk_invoices_of_a_namesake_customer_get_their_own_contact(
         for inv in tenant.invoices.values()
     }
     assert names == {"cus_1": "Μαρία Παπαδοπούλου", "cus_2": "Μαρία Παπαδοπούλου (cus_2)"}
+
+
+def test_changed_records_of_every_kind_are_read_back(sandbox: XeroSandbox, run: Runner) -> None:
+    xero = _adapter(sandbox)
+    order = _order()
+    posted = run(xero.post_invoice(order))
+    payment = Payment(
+        id="pay_9",
+        order_id=order.id,
+        amount=Money.of("5.00"),
+        method=PaymentMethod.CARD,
+        paid_at=PAID_AT,
+    )
+    paid = run(xero.record_payment(payment))
+    refund = Refund(id="ref_9", order_id=order.id, amount=Money.of("1.00"), created_at=PAID_AT)
+    note = run(xero.record_refund(refund))
+    contact = run(xero.upsert_customer(order.customer))
+    item_id = next(iter(sandbox.tenants[sandbox.tenant_id].items.values()))["ItemID"]
+
+    def change(kind: str, external_id: str, **extra: Any) -> LedgerChange:
+        return LedgerChange(
+            provider="xero", tenant="t", kind=kind, external_id=external_id,
+            operation="UPDATE", **extra,
+        )  # fmt: skip
+
+    invoice = run(xero.fetch_record(change("invoice", posted.external_id)))
+    assert isinstance(invoice, PostedInvoice)
+    assert invoice.reference == order.id
+    got = {
+        kind: run(xero.fetch_record(change(kind, ident)))
+        for kind, ident in (
+            ("customer", contact.external_id),
+            ("payment", paid.external_id),
+            ("credit_note", note.external_id),
+            ("item", item_id),
+        )
+    }
+    assert {k: (r.kind, r.reference) for k, r in got.items() if r is not None} == {
+        "customer": ("customer", order.customer.id),
+        "payment": ("payment", "pay_9"),
+        "credit_note": ("credit_note", "ref_9"),
+        "item": ("item", order.lines[0].sku),
+    }
+    assert run(xero.fetch_record(change("payment", paid.external_id, deleted=True))) is None
+    missing = "00000000-0000-0000-0000-000000000000"
+    assert run(xero.fetch_record(change("credit_note", missing))) is None
+    with pytest.raises(NotSupported):
+        run(xero.fetch_record(change("subscription", missing)))

@@ -339,3 +339,14 @@ def test_latency_holds_each_call_for_the_scaled_time(monkeypatch: pytest.MonkeyP
     with _client(sandbox) as client:
         client.get(API + "/Invoices")
     assert slept == [0.2]
+
+
+def test_items_payments_and_credit_notes_are_read_by_id(sandbox: XeroSandbox) -> None:
+    client = _client(sandbox)
+    made = client.put(API + "/Items", json={"Items": [{"Code": "OIL-1", "Name": "Λάδι"}]})
+    item_id = made.json()["Items"][0]["ItemID"]
+    by_id = client.get(API + f"/Items/{item_id}").json()["Items"]
+    assert [i["Code"] for i in by_id] == ["OIL-1"]
+    missing = "00000000-0000-0000-0000-000000000000"
+    assert client.get(API + f"/Payments/{missing}").status_code == 404
+    assert client.get(API + f"/CreditNotes/{missing}").status_code == 404

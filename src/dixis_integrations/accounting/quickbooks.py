@@ -56,6 +56,7 @@ from dixis_integrations.errors import (
     FieldError,
     InvalidInput,
     NotFound,
+    NotSupported,
     PermissionDenied,
     ProviderError,
     RateLimited,
@@ -1494,6 +1495,39 @@ class QuickBooks:
         )
         return parse_invoice(response_json(response)["Invoice"], created=False)
 
+    def fetch_record(self, change: LedgerChange) -> Operation[PostedInvoice | LedgerRecord | None]:
+        """Re-read what a webhook or a CDC pass reported changed.
+
+        An invoice comes back as a :class:`PostedInvoice`; a customer, payment, credit
+        memo or item as a :class:`LedgerRecord` whose ``reference`` is ours as stored
+        at QBO (``AcctNum``, ``PaymentRefNum``, ``DocNumber``, ``Name``). A deleted
+        record, or one QBO no longer has, is ``None``.
+
+        Raises:
+            NotSupported: a kind we do not read back.
+        """
+        if change.deleted:
+            return None
+        read = _READ_BACK.get(change.kind)
+        if read is None:
+            raise NotSupported(f"re-reading a {change.kind}", vendor=VENDOR)
+        path, entity, reference_field = read
+        try:
+            response = yield self._api.request(
+                "GET",
+                f"/{path}/{change.external_id}",
+                params=self._params,
+                operation=f"quickbooks.read_{path}",
+            )
+        except NotFound:
+            return None
+        row = response_json(response).get(entity)
+        if not row:
+            return None
+        if change.kind == "invoice":
+            return parse_invoice(row, created=False)
+        return _record(change.kind, row["Id"], str(row.get(reference_field) or ""), created=False)
+
     def changes_since(self, checkpoint: str | None) -> Operation[LedgerChangePage]:
         """Changed invoices, customers, payments, credit memos and items, by CDC.
 
@@ -1572,6 +1606,16 @@ def _with_payload(key: str, content: bytes) -> str:
     QBO refuses a reused ``requestid`` with a different body (error 600).
     """
     return idempotency_key(key, "payload", hashlib.sha256(content).hexdigest())
+
+
+_READ_BACK: dict[str, tuple[str, str, str]] = {
+    # our kind -> (path, entity, field holding our reference)
+    "invoice": ("invoice", "Invoice", "DocNumber"),
+    "customer": ("customer", "Customer", "AcctNum"),
+    "payment": ("payment", "Payment", "PaymentRefNum"),
+    "credit_note": ("creditmemo", "CreditMemo", "DocNumber"),
+    "item": ("item", "Item", "Name"),
+}
 
 
 def _record(kind: str, external_id: Any, reference: str, *, created: bool = True) -> LedgerRecord:

@@ -50,6 +50,7 @@ from dixis_integrations.errors import (
     FieldError,
     InvalidInput,
     NotFound,
+    NotSupported,
     PermissionDenied,
     ProviderError,
     RateLimited,
@@ -1242,6 +1243,45 @@ class Xero:
         response = yield api.request("GET", f"/Invoices/{invoice_id}", operation="xero.get_invoice")
         return parse_invoice(response_json(response)["Invoices"][0], created=False)
 
+    def fetch_record(self, change: LedgerChange) -> Operation[PostedInvoice | LedgerRecord | None]:
+        """Re-read what a webhook or a reconciliation pass reported changed.
+
+        An invoice comes back as a :class:`PostedInvoice`; a contact, payment, credit
+        note or item as a :class:`LedgerRecord` whose ``reference`` is ours as stored at
+        Xero (``ContactNumber``, ``Reference``, ``CreditNoteNumber``, ``Code``). A
+        deleted record, or one Xero no longer has, is ``None``.
+
+        Raises:
+            NotSupported: a kind we do not read back (e.g. ``subscription``).
+        """
+        if change.deleted:
+            return None
+        if change.kind == "invoice":
+            try:
+                return (yield from self.fetch_invoice(change.external_id))
+            except NotFound:
+                return None
+        read = _READ_BACK.get(change.kind)
+        if read is None:
+            raise NotSupported(f"re-reading a {change.kind}", vendor=VENDOR)
+        collection, id_field, reference_field = read
+        api = yield from self._ready()
+        try:
+            response = yield api.request(
+                "GET",
+                f"/{collection}/{change.external_id}",
+                operation=f"xero.get_{change.kind}",
+            )
+        except NotFound:
+            return None
+        rows = response_json(response).get(collection) or []
+        if not rows:
+            return None
+        row = rows[0]
+        return _record(
+            change.kind, row[id_field], str(row.get(reference_field) or ""), created=False
+        )
+
     def changes_since(self, checkpoint: str | None) -> Operation[LedgerChangePage]:
         """Invoices, contacts and credit notes changed since ``checkpoint`` (ISO time).
 
@@ -1329,6 +1369,15 @@ def _pick_connection(body: Any, name: str | None) -> str:
         key="xero.tenant_id",
         vendor=VENDOR,
     )
+
+
+_READ_BACK: dict[str, tuple[str, str, str]] = {
+    # our kind -> (collection, id field, field holding our reference)
+    "customer": ("Contacts", "ContactID", "ContactNumber"),
+    "payment": ("Payments", "PaymentID", "Reference"),
+    "credit_note": ("CreditNotes", "CreditNoteID", "CreditNoteNumber"),
+    "item": ("Items", "ItemID", "Code"),
+}
 
 
 def _record(kind: str, external_id: Any, reference: str, *, created: bool = True) -> LedgerRecord:

@@ -491,6 +491,23 @@ class XeroSandbox(Emulator):
             return _not_found()
         return _respond(200, {"Contacts": [contact]})
 
+    @route("GET", _API + r"/(?P<collection>Payments|CreditNotes|Items)/" + _ID)
+    def _get_one(self, request: httpx.Request, collection: str, ident: str) -> httpx.Response:
+        # GET /Payments/{PaymentID}, /CreditNotes/{CreditNoteID}, /Items/{ItemID}.
+        tenant = self._tenant(request)
+        table = {
+            "Payments": tenant.payments,
+            "CreditNotes": tenant.credit_notes,
+            "Items": tenant.items,
+        }[collection]
+        row = table.get(ident) or next(
+            (r for r in table.values() if r.get("ItemID") == ident),
+            None,  # items keyed by Code
+        )
+        if row is None:
+            return _not_found()
+        return _respond(200, {collection: [row]})
+
     @route("PUT", _API + r"/Contacts")
     @route("POST", _API + r"/Contacts")
     def _put_contacts(self, request: httpx.Request) -> httpx.Response:
