@@ -146,6 +146,30 @@ def test_a_throttle_without_retry_after_waits_for_the_next_minute() -> None:
     assert error.retry_at > datetime.now(UTC) + timedelta(seconds=55)
 
 
+def test_the_daily_cap_answer_waits_for_the_next_day() -> None:
+    endpoint = Endpoint(vendor="zoho", base_url=BASE)
+    error = classify(_answer(429, {"code": 45, "message": "daily"}), endpoint)
+    assert isinstance(error, RateLimited)
+    assert error.retry_at is not None
+    assert error.retry_at > datetime.now(UTC) + timedelta(hours=23)
+
+
+@pytest.mark.parametrize(
+    ("paid", "daily", "concurrency", "windows"),
+    [
+        (True, None, 10, {("per_minute", 100, 60.0)}),
+        (False, 1000, 5, {("per_minute", 100, 60.0), ("per_day", 1000, 86_400.0)}),
+    ],
+)
+def test_the_adapter_budgets_the_plan_limits(
+    paid: bool, daily: int | None, concurrency: int, windows: set[tuple[str, int, float]]
+) -> None:
+    config = ZohoConfig(organization_id="1", paid_plan=paid, daily_limit=daily)
+    limits = ZohoInventory(config).endpoint.limits
+    assert limits.concurrency == concurrency
+    assert {(w.name, w.limit, w.seconds) for w in limits.windows} == windows
+
+
 # -- sandbox end to end --------------------------------------------------------------------
 @pytest.fixture
 def sandbox() -> ZohoSandbox:

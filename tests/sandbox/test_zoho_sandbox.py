@@ -148,3 +148,38 @@ def test_seed_stock_creates_missing_skus_and_sets_levels(box: ZohoSandbox) -> No
     with _client(box) as client:
         items = {i["sku"]: i["stock_on_hand"] for i in client.get("/items").json()["items"]}
     assert items == {"FETA-1": 3, "HON-450": 25}
+
+
+def test_the_daily_cap_is_enforced_when_given() -> None:
+    box = ZohoSandbox(time_scale=0.001, daily_limit=3)
+    box.bind(BASE)
+    with _client(box) as client:
+        codes = [client.get("/items").status_code for _ in range(4)]
+        body = client.get("/items").json()
+    assert codes == [200, 200, 200, 429]
+    assert body["code"] == 45
+
+
+def test_calls_beyond_the_concurrency_limit_are_refused() -> None:
+    import threading
+
+    box = ZohoSandbox(time_scale=1.0, concurrency_limit=5, latency=0.5)
+    box.bind(BASE)
+    statuses: list[int] = []
+    lock = threading.Lock()
+
+    def call() -> None:
+        with _client(box) as client:
+            status = client.get("/items").status_code
+        with lock:
+            statuses.append(status)
+
+    threads = [threading.Thread(target=call) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert statuses.count(429) == box.concurrency_rejected >= 1
+    assert statuses.count(200) >= 5
+    with _client(box) as client:  # nothing in progress: admitted again
+        assert client.get("/items").status_code == 200

@@ -19,7 +19,7 @@ from decimal import Decimal
 from typing import Any, ClassVar, Final, Literal
 
 import httpx
-from pydantic import BaseModel, ConfigDict, SecretStr, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
 from dixis_integrations.auth.oauth import OAuth2Auth, OAuth2Config, TokenManager
 from dixis_integrations.errors import (
@@ -79,7 +79,9 @@ class ZohoConfig(BaseModel):
 
     ``base_url`` defaults to ``https://www.zohoapis.<data_centre>/inventory/v1``.
     ``per_warehouse`` reads stock per warehouse (one extra call per item) instead of the
-    organisation's totals; ``webhook_secret`` checks item webhooks.
+    organisation's totals; ``webhook_secret`` checks item webhooks. ``paid_plan`` sets the
+    calls in progress at once (10, or 5 on Free); ``daily_limit`` is the plan's daily cap
+    (published figures disagree: give your plan's, ``None`` budgets none).
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -88,6 +90,7 @@ class ZohoConfig(BaseModel):
     data_centre: DataCentre = "eu"
     base_url: str = ""
     paid_plan: bool = True
+    daily_limit: int | None = Field(default=None, gt=0)
     per_warehouse: bool = False
     webhook_secret: SecretStr | None = None
 
@@ -188,7 +191,8 @@ def classify(response: httpx.Response, endpoint: Endpoint) -> ProviderError | No
     vendor_code = str(code) if code is not None else None
     common: dict[str, Any] = {"vendor": VENDOR, "status_code": status, "vendor_code": vendor_code}
     if status == 429 or code in (43, 44, 45):
-        window = 60.0 * endpoint.limits.time_scale
+        # code 45 is the plan's daily cap: waiting a minute would not help
+        window = (86_400.0 if code == 45 else 60.0) * endpoint.limits.time_scale
         retry_at = parse_retry_after(response.headers.get("retry-after")) or (
             datetime.now(UTC) + timedelta(seconds=window)
         )
@@ -384,8 +388,11 @@ class ZohoInventory:
             auth = ZohoAuth(auth.manager)  # same tokens, Zoho's own header scheme
         self.config = config
         self.tenant = tenant
+        windows = [Window(100, 60.0, "per_minute")]
+        if config.daily_limit is not None:
+            windows.append(Window(config.daily_limit, 86_400.0, "per_day"))
         limits = Limits(
-            windows=(Window(100, 60.0, "per_minute"),),
+            windows=tuple(windows),
             concurrency=10 if config.paid_plan else 5,
             time_scale=time_scale,
         )

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import secrets
+import threading
 import time
 from collections.abc import Iterable, Mapping
 from datetime import UTC, date, datetime, timedelta
@@ -62,6 +63,12 @@ class ZohoSandbox(Emulator):
     Args:
         data_centre: the domain suffix the emulator pretends to be (``"eu"``, ``"com"``...).
         warehouses: warehouse names (the first is the primary).
+        concurrency_limit: calls in progress at once per organisation (5 on Free, 10 on
+            paid plans); one more is answered 429.
+        daily_limit: calls per day per organisation (the plan's cap; the published
+            figures disagree, so it is given, and ``None`` enforces none); over it, 429.
+        latency: how long an admitted call stays in progress (vendor seconds, scaled), so
+            that calls from several threads in-process overlap as on the network.
         faults, time_scale, webhook_client: as for every emulator.
     """
 
@@ -75,9 +82,17 @@ class ZohoSandbox(Emulator):
         faults: FaultPlan | None = None,
         time_scale: float = 1.0,
         webhook_client: httpx.Client | None = None,
+        concurrency_limit: int = 10,
+        daily_limit: int | None = None,
+        latency: float = 0.0,
     ) -> None:
         super().__init__(faults=faults, time_scale=time_scale, webhook_client=webhook_client)
         self.data_centre = data_centre
+        self.concurrency_limit = concurrency_limit
+        self.concurrency_rejected = 0
+        self.latency = latency
+        self._inflight = 0
+        self._inflight_lock = threading.Lock()
         self.organization_id = "200" + str(secrets.randbelow(10**8)).zfill(8)
         self.client_id = "1000." + secrets.token_hex(12).upper()
         self.client_secret = secrets.token_hex(20)
@@ -94,6 +109,9 @@ class ZohoSandbox(Emulator):
         )
         self.mount("/oauth/", self.oauth)
         self.per_minute = FixedWindow(100, 60.0, self.clock, "organization")
+        self.per_day = (
+            None if daily_limit is None else FixedWindow(daily_limit, 86_400.0, self.clock, "day")
+        )
         self._seq = 4_600_000_000_000
         self.warehouses: dict[str, str] = {}
         for name in warehouses:
@@ -214,10 +232,34 @@ class ZohoSandbox(Emulator):
         return None
 
     def limit(self, request: httpx.Request) -> httpx.Response | None:
+        if self.per_day is not None:
+            ok, _, _ = self.per_day.hit(self.organization_id)
+            if not ok:
+                return _fail(
+                    429, 45, "You have reached the maximum number of API calls for the day."
+                )
         ok, _, _ = self.per_minute.hit(self.organization_id)
         if ok:
             return None
         return _fail(429, 44, "You have made too many requests. Please try again after some time.")
+
+    def handle(self, request: httpx.Request) -> httpx.Response:
+        """Answer one request; API calls beyond ``concurrency_limit`` in progress get 429."""
+        counted = request.url.path.startswith(_API)
+        with self._inflight_lock:
+            self._inflight += counted
+            over = counted and self._inflight > self.concurrency_limit
+            if over:
+                self.concurrency_rejected += 1
+        try:
+            if over:
+                return _fail(429, 44, "Too many concurrent requests. Please try again later.")
+            if counted and self.latency > 0:
+                time.sleep(self.clock.window(self.latency))
+            return super().handle(request)
+        finally:
+            with self._inflight_lock:
+                self._inflight -= counted
 
     def fault_response(self, fault: Fault, request: httpx.Request) -> httpx.Response:
         if fault is Fault.RATE_LIMIT:
