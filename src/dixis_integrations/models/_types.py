@@ -11,7 +11,13 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Annotated, Any, Final
 
-from pydantic import AfterValidator, AwareDatetime, BeforeValidator, StringConstraints
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BeforeValidator,
+    StringConstraints,
+    TypeAdapter,
+)
 
 __all__ = [
     "EMAIL_PATTERN",
@@ -89,9 +95,38 @@ def check_decimal_range(value: Decimal) -> Decimal:
     return value
 
 
-ExactDecimal = Annotated[
-    Decimal, BeforeValidator(reject_float), AfterValidator(check_decimal_range)
-]
+# The full rules, step by step; the fast paths below hand every other input to them.
+_checked_decimal: Final[TypeAdapter[Decimal]] = TypeAdapter(
+    Annotated[Decimal, BeforeValidator(reject_float), AfterValidator(check_decimal_range)]
+)
+_PLAIN_DECIMAL: Final = re.compile(
+    rf"-?[0-9]{{1,{_MAX_INTEGER_DIGITS - 1}}}(?:\.[0-9]{{1,{_MAX_DECIMALS}}})?"
+)
+_DECIMAL_LIMIT: Final = 10 ** (_MAX_INTEGER_DIGITS - 1)
+
+
+def _validate_exact_decimal(value: Any) -> Decimal:
+    # One Python call: plain numeric strings, ints and Decimals in range are taken
+    # here; anything else (floats, errors) gets the same result and messages as before.
+    kind = type(value)
+    if kind is str:
+        if _PLAIN_DECIMAL.fullmatch(value) is not None:
+            return Decimal(value)
+    elif kind is int:
+        if -_DECIMAL_LIMIT < value < _DECIMAL_LIMIT:
+            return Decimal(value)
+    elif kind is Decimal:
+        number: Decimal = value
+        if (
+            number.is_finite()
+            and number.adjusted() < _MAX_INTEGER_DIGITS
+            and number == number.quantize(_SMALLEST)
+        ):
+            return number
+    return _checked_decimal.validate_python(value)
+
+
+ExactDecimal = Annotated[Decimal, BeforeValidator(_validate_exact_decimal)]
 """A finite ``Decimal`` that refuses floats (ints, numeric strings and Decimals pass),
 with fewer than 12 integer digits and at most 6 decimal places (grams of a kilo)."""
 

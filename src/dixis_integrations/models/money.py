@@ -8,6 +8,7 @@ JSON form: ``{"amount": "12.30", "currency": "EUR"}`` (the amount is a string).
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Sequence
 from decimal import ROUND_HALF_UP, Context, Decimal, InvalidOperation
 from fractions import Fraction
@@ -20,6 +21,7 @@ from pydantic import (
     ConfigDict,
     PlainSerializer,
     StringConstraints,
+    TypeAdapter,
 )
 
 from dixis_integrations.errors import FieldError, InvalidInput
@@ -126,10 +128,43 @@ def _amount_to_json(value: Decimal) -> str:
 Currency = Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")]
 """An ISO 4217 alphabetic code: three upper-case ASCII letters."""
 
+# The full rules, step by step: pydantic's decimal parsing between our two checks. Every
+# input the fast paths below do not take goes through it, so errors are unchanged.
+_checked_amount: Final[TypeAdapter[Decimal]] = TypeAdapter(
+    Annotated[Decimal, BeforeValidator(_check_amount_input), AfterValidator(_check_amount_range)]
+)
+# Plain amounts as adapters and JSON carry them ("12.30", "-0.5"): valid by their shape.
+_PLAIN_AMOUNT: Final = re.compile(
+    rf"-?[0-9]{{1,{_MAX_INTEGER_DIGITS}}}(?:\.[0-9]{{1,{_MAX_DECIMALS}}})?"
+)
+_AMOUNT_LIMIT: Final = 10**_MAX_INTEGER_DIGITS
+
+
+def _validate_amount(value: Any) -> Decimal:
+    # One Python call per amount: the common inputs (a plain numeric string, an int in
+    # range, a finite Decimal in range) are accepted here; everything else, floats and
+    # errors included, takes the step-by-step rules for the same result and messages.
+    kind = type(value)
+    if kind is str:
+        if _PLAIN_AMOUNT.fullmatch(value) is not None:
+            return Decimal(value)
+    elif kind is int:
+        if -_AMOUNT_LIMIT < value < _AMOUNT_LIMIT:
+            return Decimal(value)
+    elif kind is Decimal:
+        number: Decimal = value
+        if (
+            number.is_finite()
+            and number.adjusted() < _MAX_INTEGER_DIGITS
+            and number == number.quantize(_SMALLEST)
+        ):
+            return number
+    return _checked_amount.validate_python(value)
+
+
 _Amount = Annotated[
     Decimal,
-    BeforeValidator(_check_amount_input),
-    AfterValidator(_check_amount_range),
+    BeforeValidator(_validate_amount),  # pydantic's decimal step then passes it through
     PlainSerializer(_amount_to_json, return_type=str, when_used="json"),
 ]
 
@@ -150,6 +185,9 @@ class CurrencyMismatch(InvalidInput, ValueError):
         )
         self.left = left
         self.right = right
+
+
+_ZEROS: dict[tuple[type[Money], str], Money] = {}
 
 
 class Money(BaseModel):
@@ -189,7 +227,13 @@ class Money(BaseModel):
         Raises:
             pydantic.ValidationError: if the currency code is invalid.
         """
-        return cls(amount=Decimal(0), currency=currency)
+        if type(currency) is not str:
+            return cls(amount=Decimal(0), currency=currency)
+        key = (cls, currency)
+        zero = _ZEROS.get(key)
+        if zero is None:  # validated once per currency; the value is immutable
+            zero = _ZEROS[key] = cls(amount=Decimal(0), currency=currency)
+        return zero  # type: ignore[return-value]
 
     @classmethod
     def from_cents(cls, cents: int, currency: str = "EUR") -> Self:
