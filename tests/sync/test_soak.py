@@ -228,4 +228,4 @@ def soak(tmp_path: Path, sandboxes: dict[str, Any], *, orders: int, crashes: int
 def test_soak_orders_with_faults_and_three_crashes(
     tmp_path: Path, sandboxes: dict[str, Any]
 ) -> None:
-    soak(tmp_path, sandboxes, orders=int(os.environ.get("DIXIS_SOAK_ORDERS", "300")), crashes=3)
+    soak(tmp_path, sandboxes, orders=int(os.environ.get("DIXIS_SOAK_ORDERS", "200")), crashes=3)
