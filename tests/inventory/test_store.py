@@ -171,3 +171,22 @@ def test_a_failed_change_leaves_nothing_half_written() -> None:
 
 def test_the_sqlite_store_satisfies_the_protocol() -> None:
     assert isinstance(SQLiteLedgerStore(), LedgerStore)
+
+
+def test_a_pass_that_fails_midway_leaves_the_ledger_as_its_store() -> None:
+    ledger = StockLedger()
+    for sku in ("A", "B"):
+        ledger.observe(StockLevel(sku=sku, on_hand=Decimal(1), as_of=T0))
+    later = T0 + timedelta(minutes=1)
+    fixed = StockLevel(sku="A", on_hand=Decimal(9), as_of=later)
+
+    def failing_pass() -> None:
+        with ledger.batch():
+            ledger.correct(fixed, source="file")
+            raise RuntimeError("the source went away")
+
+    with pytest.raises(RuntimeError):
+        failing_pass()
+    assert ledger.level("A").on_hand == Decimal(1)
+    reopened = StockLedger(store=ledger.store)
+    assert reopened.level("A").on_hand == Decimal(1)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import functools
 import threading
 from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -75,7 +76,7 @@ def _atomic(method: _F) -> _F:
 
     @functools.wraps(method)
     def wrapper(self: StockLedger, *args: Any, **kwargs: Any) -> Any:
-        with self._lock, self._store.transaction():
+        with self._changing():
             return method(self, *args, **kwargs)
 
     return cast(_F, wrapper)
@@ -140,6 +141,8 @@ class StockLedger:
         self._store: LedgerStore = store if store is not None else SQLiteLedgerStore()
         self._lock = threading.RLock()
         self._changes = 0
+        self._depth = 0
+        self._dirty: set[tuple[str, str]] = set()
         self._pending: list[StockLow] = []
         self._positions: dict[tuple[str, str], _Position] = {
             (sku, location): _Position(
@@ -163,23 +166,67 @@ class StockLedger:
         with self._lock:
             return self._store.prune((self._clock() - self.retention).timestamp())
 
+    @contextmanager
+    def batch(self) -> Iterator[None]:
+        """Make the changes inside one store transaction (and hold the lock meanwhile):
+        a reconciliation page is written at once instead of level by level.
+        """
+        with self._changing():
+            yield
+
+    @contextmanager
+    def _changing(self) -> Iterator[None]:
+        with self._lock:
+            self._depth += 1
+            try:
+                with self._store.transaction():
+                    yield
+                    if self._depth == 1 and self._dirty:
+                        self._flush()
+            except BaseException:
+                self._dirty.clear()
+                if self._depth == 1:
+                    self._reload()  # the store rolled back: so does the cache
+                raise
+            finally:
+                self._depth -= 1
+
+    def _flush(self) -> None:
+        dirty, self._dirty = self._dirty, set()
+        self._store.save_positions(
+            (
+                key[0],
+                key[1],
+                PositionRecord(
+                    pos.on_hand,
+                    pos.committed,
+                    pos.incoming,
+                    pos.as_of,
+                    pos.version,
+                    pos.low,
+                    pos.crossings,
+                ),
+            )
+            for key in dirty
+            if (pos := self._positions.get(key)) is not None
+        )
+
+    def _reload(self) -> None:
+        seen = {key: pos.seen for key, pos in self._positions.items()}
+        self._positions = {
+            (sku, location): _Position(
+                r.on_hand, r.committed, r.incoming, r.as_of, r.version, r.low, r.crossings
+            )
+            for sku, location, r in self._store.positions()
+        }
+        for key, pos in self._positions.items():
+            pos.seen = seen.get(key, 0)
+
     def _now(self) -> float:
         return self._clock().timestamp()
 
     def _save(self, key: tuple[str, str], pos: _Position) -> None:
-        self._store.save_position(
-            key[0],
-            key[1],
-            PositionRecord(
-                pos.on_hand,
-                pos.committed,
-                pos.incoming,
-                pos.as_of,
-                pos.version,
-                pos.low,
-                pos.crossings,
-            ),
-        )
+        self._dirty.add(key)  # written when the outermost change commits
         self._changes += 1
         if self._changes % _PRUNE_EVERY == 0:
             self._store.prune((self._clock() - self.retention).timestamp())

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from itertools import islice
 from typing import Any, Protocol
 
 from dixis_integrations.http.driver import Operation
@@ -18,6 +19,8 @@ from dixis_integrations.inventory.ledger import StockLedger
 from dixis_integrations.models.events import StockLow
 from dixis_integrations.models.inventory import Correction, StockLevel
 from dixis_integrations.protocols import InventorySource
+
+_BATCH = 1000  # levels per store transaction in a pass
 
 __all__ = [
     "CheckpointStore",
@@ -109,20 +112,28 @@ def reconcile_levels(
     keep_corrections: bool = True,
     on_correction: Callable[[Correction], None] | None = None,
 ) -> None:
-    """Compare and fix a stream of the source's levels (pure: no I/O), into ``report``."""
-    for level in levels:
-        report.levels += 1
-        for fix in ledger.correct(level, source=report.source, pass_id=report.pass_id):
-            if fix.field == "stale":
-                report.stale += 1
-                if keep_corrections:
-                    report.stale_readings.append(fix)
-                continue
-            report.corrected += 1
-            if keep_corrections:
-                report.corrections.append(fix)
-            if on_correction is not None:
-                on_correction(fix)
+    """Compare and fix a stream of the source's levels (no I/O but the ledger's store),
+    into ``report``; the ledger's store commits every ``_BATCH`` levels.
+    """
+    stream = iter(levels)
+    while True:
+        chunk = list(islice(stream, _BATCH))
+        if not chunk:
+            break
+        with ledger.batch():
+            for level in chunk:
+                report.levels += 1
+                for fix in ledger.correct(level, source=report.source, pass_id=report.pass_id):
+                    if fix.field == "stale":
+                        report.stale += 1
+                        if keep_corrections:
+                            report.stale_readings.append(fix)
+                        continue
+                    report.corrected += 1
+                    if keep_corrections:
+                        report.corrections.append(fix)
+                    if on_correction is not None:
+                        on_correction(fix)
     report.events.extend(ledger.drain_events())
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -63,6 +63,10 @@ class LedgerStore(Protocol):
 
     def save_position(self, sku: str, location: str, record: PositionRecord) -> None:
         """Insert or replace one position."""
+        ...
+
+    def save_positions(self, records: Iterable[tuple[str, str, PositionRecord]]) -> None:
+        """Insert or replace many positions."""
         ...
 
     def add_mark(self, kind: str, key: str, at: float) -> bool:
@@ -204,19 +208,26 @@ class SQLiteLedgerStore:
 
     def save_position(self, sku: str, location: str, record: PositionRecord) -> None:
         """Insert or replace one position."""
+        self.save_positions([(sku, location, record)])
+
+    def save_positions(self, records: Iterable[tuple[str, str, PositionRecord]]) -> None:
+        """Insert or replace many positions."""
         with self._lock:
-            self._db.execute(
+            self._db.executemany(
                 "INSERT OR REPLACE INTO dixis_stock_positions VALUES (?,?,?,?,?,?,?,?,?)",
                 (
-                    sku,
-                    location,
-                    str(record.on_hand),
-                    str(record.committed),
-                    str(record.incoming),
-                    record.as_of.isoformat() if record.as_of else None,
-                    record.version,
-                    int(record.low),
-                    record.crossings,
+                    (
+                        sku,
+                        location,
+                        str(r.on_hand),
+                        str(r.committed),
+                        str(r.incoming),
+                        r.as_of.isoformat() if r.as_of else None,
+                        r.version,
+                        int(r.low),
+                        r.crossings,
+                    )
+                    for sku, location, r in records
                 ),
             )
 
