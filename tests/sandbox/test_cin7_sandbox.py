@@ -96,3 +96,30 @@ def test_seed_stock_creates_missing_skus_and_sets_levels(box: Cin7Sandbox) -> No
         "OIL-5L": 2,
         "HON-450": 25,
     }
+
+
+def test_receiving_a_purchase_moves_on_order_to_on_hand_and_records_the_lines(
+    box: Cin7Sandbox,
+) -> None:
+    supplier = box.add_supplier("Kritsa coop")
+    with _client(box) as client:
+        task = client.post("/purchase", json={"SupplierID": supplier, "Note": "PO-X"}).json()
+        product_id = client.get("/product").json()["Products"][0]["ID"]
+        line = {"ProductID": product_id, "SKU": "OIL-5L", "Quantity": 6}
+        client.post(
+            "/purchase/order",
+            json={"TaskID": task["ID"], "Status": "AUTHORISED", "Lines": [line]},
+        )
+        before = client.get("/purchase/stock", params={"TaskID": task["ID"]}).json()
+        box.receive_purchase(task["ID"])
+        stock = client.get("/purchase/stock", params={"TaskID": task["ID"]}).json()
+        purchase = client.get("/purchase", params={"ID": task["ID"]}).json()
+        level = client.get("/ref/productavailability", params={"Sku": "OIL-5L"}).json()
+    assert (before["Status"], before["Lines"]) == ("NOT AVAILABLE", [])
+    assert stock["Status"] == "AUTHORISED"
+    assert [(x["SKU"], x["Quantity"]) for x in stock["Lines"]] == [("OIL-5L", 6)]
+    assert (purchase["Note"], purchase["Status"]) == ("PO-X", "RECEIVED")
+    row = level["ProductAvailabilityList"][0]
+    assert (row["OnHand"], row["OnOrder"]) == (16, 0)
+    with pytest.raises(ValueError, match="no authorised order"):
+        box.receive_purchase(task["ID"])  # received once

@@ -43,6 +43,7 @@ from dixis_integrations.models.inventory import (
     StockAdjustment,
     StockLevel,
     StockPage,
+    StockReceipt,
     StockUpdate,
 )
 from dixis_integrations.protocols import Capability, HealthStatus
@@ -57,6 +58,8 @@ __all__ = [
     "build_webhook",
     "classify",
     "parse_availability",
+    "parse_receipt_webhook",
+    "parse_received_stock",
     "parse_webhook",
 ]
 
@@ -65,6 +68,7 @@ PAGE_SIZE: Final = 1000
 WEBHOOK_HEADER: Final = "X-Dixis-Webhook-Secret"
 """The header our subscriptions ask Cin7 to send with every delivery."""
 STOCK_EVENT: Final = "Stock/AvailableStockLevelChanged"
+RECEIPT_EVENT: Final = "Purchase/StockReceivedAuthorised"
 
 
 class Cin7Config(BaseModel):
@@ -208,10 +212,14 @@ def build_purchase_order(
     }
 
 
-def build_webhook(url: str, secret: str, name: str = "dixis stock") -> dict[str, Any]:
-    """The ``POST /webhooks`` body subscribing ``url`` to stock level changes."""
+def build_webhook(
+    url: str, secret: str, name: str = "dixis stock", event: str = STOCK_EVENT
+) -> dict[str, Any]:
+    """The ``POST /webhooks`` body subscribing ``url`` to ``event`` (stock level changes
+    unless told otherwise).
+    """
     return {
-        "Type": STOCK_EVENT,
+        "Type": event,
         "IsActive": True,
         "ExternalURL": url,
         "Name": name,
@@ -235,10 +243,7 @@ def parse_webhook(
     Raises:
         WebhookError: ``bad_signature`` (missing or wrong secret) or ``malformed``.
     """
-    lowered = {k.lower(): v for k, v in headers.items()}
-    given = lowered.get(WEBHOOK_HEADER.lower(), "")
-    if not hmac.compare_digest(given.encode(), secret.get_secret_value().encode()):
-        raise WebhookError("webhook secret does not match", vendor=VENDOR, code="bad_signature")
+    _check_secret(headers, secret)
     try:
         rows = json.loads(body)
     except ValueError:
@@ -254,6 +259,75 @@ def parse_webhook(
             level=parse_availability(row, default_location=default_location, as_of=when),
         )
         for i, row in enumerate(rows)
+    ]
+
+
+def _check_secret(headers: Mapping[str, str], secret: SecretStr) -> None:
+    lowered = {k.lower(): v for k, v in headers.items()}
+    given = lowered.get(WEBHOOK_HEADER.lower(), "")
+    if not hmac.compare_digest(given.encode(), secret.get_secret_value().encode()):
+        raise WebhookError("webhook secret does not match", vendor=VENDOR, code="bad_signature")
+
+
+def parse_receipt_webhook(headers: Mapping[str, str], body: bytes, secret: SecretStr) -> str:
+    """Check the secret header and read a ``Purchase/StockReceivedAuthorised`` delivery:
+    the purchase's ``TaskID`` (the lines are read with :meth:`Cin7Core.receipts`).
+
+    Raises:
+        WebhookError: ``bad_signature`` or ``malformed`` (no ``TaskID``).
+    """
+    _check_secret(headers, secret)
+    try:
+        data = json.loads(body)
+    except ValueError:
+        raise WebhookError("webhook body is not JSON", vendor=VENDOR, code="malformed") from None
+    if not isinstance(data, dict) or not data.get("TaskID"):
+        raise WebhookError("receipt webhook has no TaskID", vendor=VENDOR, code="malformed")
+    return str(data["TaskID"])
+
+
+def parse_received_stock(
+    purchase: Mapping[str, Any],
+    stock: Mapping[str, Any],
+    *,
+    default_location: str,
+    received_at: datetime | None = None,
+) -> list[StockReceipt]:
+    """The receipts of one purchase: its ``GET /purchase`` answer (``Note`` carries our
+    order reference) and its ``GET /purchase/stock`` answer (the lines booked in). Lines of
+    one SKU at one location are summed; an unauthorised stock receipt gives none.
+    """
+    if stock.get("Status") != "AUTHORISED":
+        return []
+    task_id = str(purchase.get("ID") or stock.get("TaskID"))
+    reference = str(purchase.get("Note") or purchase.get("OrderNumber") or task_id)
+    totals: dict[tuple[str, str], Decimal] = {}
+    dates: dict[tuple[str, str], datetime] = {}
+    for line in stock.get("Lines") or []:
+        location = str(line.get("Location") or default_location)
+        key = (str(line["SKU"]), "default" if location == default_location else location)
+        totals[key] = totals.get(key, Decimal(0)) + _d(line.get("Quantity"))
+        raw = line.get("Date")
+        when = (
+            datetime.fromisoformat(str(raw).replace("Z", "+00:00"))
+            if raw
+            else received_at or datetime.now(UTC)
+        )
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=UTC)  # Cin7 dates are UTC
+        dates[key] = max(when, dates.get(key, when))
+    return [
+        StockReceipt(
+            event_id=f"cin7:receipt:{task_id}:{sku}:{location}",
+            source=VENDOR,
+            reference=reference,
+            sku=sku,
+            location=location,
+            quantity=quantity,
+            received_at=dates[(sku, location)],
+        )
+        for (sku, location), quantity in totals.items()
+        if quantity > 0
     ]
 
 
@@ -508,6 +582,53 @@ class Cin7Core:
             "POST", "/webhooks", operation="cin7.subscribe", json=body
         )
         return str(_json(response)["ID"])
+
+    def subscribe_receipts(self, url: str) -> Operation[str]:
+        """Subscribe ``url`` to ``Purchase/StockReceivedAuthorised``; returns the webhook id.
+
+        Raises:
+            ConfigurationError: no ``webhook_secret`` to send with each delivery.
+        """
+        if self.config.webhook_secret is None:
+            raise ConfigurationError("needed to subscribe", key="webhook_secret", vendor=VENDOR)
+        body = build_webhook(
+            url, self.config.webhook_secret.get_secret_value(), "dixis receipts", RECEIPT_EVENT
+        )
+        response = yield self.endpoint.request(
+            "POST", "/webhooks", operation="cin7.subscribe_receipts", json=body
+        )
+        return str(_json(response)["ID"])
+
+    def parse_receipt_webhook(self, headers: Mapping[str, str], body: bytes) -> str:
+        """Check and read a ``Purchase/StockReceivedAuthorised`` delivery: its ``TaskID``.
+
+        Raises:
+            ConfigurationError: no ``webhook_secret`` configured.
+            WebhookError: a wrong secret or a body without ``TaskID``.
+        """
+        if self.config.webhook_secret is None:
+            raise ConfigurationError(
+                "needed to verify webhooks", key="webhook_secret", vendor=VENDOR
+            )
+        return parse_receipt_webhook(headers, body, self.config.webhook_secret)
+
+    def receipts(self, task_id: str) -> Operation[list[StockReceipt]]:
+        """The goods booked in against purchase ``task_id`` (from its receipt webhook), as
+        receipts keyed by our order reference: feed them to ``StockSync.apply_receipts``.
+        """
+        if not task_id.strip():
+            raise InvalidInput(
+                "a purchase TaskID is required",
+                vendor=VENDOR,
+                errors=[FieldError(("task_id",), "must not be empty", "missing")],
+            )
+        purchase = yield self._get("/purchase", "cin7.get_purchase", ID=task_id)
+        stock = yield self._get("/purchase/stock", "cin7.get_purchase_stock", TaskID=task_id)
+        return parse_received_stock(
+            _json(purchase) or {},
+            _json(stock) or {},
+            default_location=self.config.default_location,
+        )
 
     def parse_webhook(
         self, headers: Mapping[str, str], body: bytes, *, received_at: datetime | None = None

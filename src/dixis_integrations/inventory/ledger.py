@@ -494,6 +494,10 @@ class StockLedger:
     ) -> Applied:
         """Book a delivery against purchase order ``reference``, once: on hand rises by
         ``quantity`` and the order stops counting as incoming.
+
+        When the source's latest on-hand reading is not older than ``at`` (the time the
+        goods were booked in), that reading already counts them: only incoming falls, so a
+        delivery never reaches on hand twice.
         """
         _positive(quantity, "quantity")
         key = (sku, location)
@@ -506,7 +510,8 @@ class StockLedger:
         if expected is not None:
             self._store.drop_expected(reference)
             pos.incoming -= expected[2]
-        pos.on_hand += quantity
+        if at is None or pos.as_of is None or pos.as_of < at:
+            pos.on_hand += quantity
         return self._after(key, pos, at or self._clock())
 
     # -- low stock ----------------------------------------------------------------------

@@ -355,6 +355,9 @@ class Replenisher:
         notifier: how suppliers are told (none: nobody is).
         vendor_supplier_ids: our supplier id -> the inventory system's (Zoho vendor id,
             Cin7 supplier GUID), for orders created there.
+        source_incoming: read the source's own incoming (Cin7 ``OnOrder``) before
+            ordering, and count the larger of it and ours: an order already placed in the
+            inventory system (by a person, or by us) is never ordered a second time.
     """
 
     def __init__(
@@ -366,6 +369,7 @@ class Replenisher:
         source: InventorySource | None = None,
         notifier: SupplierNotifier | None = None,
         vendor_supplier_ids: Mapping[str, str] | None = None,
+        source_incoming: bool = True,
     ) -> None:
         self.ledger = ledger
         self.products = products
@@ -373,6 +377,7 @@ class Replenisher:
         self.source = source
         self.notifier = notifier
         self.vendor_supplier_ids = dict(vendor_supplier_ids or {})
+        self.source_incoming = source_incoming
 
     def _at_source(self) -> bool:
         return self.source is not None and Capability.PURCHASE_ORDERS in self.source.capabilities
@@ -391,6 +396,17 @@ class Replenisher:
             if rule is None:
                 return None
             level = self.ledger.level(event.sku, event.location)
+            if (
+                self.source_incoming
+                and self._at_source()
+                and self.source is not None
+                and Capability.STOCK_LEVELS in self.source.capabilities
+            ):
+                theirs = yield from self.source.stock_level(event.sku, event.location)
+                # Our own orders are in both counts when the source holds them: the larger
+                # one counts each open order once.
+                if theirs.incoming > level.incoming:
+                    level = level.model_copy(update={"incoming": theirs.incoming})
             planned = plan_purchase_order(
                 level, rule, reference=order_reference(event.event_id), at=event.occurred_at
             )

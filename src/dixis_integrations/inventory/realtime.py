@@ -1,5 +1,5 @@
-"""Real-time stock sync: verified webhooks and order events into the ledger, low stock into
-purchase orders.
+"""Real-time stock sync: verified webhooks, order events and goods receipts into the
+ledger, low stock into purchase orders.
 
 :class:`StockSync` is the one place a host feeds: ``apply_updates`` for a source's
 webhooks (already verified by the adapter's ``parse_webhook``), ``apply_event`` for the
@@ -17,7 +17,12 @@ from dixis_integrations.http.driver import Operation
 from dixis_integrations.inventory.ledger import Applied, Outcome, StockLedger
 from dixis_integrations.inventory.purchasing import Replenisher
 from dixis_integrations.models.events import Event, OrderCancelled, OrderCreated, StockLow
-from dixis_integrations.models.inventory import PurchaseOrder, StockUpdate
+from dixis_integrations.models.inventory import (
+    PurchaseOrder,
+    PurchaseOrderStatus,
+    StockReceipt,
+    StockUpdate,
+)
 
 __all__ = ["StockSync", "SyncOutcome"]
 
@@ -73,6 +78,30 @@ class StockSync:
         outcome = SyncOutcome()
         for update in updates:
             outcome.add(self.ledger.observe(update.level, event_id=update.event_id))
+        return outcome
+
+    def apply_receipts(self, receipts: Iterable[StockReceipt]) -> SyncOutcome:
+        """Book goods received against our purchase orders (a vendor's receipt webhook,
+        read by its adapter, or a host's own goods-in record), each once: incoming becomes
+        on hand, and the purchase order is marked received in the replenisher's store.
+
+        Raises:
+            InvalidInput: ``unknown_sku`` for a SKU the ledger does not hold.
+        """
+        outcome = SyncOutcome()
+        for receipt in receipts:
+            result = self.ledger.receive(
+                receipt.reference,
+                receipt.sku,
+                receipt.quantity,
+                location=receipt.location,
+                at=receipt.received_at,
+            )
+            outcome.add(result)
+            if result.outcome is Outcome.APPLIED and self.replenisher is not None:
+                self.replenisher.store.update(
+                    receipt.reference, status=PurchaseOrderStatus.RECEIVED
+                )
         return outcome
 
     def apply_event(self, event: Event) -> SyncOutcome:

@@ -19,6 +19,7 @@ __all__ = [
     "StockAdjustment",
     "StockLevel",
     "StockPage",
+    "StockReceipt",
     "StockUpdate",
 ]
 
@@ -124,3 +125,21 @@ class Correction(BaseModel):
     ours: Decimal | None
     theirs: Decimal | None
     source: str
+
+
+class StockReceipt(BaseModel):
+    """Goods received against one of our purchase orders (one SKU of it).
+
+    ``reference`` is our purchase order number (``PurchaseOrder.reference``); ``event_id``
+    makes the delivery of the receipt idempotent; ``received_at`` is when the goods were
+    booked in (a reading of on hand taken after it already counts them).
+    """
+
+    model_config = _FROZEN
+    event_id: str = Field(min_length=1)
+    source: str = Field(min_length=1)
+    reference: str = Field(min_length=1)
+    sku: str = Field(min_length=1)
+    location: str = "default"
+    quantity: Decimal = Field(gt=0)
+    received_at: AwareDatetime

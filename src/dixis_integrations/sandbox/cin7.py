@@ -377,6 +377,63 @@ class Cin7Sandbox(Emulator):
         self._notify(rows)
         return json_response(200, {"TaskID": purchase["ID"], **purchase["Order"]})
 
+    def receive_purchase(self, task_id: str) -> None:
+        """Book in every line of an authorised purchase order, as a warehouse person does in
+        Cin7: on order becomes on hand, the stock received is recorded, and subscribers
+        get ``Stock/AvailableStockLevelChanged`` then ``Purchase/StockReceivedAuthorised``.
+        """
+        with self.lock:
+            purchase = self.purchases[task_id]
+            order = purchase["Order"]
+            if order is None or order["Status"] != "AUTHORISED" or purchase.get("Stock"):
+                raise ValueError(f"purchase {task_id} has no authorised order to receive")
+            date = _now()
+            lines, rows = [], []
+            for line in order["Lines"]:
+                key = (str(line["ProductID"]), purchase["Location"])
+                quantity = Decimal(str(line["Quantity"]))
+                self.stock[key]["OnOrder"] -= quantity
+                self.stock[key]["OnHand"] += quantity
+                lines.append(
+                    {
+                        "Date": date,
+                        "ProductID": key[0],
+                        "SKU": self.products[key[0]]["SKU"],
+                        "Name": self.products[key[0]]["Name"],
+                        "Quantity": _number(quantity),
+                        "Location": key[1],
+                        "BatchSN": None,
+                        "ExpiryDate": None,
+                    }
+                )
+                rows.append(self._availability(*key))
+            purchase["Stock"] = {"TaskID": task_id, "Status": "AUTHORISED", "Lines": lines}
+            purchase["Status"] = "RECEIVED"
+        self._notify(rows)
+        self._notify_event(
+            "Purchase/StockReceivedAuthorised",
+            {"TaskID": task_id, "OrderNumber": purchase["OrderNumber"], "Status": "RECEIVED"},
+        )
+
+    @route("GET", _API + r"/purchase")
+    def get_purchase(self, request: httpx.Request) -> httpx.Response:
+        purchase = self.purchases.get(request.url.params.get("ID", ""))
+        if purchase is None:
+            return _fail(404, "Purchase not found")
+        return json_response(200, {k: v for k, v in purchase.items() if k != "Stock"})
+
+    @route("GET", _API + r"/purchase/stock")
+    def get_purchase_stock(self, request: httpx.Request) -> httpx.Response:
+        purchase = self.purchases.get(request.url.params.get("TaskID", ""))
+        if purchase is None:
+            return _fail(404, "Purchase not found")
+        stock = purchase.get("Stock") or {
+            "TaskID": purchase["ID"],
+            "Status": "NOT AVAILABLE",
+            "Lines": [],
+        }
+        return json_response(200, stock)
+
     # -- webhooks -----------------------------------------------------------------------
     @route("GET", _API + r"/webhooks")
     def list_webhooks(self, request: httpx.Request) -> httpx.Response:
@@ -402,9 +459,13 @@ class Cin7Sandbox(Emulator):
     def _notify(self, rows: list[dict[str, Any]]) -> None:
         if not rows:
             return
-        body = json.dumps(rows).encode()  # a bare array, as Cin7 sends it
+        # a bare array, as Cin7 sends it
+        self._notify_event("Stock/AvailableStockLevelChanged", rows)
+
+    def _notify_event(self, event_type: str, payload: Any) -> None:
+        body = json.dumps(payload).encode()
         for hook in list(self.webhooks.values()):
-            if hook["Type"] != "Stock/AvailableStockLevelChanged" or not hook["IsActive"]:
+            if hook["Type"] != event_type or not hook["IsActive"]:
                 continue
             headers = {"Content-Type": "application/json"}
             headers.update({h["Key"]: h["Value"] for h in hook["ExternalHeaders"]})
