@@ -37,12 +37,14 @@ from dixis_integrations.inventory.reorder import (
     reorder_quantity,
     rule_for,
 )
+from dixis_integrations.inventory.store import LedgerStore, SQLiteLedgerStore
 
 __all__ = [
     "Applied",
     "CheckpointStore",
     "FileSourceConfig",
     "FileStockSource",
+    "LedgerStore",
     "MemoryCheckpoints",
     "Outcome",
     "PurchaseOrderStore",
@@ -50,6 +52,7 @@ __all__ = [
     "ReorderRule",
     "Replenisher",
     "RowError",
+    "SQLiteLedgerStore",
     "SQLitePurchaseOrders",
     "SmtpNotifier",
     "StockLedger",
