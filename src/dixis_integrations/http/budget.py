@@ -35,7 +35,14 @@ class Slot:
         """Mark the call done: its window slots start counting down from now."""
         if not self.released:
             self.released = True
-            self._budget._release()
+            budget = self._budget
+            with budget._lock:  # Budget._release, inlined: it runs once per call
+                now = budget._clock()
+                for state in budget._windows:
+                    state.done.append(now)
+                budget._inflight -= 1
+                if budget._sleepers:
+                    budget._cond.notify_all()
 
 
 @dataclass
@@ -64,7 +71,9 @@ class Budget:
         self._concurrency = concurrency
         self._inflight = 0
         self._clock = clock
-        self._cond = threading.Condition(threading.Lock())
+        self._lock = threading.Lock()
+        self._cond = threading.Condition(self._lock)
+        self._sleepers = 0  # threads waiting on _cond: release() wakes them only if any
         self.waited = 0.0
         self.calls = 0
 
@@ -89,16 +98,17 @@ class Budget:
         return Slot(self)
 
     def _release(self) -> None:
-        with self._cond:
+        with self._lock:  # the plain lock: the condition's own methods are Python code
             now = self._clock()
             for state in self._windows:
                 state.done.append(now)
             self._inflight -= 1
-            self._cond.notify_all()
+            if self._sleepers:
+                self._cond.notify_all()
 
     def try_acquire(self) -> tuple[Slot | None, float]:
         """A slot if one is free now, else ``(None, seconds to wait)``."""
-        with self._cond:
+        with self._lock:
             wait = self._wait_needed(self._clock())
             if wait <= 0:
                 return self._take(), 0.0
@@ -106,13 +116,22 @@ class Budget:
 
     def acquire(self) -> Slot:
         """Block the calling thread until the budget allows one more call."""
+        with self._lock:  # fast path: capacity now, decided without the condition
+            if self._wait_needed(self._clock()) <= 0:
+                self._inflight += 1
+                self.calls += 1
+                return Slot(self)
         while True:
-            with self._cond:
+            with self._lock:
                 wait = self._wait_needed(self._clock())
                 if wait <= 0:
                     return self._take()
                 self.waited += wait
-                self._cond.wait(timeout=wait)
+                self._sleepers += 1
+                try:
+                    self._cond.wait(timeout=wait)
+                finally:
+                    self._sleepers -= 1
 
     async def acquire_async(self) -> Slot:
         """Wait (without blocking the event loop) until one more call fits."""

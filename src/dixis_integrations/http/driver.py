@@ -166,7 +166,7 @@ class _Call:
         self.idempotent = is_idempotent(request)
         self.policy = policy
         self.started = time.monotonic()
-        self.started_at = datetime.now(UTC)
+        self.started_at = time.time()  # a datetime only if a record is built
         self.attempts = 0
         self.status: int | None = None
         self.response: httpx.Response | None = None
@@ -211,8 +211,9 @@ class _Call:
                 f"deadline of {endpoint.deadline:g}s passed after {self.attempts - 1} attempts",
                 vendor=endpoint.vendor,
             )
-        if any(v is None or v > left for v in timeouts.values()):
-            timeouts = {k: left if v is None or v > left else v for k, v in timeouts.items()}
+        for v in timeouts.values():
+            if v is None or v > left:
+                return {k: left if v is None or v > left else v for k, v in timeouts.items()}
         return timeouts
 
     def check(self, response: httpx.Response) -> httpx.Response:
@@ -242,7 +243,7 @@ class _Call:
             status_code=self.status,
             attempts=self.attempts,
             elapsed=time.monotonic() - self.started,
-            started_at=self.started_at,
+            started_at=datetime.fromtimestamp(self.started_at, UTC),
             idempotency_key=key_of(req),
             request_id=request_id,
             error_code=error.code if isinstance(error, DixisError) else None,

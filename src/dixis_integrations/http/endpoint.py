@@ -7,6 +7,7 @@ vendor's failures (``classify``). Adapters build every request through it, so ea
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -116,16 +117,29 @@ def request_id_of(response: httpx.Response, extra: tuple[str, ...] = ()) -> str 
 
     ``extra`` names the vendor's own headers, which win over the usual ones.
     """
-    names = (*(n.lower() for n in extra), *_REQUEST_ID_HEADERS) if extra else _REQUEST_ID_HEADERS
-    found: dict[str, bytes] = {}
-    for key, value in response.headers.raw:  # one pass over the headers
-        name = key.decode("latin-1").lower()
+    names = _names_as_bytes(extra if type(extra) is tuple else tuple(extra))
+    found: dict[bytes, bytes] = {}
+    headers = response.headers
+    # One pass over the headers, no decoding. httpx keeps each name lower-cased next to
+    # the raw one; its public ``raw`` view would build a new list on every call.
+    entries = getattr(headers, "_list", None)
+    if entries is None:  # pragma: no cover - another httpx layout
+        entries = [(key, key.lower(), value) for key, value in headers.raw]
+    for _, name, value in entries:
         if name in names and value and name not in found:
             found[name] = value
-    for name in names:
-        if name in found:
-            return found[name].decode(response.headers.encoding)
+    if found:
+        for name in names:
+            if name in found:
+                return found[name].decode(headers.encoding)
     return None
+
+
+@functools.lru_cache(maxsize=64)
+def _names_as_bytes(extra: tuple[str, ...]) -> tuple[bytes, ...]:
+    # The vendor's own headers first, then the usual ones; latin-1 as on the wire.
+    names = (*(n.lower() for n in extra), *_REQUEST_ID_HEADERS)
+    return tuple(dict.fromkeys(n.encode("latin-1", "replace") for n in names))
 
 
 def default_classify(response: httpx.Response, endpoint: Endpoint) -> ProviderError | None:

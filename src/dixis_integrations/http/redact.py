@@ -78,11 +78,28 @@ def _query_is_clean(query: bytes) -> bool:
     return True
 
 
+_clean_urls: dict[object, str] = {}  # parsed URL -> its text, for URLs with nothing to mask
+_CLEAN_URLS_MAX = 1024
+
+
 def redact_url(url: httpx.URL | str) -> str:
     """The URL with sensitive query parameters and user info masked."""
     u = url if isinstance(url, httpx.URL) else httpx.URL(url)
+    # Turning an httpx.URL back into text is Python code, and the same few URLs come
+    # back on every call: the text of those with nothing to mask is kept, keyed by the
+    # parsed URL (user info and query included, so a hit needs no further check).
+    parsed = getattr(u, "_uri_reference", None)
+    if parsed is not None:
+        text = _clean_urls.get(parsed)
+        if text is not None:
+            return redact_text(text)
     if not u.userinfo and (not u.query or _query_is_clean(u.query)):
-        return redact_text(str(u))  # the common case: nothing to rebuild
+        text = str(u)  # the common case: nothing to rebuild
+        if parsed is not None:
+            if len(_clean_urls) >= _CLEAN_URLS_MAX:
+                _clean_urls.clear()
+            _clean_urls[parsed] = text
+        return redact_text(text)
     if u.userinfo:
         u = u.copy_with(username=REDACTED, password=None)
     if u.params:
