@@ -22,6 +22,7 @@ from dixis_integrations.crm.fingerprints import (
     ContactFingerprints,
     SQLiteContactFingerprints,
     fingerprint,
+    skip_unchanged,
     sync_contacts,
 )
 from dixis_integrations.crm.leads import LeadBook, LeadStore, SQLiteLeadStore
@@ -40,6 +41,7 @@ __all__ = [
     "contact_from_customer",
     "erase_everywhere",
     "fingerprint",
+    "skip_unchanged",
     "sync_contacts",
     "validate_contact",
     "validate_lead",
