@@ -40,11 +40,11 @@ from dixis_integrations.errors import (
 )
 from dixis_integrations.http.budget import Budgets
 from dixis_integrations.http.endpoint import (
+    _EXT_KEY,
+    _EXT_OPERATION,
     Endpoint,
     endpoint_of,
     is_idempotent,
-    key_of,
-    operation_of,
     request_id_of,
 )
 from dixis_integrations.http.redact import install_secret_filter, redact_url
@@ -225,28 +225,33 @@ class _Call:
         return response
 
     def record(self, error: BaseException | None) -> CallRecord:
+        elapsed = time.monotonic() - self.started
         req = self.request
-        if isinstance(error, DixisError) and error.request_id:
-            request_id: str | None = error.request_id
-        elif self.response is not None:
-            request_id = request_id_of(self.response, self.endpoint.request_id_headers)
-        else:
-            request_id = None
+        endpoint = self.endpoint
+        error_code: str | None = None
+        request_id: str | None = None
+        if isinstance(error, DixisError):
+            error_code = error.code
+            request_id = error.request_id or None
+        if request_id is None and self.response is not None:
+            request_id = request_id_of(self.response, endpoint.request_id_headers)
+        extensions = req.extensions
+        key = extensions.get(_EXT_KEY)
         # Built on every call when a host records calls: skip the frozen __setattr__ path.
         record = object.__new__(CallRecord)
         record.__dict__.update(
-            vendor=self.endpoint.vendor,
-            tenant=self.endpoint.tenant,
-            operation=operation_of(req),
+            vendor=endpoint.vendor,
+            tenant=endpoint.tenant,
+            operation=str(extensions.get(_EXT_OPERATION, req.method)),  # operation_of()
             method=req.method,
             url=redact_url(req.url),
             status_code=self.status,
             attempts=self.attempts,
-            elapsed=time.monotonic() - self.started,
+            elapsed=elapsed,
             started_at=datetime.fromtimestamp(self.started_at, UTC),
-            idempotency_key=key_of(req),
+            idempotency_key=str(key) if key is not None else None,  # key_of()
             request_id=request_id,
-            error_code=error.code if isinstance(error, DixisError) else None,
+            error_code=error_code,
         )
         return record
 
