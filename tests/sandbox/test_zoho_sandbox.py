@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import threading
 
 import httpx
 import pytest
@@ -161,8 +162,6 @@ def test_the_daily_cap_is_enforced_when_given() -> None:
 
 
 def test_calls_beyond_the_concurrency_limit_are_refused() -> None:
-    import threading
-
     box = ZohoSandbox(time_scale=1.0, concurrency_limit=5, latency=0.5)
     box.bind(BASE)
     statuses: list[int] = []
