@@ -96,9 +96,10 @@ def check_decimal_range(value: Decimal) -> Decimal:
 
 
 # The full rules, step by step; the fast paths below hand every other input to them.
-_checked_decimal: Final[TypeAdapter[Decimal]] = TypeAdapter(
-    Annotated[Decimal, BeforeValidator(reject_float), AfterValidator(check_decimal_range)]
-)
+_CheckedDecimal = Annotated[
+    Decimal, BeforeValidator(reject_float), AfterValidator(check_decimal_range)
+]
+_checked_decimal: Final[TypeAdapter[Decimal]] = TypeAdapter(_CheckedDecimal)
 _PLAIN_DECIMAL: Final = re.compile(
     rf"-?[0-9]{{1,{_MAX_INTEGER_DIGITS - 1}}}(?:\.[0-9]{{1,{_MAX_DECIMALS}}})?"
 )

@@ -11,24 +11,31 @@ from collections.abc import Iterable, Mapping, Sequence
 from decimal import ROUND_HALF_UP, Decimal
 from enum import StrEnum
 from functools import cached_property
-from typing import Annotated, Any, Self
+from typing import Annotated, Any, Final, Self
 
 from pydantic import (
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
+    GetCoreSchemaHandler,
+    TypeAdapter,
     ValidationError,
     ValidationInfo,
     field_validator,
     model_validator,
 )
-from pydantic_core import InitErrorDetails, PydanticCustomError
+from pydantic_core import InitErrorDetails, PydanticCustomError, core_schema
 
 from dixis_integrations.models._types import (
-    ExactDecimal,
+    _DECIMAL_LIMIT,
+    _MAX_INTEGER_DIGITS,
+    _PLAIN_DECIMAL,
+    _SMALLEST,
     NonEmptyStr,
     Reference,
     UtcDatetime,
+    _CheckedDecimal,
     utcnow,
 )
 from dixis_integrations.models.address import Address
@@ -49,7 +56,50 @@ __all__ = [
     "VatAmounts",
 ]
 
-_PositiveQuantity = Annotated[ExactDecimal, Field(gt=0)]
+# ExactDecimal with gt=0, in one Python step: the bound is checked in the fast path;
+# any other input gets the step-by-step rules, errors and all. The JSON schema says
+# gt=0 exactly as Field(gt=0) would (which would add a Python step of its own).
+_checked_quantity: Final[TypeAdapter[Decimal]] = TypeAdapter(
+    Annotated[_CheckedDecimal, Field(gt=0)]
+)
+
+
+def _validate_quantity(value: Any) -> Decimal:
+    kind = type(value)
+    if kind is str:
+        if _PLAIN_DECIMAL.fullmatch(value) is not None:
+            number = Decimal(value)
+            if number > 0:
+                return number
+    elif kind is int:
+        if 0 < value < _DECIMAL_LIMIT:
+            return Decimal(value)
+    elif kind is Decimal:
+        given: Decimal = value
+        if (
+            given.is_finite()
+            and given > 0
+            and given.adjusted() < _MAX_INTEGER_DIGITS
+            and given == given.quantize(_SMALLEST)
+        ):
+            return given
+    return _checked_quantity.validate_python(value)
+
+
+class _GreaterThanZeroInSchema:
+    """Says ``gt: 0`` in the JSON schema, as ``Field(gt=0)`` does, without checking."""
+
+    def __get_pydantic_core_schema__(
+        self, source: Any, handler: GetCoreSchemaHandler
+    ) -> core_schema.CoreSchema:
+        schema = handler(source)
+        schema["metadata"] = {**schema.get("metadata", {}), "pydantic_js_updates": {"gt": 0}}
+        return schema
+
+
+_PositiveQuantity = Annotated[
+    Decimal, BeforeValidator(_validate_quantity), _GreaterThanZeroInSchema()
+]
 _ZERO = Decimal(0)
 _HUNDRED = Decimal(100)
 
