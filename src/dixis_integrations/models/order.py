@@ -93,7 +93,8 @@ class _GreaterThanZeroInSchema:
         self, source: Any, handler: GetCoreSchemaHandler
     ) -> core_schema.CoreSchema:
         schema = handler(source)
-        schema["metadata"] = {**schema.get("metadata", {}), "pydantic_js_updates": {"gt": 0}}
+        metadata: dict[str, Any] = {**schema.get("metadata", {}), "pydantic_js_updates": {"gt": 0}}
+        schema["metadata"] = metadata  # type: ignore[index]
         return schema
 
 
