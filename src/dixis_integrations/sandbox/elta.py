@@ -2,7 +2,9 @@
 
 ``CREATEAWB02`` (create), ``PELB64VG`` (label, base64 PDF), ``PELTT03`` (tracking, free
 text statuses in ``web_status`` records, proof of delivery in ``pod_date``/``pod_name``)
-and ``GETPUDODETAILS`` (PUDO points), as the public ELTA clients call them. Every answer
+and ``GETPUDODETAILS`` (PUDO points), as the public ELTA clients call them. Tracking
+answers by AWB (``wpel_vg``, ``wpel_flag`` 1) or by the sender's ``pel_ref_no``
+(``wpel_ref``, ``wpel_flag`` 2); every tracking answer names its AWB in ``vg_code``. Every answer
 has ``st_flag`` (0 OK) and ``st_title``. There is no cancellation service.
 """
 
@@ -144,8 +146,16 @@ class ELTASandbox(Emulator):
         pdf = minimal_pdf(f"ELTA COURIER {size} {awb.code}")
         return self._answer(0, "OK", B64_STRING=base64.b64encode(pdf).decode())
 
+    def _by_reference(self, reference: str) -> _Awb | None:
+        # the latest AWB of that reference, as a lookup by reference would show it
+        matches = [a for a in self.awbs.values() if a.params.get("pel_ref_no") == reference]
+        return matches[-1] if reference and matches else None
+
     def _peltt03(self, params: dict[str, Any]) -> httpx.Response:
-        awb = self.awbs.get(str(params.get("wpel_vg") or ""))
+        if str(params.get("wpel_flag")) == "2":
+            awb = self._by_reference(str(params.get("wpel_ref") or ""))
+        else:
+            awb = self.awbs.get(str(params.get("wpel_vg") or ""))
         if awb is None:
             return self._answer(5, "Η αποστολή δεν βρέθηκε")
         elapsed = self._now() - awb.created
@@ -169,7 +179,7 @@ class ELTASandbox(Emulator):
                 "pod_time": moment.strftime("%H:%M"),
                 "pod_name": str(awb.params.get("pel_paral_name")),
             }
-        return self._answer(0, "OK", web_status=records, **pod)
+        return self._answer(0, "OK", vg_code=awb.code, web_status=records, **pod)
 
     _peltt01 = _peltt03
 

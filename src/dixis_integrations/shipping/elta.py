@@ -5,6 +5,8 @@ Saturday as surcharge 3), ``PELB64VG`` returns the label as base64, ``PELTT03`` 
 tracking (free-text statuses, normalised by keyword) and ``GETPUDODETAILS`` the PUDO
 points. Every answer has ``st_flag`` (0 OK) and ``st_title``. ELTA's public interface has
 no cancellation: :meth:`ELTA.cancel` raises ``NotSupported`` and it is not a capability.
+``PELTT03`` also answers by our reference (``wpel_ref``, ``wpel_flag`` 2): that is
+:meth:`ELTA.find_shipment`, so a create lost in a crash is found instead of repeated.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from pydantic import BaseModel, ConfigDict, SecretStr
 
 from dixis_integrations.errors import (
     AuthError,
+    Conflict,
     NotFound,
     ProviderError,
     TransientError,
@@ -71,6 +74,7 @@ __all__ = [
     "awb_params",
     "classify",
     "parse_awb",
+    "parse_found",
     "parse_tracking",
     "soap_call",
 ]
@@ -240,6 +244,32 @@ def parse_tracking(result: ET.Element, awb: str) -> Tracking:
     return build_tracking("elta", awb, events)
 
 
+def parse_found(result: ET.Element, reference: str, now: datetime) -> Shipment:
+    """The :class:`Shipment` that ``PELTT03`` by reference (``wpel_flag`` 2) names.
+
+    Raises:
+        Conflict: ELTA knows the reference but its answer names no 13-character AWB, so
+            the shipment exists and must not be created again.
+    """
+    code = child_text(result, "vg_code")
+    if len(code) != 13:
+        raise Conflict(
+            f"ELTA has a shipment for reference {reference} but did not name its AWB",
+            vendor="elta",
+        )
+    records = [to_dict(r) for r in children(result, "web_status")]
+    created = now
+    if records and records[0].get("web_date"):
+        created = _when(records[0]["web_date"], records[0].get("web_time", ""))
+    return Shipment(
+        carrier="elta",
+        reference=reference,
+        tracking_number=code,
+        created_at=created,
+        cancellable=False,
+    )
+
+
 class ELTA(CarrierBase):
     """ELTA Courier through the ``ShippingCarrier`` Protocol, sync and async."""
 
@@ -336,6 +366,16 @@ class ELTA(CarrierBase):
             "PELTT03", {**self._credentials("wpel"), "wpel_vg": tracking_number, "wpel_flag": 1}
         )
         return parse_tracking(result, tracking_number)
+
+    def find_shipment(self, reference: str) -> Operation[Shipment | None]:
+        """``PELTT03`` by our reference (``wpel_ref``, ``wpel_flag`` 2); ``None`` if unknown."""
+        try:
+            result = yield from self._read(
+                "PELTT03", {**self._credentials("wpel"), "wpel_ref": reference, "wpel_flag": 2}
+            )
+        except NotFound:
+            return None
+        return parse_found(result, reference, datetime.now(UTC))
 
     def finalise(self, shipments: Sequence[Shipment]) -> Operation[Manifest]:
         """Not offered: ELTA collects without an end-of-day list."""
