@@ -6,6 +6,8 @@ in ``ACSExecution_HasError`` *and* silently in ``ACSValueOutput[0].Error_Message
 become typed errors, as do HTTP 403 (bad key) and 406 (over 10 calls a second).
 Vouchers are unknown to ACS until a pickup list is issued (:meth:`ACS.finalise`); after
 that they cannot be deleted.
+No lookup by our reference (``Reference_Key1``) is documented, so there is no
+``find_shipment``: a create lost in a crash may leave a second voucher to delete by hand.
 """
 
 from __future__ import annotations

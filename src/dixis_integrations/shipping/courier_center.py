@@ -4,6 +4,8 @@ Success is ``Result: "Success"``; anything else carries ``Errors[0].Message`` an
 typed error even inside HTTP 200. Next-day (211) and same-day within 3 or 5 hours (031,
 051), domestic cash COD, BOX NOW locker delivery and return AWBs. The day's manifest
 (``POST /Manifest``) is the finalisation step.
+No lookup by our reference (``Reference1``) is documented (``GetShipmentDetails`` takes
+the AWB), so there is no ``find_shipment``: a crash may leave a second AWB to void.
 """
 
 from __future__ import annotations

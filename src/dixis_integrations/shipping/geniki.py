@@ -5,6 +5,8 @@ then the call is made again once with a new key. Every answer carries a ``Result
 (0 success) that becomes a typed error. Cold-chain produce goes as service ``ΕΨ``;
 tracking drops the checkpoints Geniki retracts (C_E2, C_L2, C_K9). ``ClosePendingJobs``
 finalises the day: after it, jobs cannot be cancelled.
+No lookup by our reference (``OrderId``) is documented (``TrackAndTrace`` takes a voucher),
+so there is no ``find_shipment``: a crash may leave a second job to cancel.
 """
 
 from __future__ import annotations

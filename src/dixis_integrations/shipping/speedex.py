@@ -5,7 +5,9 @@ cached and renewed once when Speedex reports the session invalid. Every answer c
 ``returnCode`` (1 OK, 100 bad credentials) that becomes a typed error. ``CreateBOL`` takes
 at most 10 vouchers a call: :meth:`Speedex.create_shipments` batches larger lists.
 Speedex publishes no status code list, so tracking is normalised by keywords in
-``StatusDesc``, with the raw code kept.
+``StatusDesc``, with the raw code kept. No lookup by our reference (``Comments_2853_1``)
+is documented (``GetTraceByVoucher`` takes a voucher), so there is no ``find_shipment``:
+a crash may leave a second BOL to cancel.
 """
 
 from __future__ import annotations
