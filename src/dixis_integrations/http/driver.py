@@ -413,7 +413,8 @@ class Driver(_Base):
                 slot.release()
             if app_slot is not None:
                 app_slot.release()
-        _log_attempt(call, response, None)
+        if logger.isEnabledFor(logging.DEBUG):  # checked here: one call less per attempt
+            _log_attempt(call, response, None)
         return call.check(response)
 
 
@@ -524,5 +525,6 @@ class AsyncDriver(_Base):
                 slot.release()
             if app_slot is not None:
                 app_slot.release()
-        _log_attempt(call, response, None)
+        if logger.isEnabledFor(logging.DEBUG):  # checked here: one call less per attempt
+            _log_attempt(call, response, None)
         return call.check(response)
