@@ -368,7 +368,9 @@ class Driver(_Base):
         except BaseException as exc:
             self._finish(call, exc)
             raise
-        self._finish(call, None)
+        on_call = self.on_call  # _finish(call, None), inlined: it runs once per call
+        if on_call is not None:
+            on_call(call.record(None))
         return response
 
     def _retry(self, call: _Call) -> httpx.Response:
@@ -479,7 +481,9 @@ class AsyncDriver(_Base):
         except BaseException as exc:
             self._finish(call, exc)
             raise
-        self._finish(call, None)
+        on_call = self.on_call  # _finish(call, None), inlined: it runs once per call
+        if on_call is not None:
+            on_call(call.record(None))
         return response
 
     async def _retry(self, call: _Call) -> httpx.Response:
