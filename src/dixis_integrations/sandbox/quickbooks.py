@@ -685,6 +685,7 @@ class QuickBooksSandbox(Emulator):
         self.minor_versions: list[str | None] = []
         self.calls: dict[str, int] = {}
         self.replayed = 0
+        self.replayed_other_request = 0
         self.concurrency_limit = concurrency_limit
         self.concurrency_rejected = 0
         self._inflight: dict[str | None, int] = {}
@@ -844,20 +845,18 @@ class QuickBooksSandbox(Emulator):
                 with self.lock:
                     seen = company.replays.get(request_id)
                 if seen is not None and self.oauth.validate_bearer(request) is not None:
-                    if seen[0] != fingerprint:
-                        return _respond(
-                            400,
-                            QBOFault(
-                                "600",
-                                "Duplicate Request ID",
-                                "the requestid was used for another request",
-                            ).body(),
-                        )
+                    # Intuit: "If the service receives another request with the same
+                    # RequestID, instead of performing the operation again or returning an
+                    # error, the service sends the same response as it did for the original
+                    # request" - whatever the body. A different body is only counted, so
+                    # tests can check a client never reuses a requestid for another write.
                     with self.lock:
                         throttled = self.limit(request)
                         if throttled is not None:
                             return throttled
                         self.replayed += 1
+                        if seen[0] != fingerprint:
+                            self.replayed_other_request += 1
                     return httpx.Response(
                         seen[1], content=seen[2], headers={"content-type": "application/json"}
                     )
