@@ -7,15 +7,20 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime
+from pathlib import Path
 
 import httpx
 import pytest
 from tests.accounting.conftest import Runner, StaticBearer
 from tests.models.factories import make_order
+from tests.sync.market import MarketEmulator, connections
 
 from dixis_integrations.accounting.quickbooks import QuickBooks, QuickBooksConfig
 from dixis_integrations.models import Money, Payment, PaymentMethod, Refund, VatCategory
+from dixis_integrations.models.events import OrderCreated, OrderPaid, OrderRefunded
 from dixis_integrations.sandbox.quickbooks import QuickBooksSandbox
+from dixis_integrations.sync.engine import Engine
+from dixis_integrations.sync.journal import SQLiteJournal
 
 PAID_AT = datetime(2026, 3, 14, 10, 0, tzinfo=UTC)
 CODES = {VatCategory.STANDARD: "1", VatCategory.REDUCED: "2", VatCategory.SUPER_REDUCED: "3"}
@@ -159,3 +164,57 @@ def test_a_void_rerun_after_the_void_applied_is_a_new_request_not_a_reused_id(
     assert sandbox.replayed_other_request == 0
     table = sandbox.companies[sandbox.realm_id].table("Invoice")
     assert table[posted.external_id]["TotalAmt"] == 0
+
+
+# -- the refund waits for the payment --------------------------------------------------------
+def _engine(journal: SQLiteJournal) -> Engine:
+    emulator = MarketEmulator()
+    conns = connections("http://market.test", transport=emulator.transport(), kinds=("accounting",))
+    return Engine(journal, conns, sleep=lambda s: None)
+
+
+def _paid_and_refunded(order_id: str) -> tuple[OrderPaid, OrderRefunded]:
+    paid = OrderPaid(
+        order_id=order_id,
+        payment=Payment(
+            id="pay_1",
+            order_id=order_id,
+            amount=Money.of("5.00"),
+            method=PaymentMethod.CARD,
+            paid_at=PAID_AT,
+        ),
+    )
+    refunded = OrderRefunded(
+        order_id=order_id,
+        refund=Refund(id="ref_1", order_id=order_id, amount=Money.of("2.00"), created_at=PAID_AT),
+    )
+    return paid, refunded
+
+
+def test_a_refund_waits_for_the_orders_payment_still_in_flight(tmp_path: Path) -> None:
+    journal = SQLiteJournal(tmp_path / "j.db")
+    try:
+        engine = _engine(journal)
+        order = make_order()
+        paid, refunded = _paid_and_refunded(order.id)
+        (invoice,) = engine.submit(OrderCreated(order=order))
+        (payment,) = engine.submit(paid)
+        (refund,) = engine.submit(refunded)
+        assert set(journal.get(refund).depends_on) == {invoice, payment}  # type: ignore[union-attr]
+    finally:
+        journal.close()
+
+
+def test_a_refund_of_an_order_without_payment_waits_only_for_the_invoice(
+    tmp_path: Path,
+) -> None:
+    journal = SQLiteJournal(tmp_path / "j.db")
+    try:
+        engine = _engine(journal)
+        order = make_order()
+        _, refunded = _paid_and_refunded(order.id)
+        (invoice,) = engine.submit(OrderCreated(order=order))
+        (refund,) = engine.submit(refunded)
+        assert journal.get(refund).depends_on == (invoice,)  # type: ignore[union-attr]
+    finally:
+        journal.close()

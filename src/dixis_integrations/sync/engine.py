@@ -317,6 +317,14 @@ class Engine:
                     provider = self._dep_provider(dep_kind, definition.kind, p.provider)
                 if provider is None:
                     continue
+                if dep.recorded:  # e.g. a refund waits for the order's payments in flight
+                    deps += [
+                        j.key
+                        for j in self.journal.jobs(tenant=event.tenant)
+                        if (j.step, j.provider) == (dep.step, provider)
+                        and j.event_id.startswith(event_id)
+                    ]
+                    continue
                 deps.append(job_key(event.tenant, event_id, dep.step, provider))
             specs.append(
                 JobSpec(

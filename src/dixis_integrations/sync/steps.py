@@ -100,10 +100,15 @@ StepHandler = Callable[[StepContext], Operation[Any]]
 
 @dataclass(frozen=True)
 class Dependency:
-    """A job this step waits on: ``step`` of the same event, or of ``event_id(event)``."""
+    """A job this step waits on: ``step`` of the same event, or of ``event_id(event)``.
+
+    ``recorded``: wait instead on every ``step`` job already journalled for an event whose
+    id starts with ``event_id(event)`` (none recorded: nothing to wait on).
+    """
 
     step: str
     event_id: Callable[[Event], str] | None = None
+    recorded: bool = False
 
 
 @dataclass(frozen=True)
@@ -167,6 +172,15 @@ def _of_order(event: Event) -> str:
     if not isinstance(order_id, str):  # pragma: no cover - definitions pair with events
         raise TypeError(f"{type(event).__name__} has no order_id")
     return _order_event_id(event.tenant, order_id)
+
+
+def _payments_of_order(event: Event) -> str:
+    """The event id prefix of the order's ``order.paid`` events."""
+    order_id = getattr(event, "order_id", None)
+    if not isinstance(order_id, str):  # pragma: no cover - definitions pair with events
+        raise TypeError(f"{type(event).__name__} has no order_id")
+    key = f"order.paid:{order_id}:"
+    return key if event.tenant == DEFAULT_TENANT else f"{event.tenant}/{key}"
 
 
 def _order(ctx: StepContext) -> Order:
@@ -455,7 +469,7 @@ def builtin_steps() -> list[StepDefinition]:
             "accounting",
             frozenset({"order.refunded"}),
             _refund,
-            (Dependency("invoice", of_order),),
+            (Dependency("invoice", of_order), Dependency("payment", _payments_of_order, True)),
             "record the credit note",
         ),
         StepDefinition(
