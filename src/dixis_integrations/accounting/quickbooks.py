@@ -1603,7 +1603,8 @@ def _with_payload(key: str, content: bytes) -> str:
     """The write's key bound to its exact payload: the same write gets the same
     ``requestid`` on every retry (QBO replays it), while another payload under the same
     reference (two workers creating one item from different orders) gets its own, since
-    QBO refuses a reused ``requestid`` with a different body (error 600).
+    QBO answers a reused ``requestid`` with the original response whatever the body: a
+    different write under it would silently get another write's answer.
     """
     return idempotency_key(key, "payload", hashlib.sha256(content).hexdigest())
 
