@@ -24,6 +24,7 @@ __all__ = [
     "ContactFingerprints",
     "SQLiteContactFingerprints",
     "fingerprint",
+    "send_changed",
     "skip_unchanged",
     "sync_contacts",
 ]
@@ -106,6 +107,24 @@ class SQLiteContactFingerprints:
                 "DELETE FROM dixis_crm_fingerprints WHERE provider = ? AND reference = ?",
                 [(provider, ref) for ref in references],
             )
+
+
+def send_changed(
+    name: str,
+    tenant: str,
+    contacts: Sequence[CRMContact],
+    fingerprints: ContactFingerprints | None,
+    send: Callable[[Sequence[CRMContact]], Operation[list[UpsertResult]]],
+) -> Operation[list[UpsertResult]]:
+    """An adapter's bulk upsert through its fingerprint store, when it has one.
+
+    Without a store every contact goes to ``send``; with one, the scope is the adapter's
+    name (and tenant, when not the default) and unchanged contacts are skipped.
+    """
+    if fingerprints is None:
+        return (yield from send(contacts))
+    scope = name if tenant == "default" else f"{name}:{tenant}"
+    return (yield from skip_unchanged(scope, contacts, fingerprints, send))
 
 
 def skip_unchanged(

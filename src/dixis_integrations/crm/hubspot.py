@@ -41,7 +41,7 @@ from dixis_integrations.crm.contacts import (
     validate_contact,
     validate_lead,
 )
-from dixis_integrations.crm.fingerprints import ContactFingerprints, skip_unchanged
+from dixis_integrations.crm.fingerprints import ContactFingerprints, send_changed
 from dixis_integrations.errors import (
     AuthError,
     ConfigurationError,
@@ -745,12 +745,10 @@ class HubSpot:
 
     def _send_changed(self, contacts: Sequence[CRMContact]) -> Operation[list[UpsertResult]]:
         """Through the fingerprint store when one is configured (``UNCHANGED`` skipped)."""
-        if self.fingerprints is None:
-            return (yield from self._upsert_checked(contacts, partial=True))
-        scope = self.name if self.tenant == "default" else f"{self.name}:{self.tenant}"
         return (
-            yield from skip_unchanged(
-                scope,
+            yield from send_changed(
+                self.name,
+                self.tenant,
                 contacts,
                 self.fingerprints,
                 lambda todo: self._upsert_checked(todo, partial=True),
