@@ -21,7 +21,8 @@ names and vendor error texts, never from credentials or tokens.
         ├── ValidationRejected      the vendor refused the payload
         ├── RateLimited             throttled; ``retry_at`` says when to try again
         └── TransientError          5xx, connection reset, timeout: worth another try
-            └── ProviderTimeout     the vendor did not answer in time
+            ├── ProviderTimeout     the vendor did not answer in time
+            └── TokenLockTimeout    another worker holds the token lock (it is refreshing)
 """
 
 from __future__ import annotations
@@ -46,6 +47,7 @@ __all__ = [
     "ProviderTimeout",
     "RateLimited",
     "ReauthorizationRequired",
+    "TokenLockTimeout",
     "TransientError",
     "ValidationRejected",
     "WebhookError",
@@ -303,3 +305,12 @@ class ProviderTimeout(TransientError):
     """The vendor did not answer within the timeout."""
 
     code = "timeout"
+
+
+class TokenLockTimeout(TransientError):
+    """The token lock of a (provider, tenant) was not acquired in time.
+
+    Another worker holds it (it is refreshing, or it is stuck); worth another try later.
+    """
+
+    code = "token_lock_timeout"

@@ -16,7 +16,7 @@ from typing import Any, Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
-from dixis_integrations.errors import TransientError
+from dixis_integrations.errors import TokenLockTimeout
 
 __all__ = [
     "MemoryTokenStore",
@@ -24,15 +24,6 @@ __all__ = [
     "TokenLockTimeout",
     "TokenStore",
 ]
-
-
-class TokenLockTimeout(TransientError):
-    """The token lock of a (provider, tenant) was not acquired in time.
-
-    Another worker holds it (it is refreshing, or it is stuck); worth another try later.
-    """
-
-    code = "token_lock_timeout"
 
 
 class Token(BaseModel):
