@@ -28,14 +28,18 @@ from dixis_integrations.models.shipping import TrackingStatus
 __all__ = [
     "DEFAULT_TENANT",
     "AnyEvent",
+    "ConsentWithdrawn",
+    "ContactChanged",
     "CustomerCreated",
     "Event",
     "EventType",
+    "LedgerChanged",
     "OrderCancelled",
     "OrderCreated",
     "OrderPaid",
     "OrderRefunded",
     "ShipmentStatusChanged",
+    "StockChanged",
     "StockLow",
     "parse_event",
 ]
@@ -50,6 +54,10 @@ EventType = Literal[
     "customer.created",
     "stock.low",
     "shipment.status_changed",
+    "stock.changed",
+    "ledger.changed",
+    "contact.changed",
+    "consent.withdrawn",
 ]
 """The discriminator values of the built-in events."""
 
@@ -198,6 +206,115 @@ class ShipmentStatusChanged(Event):
         return (self.carrier, self.tracking_number, self.status.value, _stamp(self.at))
 
 
+class StockChanged(Event):
+    """An inventory system reported a SKU's level at a location (from its webhook).
+
+    ``source`` is the integration that reported it. Identity: source, sku, location,
+    on hand, committed and ``as_of``.
+    """
+
+    type: Literal["stock.changed"] = "stock.changed"
+    source: NonEmptyStr
+    sku: Sku
+    location: Reference
+    on_hand: ExactDecimal
+    committed: ExactDecimal = Decimal(0)
+    as_of: UtcDatetime
+
+    @property
+    def available(self) -> Decimal:
+        """On hand less what is committed."""
+        return self.on_hand - self.committed
+
+    def identity(self) -> tuple[str, ...]:
+        """``(source, sku, location, on_hand, committed, as_of)``."""
+        return (
+            self.source,
+            self.sku,
+            self.location,
+            _decimal(self.on_hand),
+            _decimal(self.committed),
+            _stamp(self.as_of),
+        )
+
+
+class LedgerChanged(Event):
+    """A record changed in an accounting ledger, as re-read after the ledger's webhook.
+
+    ``record`` is ``invoice``, ``payment``, ``credit_note``, ``customer`` or ``item``;
+    ``reference`` is ours as stored in the ledger (the order id of an invoice);
+    ``status`` is an invoice's status in lower case (``paid`` once nothing is owed,
+    ``voided``...), ``None`` for other records. Identity: provider, record, external id,
+    status, deleted and ``changed_at``.
+    """
+
+    type: Literal["ledger.changed"] = "ledger.changed"
+    provider: NonEmptyStr
+    record: NonEmptyStr
+    external_id: NonEmptyStr
+    reference: str | None = None
+    status: str | None = None
+    deleted: bool = False
+    changed_at: UtcDatetime
+
+    def identity(self) -> tuple[str, ...]:
+        """``(provider, record, external_id, status, deleted, changed_at)``."""
+        return (
+            self.provider,
+            self.record,
+            self.external_id,
+            self.status or "",
+            "deleted" if self.deleted else "",
+            _stamp(self.changed_at),
+        )
+
+
+class ContactChanged(Event):
+    """A CRM reported a change to one of its records (a contact, person or lead).
+
+    ``change`` is ``created``, ``updated``, ``deleted``, ``merged``, ``privacy_deleted``
+    or ``other``; ``object_type`` is the CRM's own record type. Identity: provider,
+    object type, external id, change, property and ``at``.
+    """
+
+    type: Literal["contact.changed"] = "contact.changed"
+    provider: NonEmptyStr
+    change: NonEmptyStr
+    object_type: NonEmptyStr
+    external_id: NonEmptyStr
+    property_name: str | None = None
+    property_value: str | None = None
+    at: UtcDatetime
+
+    def identity(self) -> tuple[str, ...]:
+        """``(provider, object_type, external_id, change, property_name, at)``."""
+        return (
+            self.provider,
+            self.object_type,
+            self.external_id,
+            self.change,
+            self.property_name or "",
+            _stamp(self.at),
+        )
+
+
+class ConsentWithdrawn(Event):
+    """A person withdrew marketing consent at an email provider (unsubscribed there).
+
+    Identity: provider, email and ``at``.
+    """
+
+    type: Literal["consent.withdrawn"] = "consent.withdrawn"
+    provider: NonEmptyStr
+    email: NonEmptyStr
+    reason: str | None = None
+    at: UtcDatetime
+
+    def identity(self) -> tuple[str, ...]:
+        """``(provider, email, at)``."""
+        return (self.provider, self.email.lower(), _stamp(self.at))
+
+
 def _decimal(value: Decimal) -> str:
     # 5, 5.0 and 5.000 are the same level: normalise so the id does not depend on scale.
     return format(value.normalize(), "f") if value else "0"
@@ -210,7 +327,11 @@ AnyEvent = Annotated[
     | OrderRefunded
     | CustomerCreated
     | StockLow
-    | ShipmentStatusChanged,
+    | ShipmentStatusChanged
+    | StockChanged
+    | LedgerChanged
+    | ContactChanged
+    | ConsentWithdrawn,
     Field(discriminator="type"),
 ]
 """Any built-in event, discriminated by ``type``."""
