@@ -230,6 +230,7 @@ _QBO_ENTITY = {
     "item": "Item",
     "payment": "Payment",
     "creditmemo": "CreditMemo",
+    "refundreceipt": "RefundReceipt",
     "purchase": "Purchase",
 }
 
@@ -273,6 +274,24 @@ def qbo_traffic() -> list[Exchange]:
                 Refund(id="ref_1", order_id="ord_rich", amount=Money.of("5.00"), created_at=PAID_AT)
             )
         )
+        # A paid invoice refunded: money back out (RefundReceipt).
+        paid = orders[3]
+        run.run(
+            qbo.record_payment(
+                Payment(
+                    id="pay_2",
+                    order_id=paid.id,
+                    amount=paid.total,
+                    method=PaymentMethod.CARD,
+                    paid_at=PAID_AT,
+                )
+            )
+        )
+        run.run(
+            qbo.record_refund(
+                Refund(id="ref_2", order_id=paid.id, amount=Money.of("1.00"), created_at=PAID_AT)
+            )
+        )
         run.run(qbo.void_invoice("bulk-1"))
         run.run(qbo.sparse_update("customer", "101", {"Notes": "x"}))
     return log
@@ -295,7 +314,15 @@ def test_every_qbo_request_uses_only_xsd_names(qbo_traffic: list[Exchange]) -> N
         seen.add(type_name)
         if type_name == "BatchItemRequest":
             seen.update(k for k in body if k in _QBO_ENTITY.values())
-    assert {"Invoice", "Customer", "Item", "Payment", "CreditMemo", "BatchItemRequest"} <= seen
+    assert {
+        "Invoice",
+        "Customer",
+        "Item",
+        "Payment",
+        "CreditMemo",
+        "RefundReceipt",
+        "BatchItemRequest",
+    } <= seen
 
 
 def test_every_qbo_sandbox_answer_uses_only_xsd_names(qbo_traffic: list[Exchange]) -> None:

@@ -712,3 +712,135 @@ def test_changed_records_of_every_kind_are_read_back(
     assert run(qbo.fetch_record(change("credit_note", "999999"))) is None
     with pytest.raises(NotSupported):
         run(qbo.fetch_record(change("budget", "1")))
+
+
+# -- refunds: credit memo up to the balance, refund receipt beyond it ------------------------
+def _paid(run: Runner, qbo: QuickBooks, order: Order, amount: Money, pay_id: str = "pay_r") -> None:
+    run(
+        qbo.record_payment(
+            Payment(
+                id=pay_id,
+                order_id=order.id,
+                amount=amount,
+                method=PaymentMethod.CARD,
+                paid_at=PAID_AT,
+            )
+        )
+    )
+
+
+def test_a_refund_within_the_balance_is_a_credit_memo_only(
+    sandbox: QuickBooksSandbox, run: Runner
+) -> None:
+    qbo = _adapter(sandbox)
+    order = _order()
+    posted = run(qbo.post_invoice(order))
+    refund = Refund(id="ref_1", order_id=order.id, amount=Money.of("5.00"), created_at=PAID_AT)
+    record = run(qbo.record_refund(refund))
+    company = sandbox.companies[sandbox.realm_id]
+    assert record.kind == "credit_note"
+    assert company.table("CreditMemo")[record.external_id]["TotalAmt"] == Decimal("5.00")
+    assert company.table("RefundReceipt") == {}
+    invoice = company.table("Invoice")[posted.external_id]
+    assert invoice["Balance"] == order.total.amount - Decimal("5.00")
+
+
+def test_a_refund_of_a_paid_invoice_is_a_refund_receipt(
+    sandbox: QuickBooksSandbox, run: Runner
+) -> None:
+    qbo = _adapter(sandbox)
+    order = _order()
+    posted = run(qbo.post_invoice(order))
+    _paid(run, qbo, order, order.total)
+    refund = Refund(id="ref_1", order_id=order.id, amount=Money.of("5.00"), created_at=PAID_AT)
+    record = run(qbo.record_refund(refund))
+    company = sandbox.companies[sandbox.realm_id]
+    assert (record.kind, record.created) == ("refund_receipt", True)
+    receipt = company.table("RefundReceipt")[record.external_id]
+    assert receipt["TotalAmt"] == Decimal("5.00")
+    assert receipt["DepositToAccountRef"] == {"value": "4"}  # out of the clearing account
+    assert receipt["DocNumber"] == "ref_1"
+    gross = sum(
+        (line["SalesItemLineDetail"]["TaxInclusiveAmt"] for line in receipt["Line"]), Decimal(0)
+    )
+    assert gross == Decimal("5.00")
+    assert company.table("CreditMemo") == {}  # no credit left on the customer
+    assert company.table("Invoice")[posted.external_id]["Balance"] == Decimal(0)
+    again = run(qbo.record_refund(refund))
+    assert (again.kind, again.external_id, again.created) == (
+        "refund_receipt",
+        record.external_id,
+        False,
+    )
+    assert len(company.table("RefundReceipt")) == 1
+
+
+def test_a_refund_beyond_a_partly_paid_balance_is_a_credit_memo_and_a_refund_receipt(
+    sandbox: QuickBooksSandbox, run: Runner
+) -> None:
+    qbo = _adapter(sandbox, refund_account_id="4")
+    order = _order()
+    posted = run(qbo.post_invoice(order))
+    _paid(run, qbo, order, Money.of("20.00"))
+    company = sandbox.companies[sandbox.realm_id]
+    invoice = company.table("Invoice")[posted.external_id]
+    balance = invoice["Balance"]
+    assert balance == order.total.amount - Decimal("20.00")
+    refund = Refund(id="ref_2", order_id=order.id, amount=Money.of("10.00"), created_at=PAID_AT)
+    record = run(qbo.record_refund(refund))
+    assert record.kind == "refund_receipt"
+    (memo,) = company.table("CreditMemo").values()
+    assert memo["TotalAmt"] == balance  # the open balance is credited...
+    assert memo["RemainingCredit"] == Decimal(0)  # ...and applied to the invoice
+    assert invoice["Balance"] == Decimal(0)
+    receipt = company.table("RefundReceipt")[record.external_id]
+    assert receipt["TotalAmt"] == Decimal("10.00") - balance  # the rest is paid back
+
+
+def test_a_refund_rerun_after_a_crash_pays_out_the_rest_once(
+    sandbox: QuickBooksSandbox, run: Runner
+) -> None:
+    qbo = _adapter(sandbox)
+    order = _order()
+    run(qbo.post_invoice(order))
+    _paid(run, qbo, order, Money.of("20.00"))
+    refund = Refund(id="ref_3", order_id=order.id, amount=Money.of("10.00"), created_at=PAID_AT)
+
+    def crash_before_the_receipt(request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("/refundreceipt"):
+            raise httpx.ConnectError("worker died", request=request)
+        return sandbox.handle(request)
+
+    from dixis_integrations.errors import TransientError as _Transient
+
+    with pytest.raises(_Transient):
+        Runner(run.mode, httpx.MockTransport(crash_before_the_receipt))(qbo.record_refund(refund))
+    company = sandbox.companies[sandbox.realm_id]
+    (memo,) = company.table("CreditMemo").values()
+    assert company.table("RefundReceipt") == {}
+    record = run(qbo.record_refund(refund))  # the invoice's balance is 0 by now
+    assert (record.kind, record.created) == ("refund_receipt", True)
+    assert len(company.table("CreditMemo")) == 1
+    receipt = company.table("RefundReceipt")[record.external_id]
+    assert memo["TotalAmt"] + receipt["TotalAmt"] == Decimal("10.00")  # decided once
+    assert run(qbo.record_refund(refund)).created is False
+    assert len(company.table("RefundReceipt")) == 1
+
+
+def test_a_refund_larger_than_the_invoice_is_refused_before_any_write(
+    sandbox: QuickBooksSandbox, run: Runner
+) -> None:
+    qbo = _adapter(sandbox)
+    order = _order()
+    run(qbo.post_invoice(order))
+    sandbox.requests.clear()
+    refund = Refund(
+        id="ref_4", order_id=order.id, amount=order.total + Money.of("0.01"), created_at=PAID_AT
+    )
+    with pytest.raises(InvalidInput) as caught:
+        run(qbo.record_refund(refund))
+    assert caught.value.errors[0].loc == ("amount",)
+    writes = [
+        r for r in sandbox.requests if r.method == "POST" and not r.url.path.endswith("/query")
+    ]
+    assert writes == []

@@ -729,3 +729,63 @@ def test_changed_records_of_every_kind_are_read_back(sandbox: XeroSandbox, run: 
     assert run(xero.fetch_record(change("credit_note", missing))) is None
     with pytest.raises(NotSupported):
         run(xero.fetch_record(change("subscription", missing)))
+
+
+# -- refunds of paid invoices ---------------------------------------------------------------
+def _pay_in_full(run: Runner, xero: Xero, order: Order) -> None:
+    run(
+        xero.record_payment(
+            Payment(
+                id=f"pay_{order.id}",
+                order_id=order.id,
+                amount=order.total,
+                method=PaymentMethod.CARD,
+                paid_at=PAID_AT,
+            )
+        )
+    )
+
+
+def test_a_refund_of_a_paid_invoice_is_paid_back_not_left_as_credit(
+    sandbox: XeroSandbox, run: Runner
+) -> None:
+    xero = _adapter(sandbox)
+    order = _order()
+    posted = run(xero.post_invoice(order))
+    _pay_in_full(run, xero, order)
+    refund = Refund(id="ref_p", order_id=order.id, amount=Money.of("5.00"), created_at=PAID_AT)
+    note = run(xero.record_refund(refund))
+    tenant = sandbox.tenants[sandbox.tenant_id]
+    credit = tenant.credit_notes[note.external_id]
+    assert credit["Allocations"] == []  # nothing due on the invoice to allocate to
+    assert [p["Amount"] for p in credit["Payments"]] == [Decimal("5.00")]
+    assert credit["RemainingCredit"] == Decimal(0)
+    assert credit["Status"] == "PAID"
+    assert tenant.invoices[posted.external_id]["AmountDue"] == Decimal(0)
+
+
+def test_a_refund_rerun_after_a_crash_finishes_the_refund_payment_once(
+    sandbox: XeroSandbox, run: Runner
+) -> None:
+    xero = _adapter(sandbox)
+    order = _order()
+    run(xero.post_invoice(order))
+    _pay_in_full(run, xero, order)
+    refund = Refund(id="ref_c", order_id=order.id, amount=Money.of("5.00"), created_at=PAID_AT)
+
+    def crash_before_paying_back(request: httpx.Request) -> httpx.Response:
+        if request.method == "PUT" and request.url.path.endswith("/Payments"):
+            raise httpx.ConnectError("worker died", request=request)
+        return sandbox.handle(request)
+
+    with pytest.raises(TransientError):
+        Runner(run.mode, httpx.MockTransport(crash_before_paying_back))(xero.record_refund(refund))
+    tenant = sandbox.tenants[sandbox.tenant_id]
+    (credit,) = tenant.credit_notes.values()
+    assert credit["RemainingCredit"] == Decimal("5.00")  # left as credit by the crash
+    again = run(xero.record_refund(refund))
+    assert (again.external_id, again.created) == (credit["CreditNoteID"], False)
+    assert credit["RemainingCredit"] == Decimal(0)
+    assert run(xero.record_refund(refund)).created is False
+    assert len(credit["Payments"]) == 1  # paid back once
+    assert len(tenant.credit_notes) == 1

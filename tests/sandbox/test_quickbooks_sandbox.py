@@ -272,3 +272,38 @@ def test_customers_can_be_queried_by_primary_email_address(sandbox: QuickBooksSa
     missing = client.get("/query", params={"query": query.replace("giorgos", "nobody")})
     assert [c["Id"] for c in found["Customer"]] == [made["Id"]]
     assert missing.json()["QueryResponse"] == {}
+
+
+def _receipt(item: str, **extra: Any) -> dict[str, Any]:
+    body = _invoice("", item, DocNumber="R-1", **extra)
+    del body["CustomerRef"]  # optional on a RefundReceipt
+    return body
+
+
+def test_refund_receipt_needs_a_bank_or_asset_deposit_account(sandbox: QuickBooksSandbox) -> None:
+    client = _client(sandbox)
+    item = _item(client)["Id"]
+    missing = client.post("/refundreceipt", json=_receipt(item)).json()["Fault"]["Error"][0]
+    assert (missing["code"], missing["element"]) == ("2020", "DepositToAccountRef")
+    income = client.post(
+        "/refundreceipt", json=_receipt(item, DepositToAccountRef={"value": "1"})
+    ).json()["Fault"]["Error"][0]
+    assert (income["code"], income["element"]) == ("2500", "DepositToAccountRef")
+    unknown = client.post(
+        "/refundreceipt", json=_receipt(item, DepositToAccountRef={"value": "4"}, InvoiceRef={})
+    ).json()["Fault"]["Error"][0]
+    assert unknown["code"] == "2010"  # InvoiceRef is CreditMemo's, not RefundReceipt's
+    made = json.loads(
+        client.post(
+            "/refundreceipt", json=_receipt(item, DepositToAccountRef={"value": "4"})
+        ).content,
+        parse_float=Decimal,
+    )["RefundReceipt"]
+    assert (made["TotalAmt"], made["Balance"]) == (Decimal("12.40"), Decimal("0.00"))
+    found = client.post(
+        "/query",
+        content=b"select * from RefundReceipt where DocNumber = 'R-1'",
+        headers={"Content-Type": "application/text"},
+    ).json()["QueryResponse"]["RefundReceipt"]
+    assert [r["Id"] for r in found] == [made["Id"]]
+    assert client.get(f"/refundreceipt/{made['Id']}").json()["RefundReceipt"]["DocNumber"] == "R-1"

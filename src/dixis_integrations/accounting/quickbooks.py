@@ -145,6 +145,9 @@ class QuickBooksConfig(BaseModel):
         income_account_id: the income account of items we create.
         deposit_account_id: where payments go (e.g. a Stripe clearing account).
         fee_account_id: expense account for processor fees; ``None`` skips fees.
+        refund_account_id: the bank (or other current asset) account refunds beyond an
+            invoice's balance are paid from (``RefundReceipt.DepositToAccountRef``);
+            ``None`` uses ``deposit_account_id``.
         webhook_verifier_token: the app's Verifier Token (signs webhooks).
 
     Tokens: access tokens last 3600 s; the refresh token lasts 100 days on a rolling
@@ -167,6 +170,7 @@ class QuickBooksConfig(BaseModel):
     income_account_id: str = "1"
     deposit_account_id: str = "4"
     fee_account_id: str | None = None
+    refund_account_id: str | None = None
     shipping_item_name: str = "Shipping"
     discount_item_name: str = "Discount"
     due_days: int = Field(default=0, ge=0)
@@ -354,13 +358,12 @@ def build_fee_purchase(payment: Payment, config: QuickBooksConfig, day: date) ->
     }
 
 
-def build_credit_memo(
-    refund: Refund, invoice: dict[str, Any], day: date, codes: TaxCodeMap
-) -> dict[str, Any]:
-    """A ``CreditMemo`` for a refund, split across the invoice's tax codes by amount.
-
-    Each share is VAT-inclusive; its net (``Amount``) uses the rate of the category the
-    tax code is mapped from.
+def _refund_lines(
+    refund: Refund, amount: Money, invoice: dict[str, Any], codes: TaxCodeMap
+) -> list[dict[str, Any]]:
+    """``amount`` of a refund as lines split across the invoice's tax codes and items by
+    their VAT-inclusive amounts; each line's net (``Amount``) uses the rate of the
+    category its tax code is mapped from.
     """
     weights: dict[tuple[str, str], int] = {}
     for line in invoice.get("Line") or ():
@@ -377,7 +380,7 @@ def build_credit_memo(
             errors=[FieldError(("order_id",), "the invoice has no taxable lines")],
             vendor=VENDOR,
         )
-    shares = refund.amount.allocate(list(positive.values()))
+    shares = amount.allocate(list(positive.values()))
     reason = f": {refund.reason}" if refund.reason else ""
     lines = []
     for (code, item), share in zip(positive, shares, strict=True):
@@ -397,13 +400,51 @@ def build_credit_memo(
                 },
             }
         )
+    return lines
+
+
+def build_credit_memo(
+    refund: Refund,
+    invoice: dict[str, Any],
+    day: date,
+    codes: TaxCodeMap,
+    *,
+    amount: Money | None = None,
+) -> dict[str, Any]:
+    """A ``CreditMemo`` for ``amount`` of a refund (default: all of it), split across
+    the invoice's tax codes by amount. Each share is VAT-inclusive.
+    """
     return {
         "CustomerRef": invoice["CustomerRef"],
         "DocNumber": refund.id[:DOC_NUMBER_MAX],
         "TxnDate": day.isoformat(),
         "GlobalTaxCalculation": "TaxInclusive",
         "PrivateNote": f"refund {refund.id} of order {refund.order_id}",
-        "Line": lines,
+        "Line": _refund_lines(refund, amount or refund.amount, invoice, codes),
+    }
+
+
+def build_refund_receipt(
+    refund: Refund,
+    invoice: dict[str, Any],
+    day: date,
+    codes: TaxCodeMap,
+    *,
+    amount: Money,
+    account_id: str,
+) -> dict[str, Any]:
+    """A ``RefundReceipt``: ``amount`` of a refund paid back out of ``account_id``
+    (``DepositToAccountRef``, a bank or other current asset account, e.g. the Stripe
+    clearing account), split across the invoice's tax codes like a credit memo.
+    """
+    return {
+        "CustomerRef": invoice["CustomerRef"],
+        "DocNumber": refund.id[:DOC_NUMBER_MAX],
+        "TxnDate": day.isoformat(),
+        "GlobalTaxCalculation": "TaxInclusive",
+        "PrivateNote": f"refund {refund.id} of order {refund.order_id}",
+        "DepositToAccountRef": _ref(account_id),
+        "Line": _refund_lines(refund, amount, invoice, codes),
     }
 
 
@@ -589,6 +630,7 @@ _ENTITY_KIND = {
     "customer": "customer",
     "payment": "payment",
     "creditmemo": "credit_note",
+    "refundreceipt": "refund_receipt",
     "item": "item",
 }
 
@@ -1409,37 +1451,101 @@ class QuickBooks:
         return row
 
     def record_refund(self, refund: Refund) -> Operation[LedgerRecord]:
-        """A ``CreditMemo`` for the refund, applied to the order's invoice.
+        """Record the refund against the order's invoice.
 
-        The credit is applied (a zero ``Payment`` linking the memo and the invoice) up to
-        the invoice's balance; the rest stays as customer credit.
+        Up to the invoice's open balance, the refund is a ``CreditMemo`` applied to the
+        invoice (a zero ``Payment`` linking the two): the customer owes that much less.
+        What goes beyond the balance (the invoice was paid) is money paid back: a
+        ``RefundReceipt`` out of ``refund_account_id`` (by default
+        ``deposit_account_id``, where the payments went). A refund of an open invoice is
+        a credit memo alone, a refund of a paid invoice a refund receipt alone, and a
+        refund larger than a partly paid invoice's balance both: a credit memo for the
+        balance and a refund receipt for the rest. The result is the refund receipt when
+        money went out, else the credit memo.
+
+        Both carry the refund id as ``DocNumber``; each is looked up before it is
+        created and written with a ``requestid`` derived from the refund, so a rerun
+        after a crash finishes what is missing (the credit applied, the receipt) and
+        creates nothing twice. The split is decided once, when the credit memo is
+        created: a rerun pays out what the existing credit memo does not cover.
 
         Raises:
             NotFound: the order has no invoice.
+            InvalidInput: the refund is larger than the invoice's total.
         """
         number = refund.id[:DOC_NUMBER_MAX]
-        response = yield self._query(
-            select("CreditMemo", "DocNumber", [number]), "find_credit_memo"
-        )
-        rows = (response_json(response).get("QueryResponse") or {}).get("CreditMemo") or []
+        receipts = yield from self._by_doc_number("RefundReceipt", number, refund)
+        if receipts:  # created last: the refund is complete
+            return _record("refund_receipt", receipts[0]["Id"], refund.id, created=False)
+        memos = yield from self._by_doc_number("CreditMemo", number, refund)
         invoice = yield from self._find_for_order(refund.order_id)
+        currency = refund.amount.currency
+        total = _money(invoice.get("TotalAmt"), currency)
+        if refund.amount > total:
+            raise InvalidInput(
+                "refund is larger than the invoice",
+                errors=[
+                    FieldError(
+                        ("amount",),
+                        f"{refund.amount} is more than the invoice's total {total}",
+                        code="too_large",
+                    )
+                ],
+                vendor=VENDOR,
+            )
         day = local_date(refund.created_at, self.config.timezone)
-        created = not rows
-        if rows:
-            memo = dict(rows[0])
+        memo: dict[str, Any] | None = None
+        created = False
+        if memos:
+            memo = dict(memos[0])
+            credited = _money(memo.get("TotalAmt"), currency)
             # Created by an earlier run; apply it if that run stopped before applying.
             if not any(link.get("TxnType") == "Payment" for link in memo.get("LinkedTxn") or ()):
                 yield from self._apply_credit(invoice, memo, refund, day)
-            return _record("credit_note", memo["Id"], refund.id, created=False)
-        response = yield self._write(
-            "/creditmemo",
-            build_credit_memo(refund, invoice, day, self.codes),
-            operation="create_credit_memo",
-            key=self._key("create_credit_memo", refund.id),
-        )
-        memo = response_json(response)["CreditMemo"]
-        yield from self._apply_credit(invoice, memo, refund, day)
+        else:
+            balance = _money(invoice.get("Balance"), currency)
+            credited = min(balance, refund.amount) if balance.is_positive else Money.zero(currency)
+            if credited.is_positive:
+                response = yield self._write(
+                    "/creditmemo",
+                    build_credit_memo(refund, invoice, day, self.codes, amount=credited),
+                    operation="create_credit_memo",
+                    key=self._key("create_credit_memo", refund.id),
+                )
+                memo = response_json(response)["CreditMemo"]
+                created = True
+                yield from self._apply_credit(invoice, memo, refund, day)
+        rest = refund.amount - credited
+        if rest.is_positive:
+            response = yield self._write(
+                "/refundreceipt",
+                build_refund_receipt(
+                    refund,
+                    invoice,
+                    day,
+                    self.codes,
+                    amount=rest,
+                    account_id=self.config.refund_account_id or self.config.deposit_account_id,
+                ),
+                operation="create_refund_receipt",
+                key=self._key("create_refund_receipt", refund.id),
+            )
+            receipt = response_json(response)["RefundReceipt"]
+            return _record("refund_receipt", receipt["Id"], refund.id)
+        assert memo is not None  # credited == refund.amount > 0
         return _record("credit_note", memo["Id"], refund.id, created=created)
+
+    def _by_doc_number(
+        self, entity: str, number: str, refund: Refund
+    ) -> Operation[list[dict[str, Any]]]:
+        response = yield self._query(
+            select(entity, "DocNumber", [number]), f"find_{entity.lower()}"
+        )
+        rows = (response_json(response).get("QueryResponse") or {}).get(entity) or []
+        note = f"refund {refund.id} of order {refund.order_id}"
+        # Ours by the note we wrote (DocNumber is cut to 21 characters); rows written
+        # without it (by hand) still count when the DocNumber is the whole refund id.
+        return [r for r in rows if r.get("PrivateNote") == note or number == refund.id]
 
     def _apply_credit(
         self, invoice: dict[str, Any], memo: dict[str, Any], refund: Refund, day: date
@@ -1540,7 +1646,7 @@ class QuickBooks:
             "/cdc",
             params={
                 **self._params,
-                "entities": "Invoice,Customer,Payment,CreditMemo,Item",
+                "entities": "Invoice,Customer,Payment,CreditMemo,RefundReceipt,Item",
                 "changedSince": since.isoformat(timespec="milliseconds"),
             },
             operation="quickbooks.cdc",
@@ -1615,6 +1721,7 @@ _READ_BACK: dict[str, tuple[str, str, str]] = {
     "customer": ("customer", "Customer", "AcctNum"),
     "payment": ("payment", "Payment", "PaymentRefNum"),
     "credit_note": ("creditmemo", "CreditMemo", "DocNumber"),
+    "refund_receipt": ("refundreceipt", "RefundReceipt", "DocNumber"),
     "item": ("item", "Item", "Name"),
 }
 

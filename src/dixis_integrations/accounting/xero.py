@@ -1145,7 +1145,10 @@ class Xero:
         """A credit note for the refund, allocated to the order's invoice.
 
         Up to the invoice's amount due is allocated; any rest (the invoice was already
-        paid) is paid out of ``payment_account_code`` as a refund on the credit note.
+        paid) is paid out of ``payment_account_code`` as a refund on the credit note (a
+        ``Payment`` against the ``CreditNote``), so no credit is left on the contact. A
+        rerun after a crash finds the credit note by its number and finishes what is
+        missing (the allocation, the refund payment) from its ``RemainingCredit``.
 
         Raises:
             NotFound: the order has no invoice.
@@ -1155,34 +1158,50 @@ class Xero:
         response = yield api.request(
             "GET", "/CreditNotes", params={"where": where}, operation="xero.find_credit_note"
         )
-        found = response_json(response).get("CreditNotes") or []
+        found = [
+            n
+            for n in response_json(response).get("CreditNotes") or ()
+            if n.get("Status") not in ("DELETED", "VOIDED")
+        ]
+        currency = refund.amount.currency
         if found:
-            return _record("credit_note", found[0]["CreditNoteID"], refund.id, created=False)
+            note = found[0]
+            remaining = _money(note.get("RemainingCredit"), currency)
+            if not remaining.is_positive:
+                return _record("credit_note", note["CreditNoteID"], refund.id, created=False)
         invoice = yield from self._find(api, refund.order_id)
         if invoice is None:
             raise NotFound(f"no invoice for order {refund.order_id!r}", vendor=VENDOR)
         day = local_date(refund.created_at, self.config.timezone)
-        response = yield api.request(
-            "PUT",
-            "/CreditNotes",
-            content=dumps(
-                {
-                    "CreditNotes": [
-                        build_credit_note(refund, invoice, self.config.sales_account_code, day)
-                    ]
-                }
-            ),
-            headers={"Content-Type": "application/json"},
-            operation="xero.create_credit_note",
-            idempotency_key=self._key("create_credit_note", refund.id),
-        )
-        note = response_json(response)["CreditNotes"][0]
-        if note.get("HasErrors"):
-            raise _item_error(note)
+        created = not found
+        if found:
+            # Created by an earlier run that stopped before allocating or paying out.
+            allocated = bool(note.get("Allocations"))
+        else:
+            response = yield api.request(
+                "PUT",
+                "/CreditNotes",
+                content=dumps(
+                    {
+                        "CreditNotes": [
+                            build_credit_note(refund, invoice, self.config.sales_account_code, day)
+                        ]
+                    }
+                ),
+                headers={"Content-Type": "application/json"},
+                operation="xero.create_credit_note",
+                idempotency_key=self._key("create_credit_note", refund.id),
+            )
+            note = response_json(response)["CreditNotes"][0]
+            if note.get("HasErrors"):
+                raise _item_error(note)
+            remaining = _money(note.get("RemainingCredit", note.get("Total")), currency)
+            allocated = False
         note_id = str(note["CreditNoteID"])
-        due = _money(invoice.get("AmountDue"), refund.amount.currency)
-        allocate = min(due, refund.amount) if due.is_positive else Money.zero(due.currency)
-        if allocate.is_positive:
+        due = _money(invoice.get("AmountDue"), currency)
+        allocate = Money.zero(currency)
+        if not allocated and due.is_positive:
+            allocate = min(due, remaining)
             yield api.request(
                 "PUT",
                 f"/CreditNotes/{note_id}/Allocations",
@@ -1201,7 +1220,7 @@ class Xero:
                 operation="xero.allocate_credit_note",
                 idempotency_key=self._key("allocate_credit_note", refund.id),
             )
-        rest = refund.amount - allocate
+        rest = remaining - allocate
         if rest.is_positive:
             yield api.request(
                 "PUT",
@@ -1223,7 +1242,7 @@ class Xero:
                 operation="xero.refund_credit_note",
                 idempotency_key=self._key("refund_credit_note", refund.id),
             )
-        return _record("credit_note", note_id, refund.id)
+        return _record("credit_note", note_id, refund.id, created=created)
 
     # -- webhooks and reconciliation ---------------------------------------------------
     def parse_webhook(self, body: bytes, signature: str | None) -> list[LedgerChange]:

@@ -3,7 +3,7 @@
 Companies (realms) under ``/v3/company/{realmId}``, each reachable only with its own
 OAuth2 token (a mounted :class:`OAuthServer`; the discovery document is served too),
 customers, items, tax codes and rates, invoices (``TaxInclusive``/``TaxExcluded``),
-payments, credit memos, purchases, queries, ``/batch`` (30 items, ``bId``), CDC,
+payments, credit memos, refund receipts, purchases, queries, ``/batch`` (30 items, ``bId``), CDC,
 ``requestid`` replay, ``SyncToken`` checks (5010), duplicate names (6240) and document
 numbers (6140), ``Fault`` bodies (also inside HTTP 200 on request), the documented limits
 (500/min and 40 batch/min per realm) answered with Intuit's XML throttle body, and signed
@@ -39,11 +39,14 @@ _ENTITIES = {
     "item": "Item",
     "payment": "Payment",
     "creditmemo": "CreditMemo",
+    "refundreceipt": "RefundReceipt",
     "purchase": "Purchase",
     "taxcode": "TaxCode",
     "taxrate": "TaxRate",
 }
-_ENTITY = r"(?P<entity>invoice|customer|item|payment|creditmemo|purchase|taxcode|taxrate)"
+_ENTITY = (
+    r"(?P<entity>invoice|customer|item|payment|creditmemo|refundreceipt|purchase|taxcode|taxrate)"
+)
 _MARK = "\x1f"
 _PLACEHOLDER = re.compile(r'"\\u001f(-?[0-9]+(?:\.[0-9]+)?)\\u001f"')
 _QUERY = re.compile(
@@ -483,6 +486,11 @@ _ALLOWED = {
             "status",
         }
     ),
+}
+# RefundReceipt (Finance.xsd) extends SalesTransaction as CreditMemo does, with
+# RemainingCredit and its own extension element instead of InvoiceRef and CreditMemoEx.
+_ALLOWED["RefundReceipt"] = (_ALLOWED["CreditMemo"] - {"InvoiceRef", "CreditMemoEx"}) | {
+    "RefundReceiptEx"
 }
 
 
@@ -1146,15 +1154,48 @@ class QuickBooksSandbox(Emulator):
         data["RemainingCredit"] = data["TotalAmt"]
         data["Balance"] = data["TotalAmt"]
 
+    def _check_refundreceipt(
+        self, company: QBOCompany, data: dict[str, Any], existing: dict[str, Any] | None
+    ) -> None:
+        # Intuit's RefundReceipt: Line and DepositToAccountRef are required on create;
+        # DepositToAccountRef is the account the money is refunded from, of type Bank or
+        # Other Current Asset. Money paid out at once: no balance, no credit left.
+        account_id = str((data.get("DepositToAccountRef") or {}).get("value") or "")
+        if not account_id:
+            raise QBOFault(
+                "2020",
+                "Required param missing, need to supply the required value for the API",
+                "Required parameter DepositToAccountRef is missing",
+                "DepositToAccountRef",
+            )
+        account = company.table("Account").get(account_id)
+        if account is None or account.get("AccountType") not in ("Bank", "Other Current Asset"):
+            raise QBOFault(
+                "2500",
+                "Invalid Reference Id",
+                f"Invalid Reference Id : DepositToAccountRef {account_id} is not a bank or "
+                "other current asset account",
+                "DepositToAccountRef",
+            )
+        self._sales_transaction(company, data, existing, "RefundReceipt", customer_required=False)
+        data["Balance"] = Decimal("0.00")
+        data["RemainingCredit"] = Decimal("0.00")
+
     def _sales_transaction(
-        self, company: QBOCompany, data: dict[str, Any], existing: dict[str, Any] | None, name: str
+        self,
+        company: QBOCompany,
+        data: dict[str, Any],
+        existing: dict[str, Any] | None,
+        name: str,
+        *,
+        customer_required: bool = True,
     ) -> None:
         customer = (data.get("CustomerRef") or {}).get("value")
-        if not customer:
+        if not customer and customer_required:
             raise QBOFault(
                 "2020", "Required param missing", "CustomerRef is required", "CustomerRef"
             )
-        if str(customer) not in company.table("Customer"):
+        if customer and str(customer) not in company.table("Customer"):
             raise QBOFault(
                 "2500",
                 "Invalid Reference Id",
