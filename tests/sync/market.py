@@ -303,6 +303,15 @@ class Carrier:
     def validate(self, request: ShipmentRequest) -> None:
         return None
 
+    def find_shipment(self, reference: str) -> Operation[Shipment | None]:
+        try:
+            resp = yield self.endpoint.request(
+                "GET", "/vouchers", operation="carrier.find_voucher", params={"reference": reference}
+            )
+        except NotFound:
+            return None
+        return _shipment(self.name, resp.json())
+
     def create_shipment(self, request: ShipmentRequest) -> Operation[Shipment]:
         try:
             resp = yield self.endpoint.request(

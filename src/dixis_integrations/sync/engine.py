@@ -6,6 +6,10 @@ claimed job through its adapter and driver and records the outcome: done with th
 vendor's id in the same transaction; failed with the next attempt time (``RateLimited``
 reschedules at ``retry_at`` instead of blocking); dead with the reason when retrying
 cannot help. Runners (:mod:`.runners`) decide which process claims which job.
+
+A write that may have reached a vendor which can neither take our idempotency key nor
+be asked by our reference (see :attr:`.steps.StepDefinition.repeatable`) is never sent
+again: the job is parked dead with ``error_code`` :data:`IN_DOUBT` for a person to check.
 """
 
 from __future__ import annotations
@@ -24,12 +28,20 @@ import pydantic
 
 from dixis_integrations.errors import (
     AuthError,
+    ConfigurationError,
     Conflict,
     DixisError,
+    IdempotencyConflict,
+    InvalidInput,
+    NotSupported,
+    ProviderError,
+    ProviderTimeout,
     RateLimited,
     ReauthorizationRequired,
+    TokenLockTimeout,
 )
-from dixis_integrations.http.driver import CallRecord, Driver
+from dixis_integrations.http.driver import CallRecord, Driver, Operation, _surely_not_processed
+from dixis_integrations.http.endpoint import is_idempotent
 from dixis_integrations.models.events import Event, parse_event
 from dixis_integrations.sync.journal import CallRow, Job, JobSpec, JobState, Journal, job_key
 from dixis_integrations.sync.steps import (
@@ -43,6 +55,7 @@ from dixis_integrations.sync.steps import (
 )
 
 __all__ = [
+    "IN_DOUBT",
     "CallRecorder",
     "Connection",
     "DrainSummary",
@@ -52,6 +65,7 @@ __all__ = [
     "PlannedStep",
     "Router",
     "current_job",
+    "may_have_reached_vendor",
     "order_id_of",
     "retry_delay",
     "spread_by_order",
@@ -63,6 +77,89 @@ current_job: contextvars.ContextVar[str | None] = contextvars.ContextVar(
     "dixis_current_job", default=None
 )
 """The key of the job being executed in this context (for the audit log)."""
+
+IN_DOUBT = "in_doubt"
+"""The ``error_code`` of a job parked because its write may have reached a vendor that
+can neither take an idempotency key nor be asked by our reference: repeating it could
+make a second effect (a second voucher). A person checks at the vendor, then replays the
+job (nothing there) or leaves it dead (it is there)."""
+
+
+def may_have_reached_vendor(exc: BaseException) -> bool:
+    """Whether a write that failed with ``exc`` may still have been processed by the vendor.
+
+    ``False`` only when the error proves nothing happened there: the connection never
+    opened, the vendor throttled (429), our own checks or the driver refused before
+    sending (invalid input, unsupported, a deadline already passed, the token lock), or
+    the vendor answered with a refusal (any 4xx but 408). ``True`` for a read timeout, a
+    connection dropped after sending, a 5xx, and anything unknown.
+    """
+    if isinstance(
+        exc,
+        InvalidInput | ConfigurationError | NotSupported | IdempotencyConflict | TokenLockTimeout,
+    ):
+        return False
+    if isinstance(exc, DixisError) and _surely_not_processed(exc):
+        return False
+    if isinstance(exc, ProviderTimeout) and exc.__cause__ is None and exc.status_code is None:
+        return False  # the driver's deadline passed before this attempt was sent
+    if isinstance(exc, ProviderError) and exc.status_code is not None:
+        status = exc.status_code
+        return not (400 <= status < 500 and status != 408)
+    return True
+
+
+class _WriteWatch:
+    """What one attempt sent: whether a non-idempotent request may have reached the vendor."""
+
+    __slots__ = ("landed", "pending")
+
+    def __init__(self) -> None:
+        self.landed = False  # a write was answered, or failed in a way that proves nothing
+        self.pending = False  # a write was handed to the driver and its outcome never seen
+
+    @property
+    def in_doubt(self) -> bool:
+        return self.landed or self.pending
+
+
+def _watched(operation: Operation[Any], watch: _WriteWatch) -> Operation[Any]:
+    """``operation``, telling ``watch`` about every write it sends and how it ended."""
+    try:
+        request = next(operation)
+        while True:
+            write = not is_idempotent(request)
+            if write:
+                watch.pending = True
+            try:
+                response = yield request
+            except DixisError as exc:
+                if write:
+                    watch.pending = False
+                    watch.landed = watch.landed or may_have_reached_vendor(exc)
+                request = operation.throw(exc)
+            else:
+                if write:
+                    watch.pending = False
+                    watch.landed = True
+                request = operation.send(response)
+    except StopIteration as stop:
+        return stop.value
+    finally:
+        operation.close()
+
+
+class _InDoubt(Exception):
+    """The job's previous attempt was lost while running, and it cannot be repeated."""
+
+
+@dataclass(frozen=True)
+class _Attempt:
+    """A claimed job made ready to run: its connection, its operation, what to watch."""
+
+    connection: Connection
+    operation: Operation[Any]
+    watch: _WriteWatch | None
 
 
 @dataclass(frozen=True)
@@ -370,35 +467,37 @@ class Engine:
         """Run one claimed job and record its outcome in the journal."""
         token = current_job.set(job.key)
         started = time.monotonic()
+        attempt: _Attempt | None = None
         try:
-            result = self._run(job)
+            attempt = self._prepare(job)
+            result = attempt.connection.driver.run(attempt.operation)
         except BaseException as exc:
             if not isinstance(exc, Exception):
                 raise  # KeyboardInterrupt, SystemExit: the lease will expire
-            outcome = self._failed(job, worker, exc, time.monotonic() - started)
+            outcome = self._record_failure(job, worker, exc, attempt, time.monotonic() - started)
         else:
-            external_id = external_id_of(result)
-            self.journal.complete(
-                job.key,
-                worker,
-                external_id=external_id,
-                result=result_data(result),
-                duration=time.monotonic() - started,
-            )
-            outcome = Outcome(job.key, job.step, job.provider, JobState.DONE, external_id)
+            outcome = self._record_done(job, worker, result, time.monotonic() - started)
         finally:
             current_job.reset(token)
-        outcome = replace(outcome, kind=job.kind, duration=time.monotonic() - started)
-        for listener in self.listeners:
-            listener(outcome)
-        return outcome
+        return self._announce(job, outcome, started)
 
-    def _run(self, job: Job) -> Any:
+    def _prepare(self, job: Job) -> _Attempt:
+        """Make a claimed job ready to run: its connection and its operation (not yet
+        started); the writes of a step that cannot be repeated are watched.
+
+        Reads the jobs it waited on from the journal. Raises what executing would raise
+        when the job cannot run (not configured, a payload that does not parse, a lost
+        attempt that cannot be repeated).
+        """
         connection = self.connections.get((job.kind, job.provider))
         if connection is None:
             raise _Unconfigured(f"{job.kind} integration {job.provider!r} is not configured")
         if job.step not in self.steps:
             raise _Unconfigured(f"no step called {job.step!r}")
+        definition = self.steps.get(job.step)
+        repeatable = definition.can_repeat(connection.adapter)
+        if job.interrupted and not repeatable:
+            raise _InDoubt("the worker running the previous attempt was lost (lease expired)")
         event = parse_event(job.payload)
         deps: dict[str, Job] = {}
         for key in job.depends_on:
@@ -406,12 +505,34 @@ class Engine:
             if dep is not None:
                 deps[dep.step] = dep
         ctx = StepContext(job, event, connection.adapter, self.settings, deps)
-        operation = self.steps.get(job.step).handler(ctx)
-        return connection.driver.run(operation)
+        operation = definition.handler(ctx)
+        if repeatable:
+            return _Attempt(connection, operation, None)
+        watch = _WriteWatch()
+        return _Attempt(connection, _watched(operation, watch), watch)
 
-    def _failed(self, job: Job, worker: str, exc: Exception, duration: float) -> Outcome:
+    def _record_done(self, job: Job, worker: str, result: Any, duration: float) -> Outcome:
+        external_id = external_id_of(result)
+        self.journal.complete(
+            job.key, worker, external_id=external_id, result=result_data(result), duration=duration
+        )
+        return Outcome(job.key, job.step, job.provider, JobState.DONE, external_id)
+
+    def _record_failure(
+        self,
+        job: Job,
+        worker: str,
+        exc: Exception,
+        attempt: _Attempt | None,
+        duration: float,
+    ) -> Outcome:
         now = self._clock()
-        code, message, retry_at = self._classify(job, exc, now)
+        if isinstance(exc, _InDoubt) or (
+            attempt is not None and attempt.watch is not None and attempt.watch.in_doubt
+        ):
+            code, message, retry_at = IN_DOUBT, self._in_doubt_message(job, exc), None
+        else:
+            code, message, retry_at = self._classify(job, exc, now)
         if retry_at is None:
             self.journal.kill(job.key, worker, error_code=code, message=message)
             log.warning("job %s (%s/%s) is dead: %s", job.key, job.step, job.provider, message)
@@ -421,6 +542,23 @@ class Engine:
         )
         return Outcome(
             job.key, job.step, job.provider, JobState.FAILED, None, code, message, retry_at
+        )
+
+    def _announce(self, job: Job, outcome: Outcome, started: float) -> Outcome:
+        outcome = replace(outcome, kind=job.kind, duration=time.monotonic() - started)
+        for listener in self.listeners:
+            listener(outcome)
+        return outcome
+
+    def _in_doubt_message(self, job: Job, exc: Exception) -> str:
+        what = self.steps.get(job.step).description or job.step
+        cause = _short(str(exc) if isinstance(exc, _InDoubt) else f"{type(exc).__name__}: {exc}")
+        return (
+            f"in doubt: the attempt to {what} at {job.provider} may have reached it ({cause}), "
+            f"and {job.provider} can neither take an idempotency key nor be asked by our "
+            "reference, so it is not repeated. Check at "
+            f"{job.provider} for event {job.event_id}: if nothing is there, replay this job "
+            f"(dixis-integrations jobs replay {job.key}); if it is there, leave it dead."
         )
 
     def _classify(self, job: Job, exc: Exception, now: float) -> tuple[str, str, datetime | None]:

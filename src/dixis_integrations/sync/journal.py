@@ -4,7 +4,8 @@
 A job is pending, running (claimed with a lease), done (with the vendor's external id),
 failed (with the typed error and the next attempt time) or dead. A worker claims a job
 before its side effect and completes it, result and all, in one transaction; a worker
-that dies leaves a running job whose lease expires, and another worker claims it again.
+that dies leaves a running job whose lease expires, and another worker claims it again,
+marked :attr:`Job.interrupted` (that lost attempt may or may not have reached the vendor).
 :class:`SQLiteJournal` (WAL, ``BEGIN IMMEDIATE``: several processes on one machine) and
 :class:`PostgresJournal` (``FOR UPDATE SKIP LOCKED``: many machines) keep one contract.
 """
@@ -114,6 +115,9 @@ class Job:
     started_at: datetime | None
     finished_at: datetime | None
     duration: float | None = None
+    interrupted: bool = False
+    """The attempt before this claim was lost while running (its worker died and the lease
+    expired): it may have reached the vendor, or not. Set by every claim; replay clears it."""
 
     @property
     def sync_seconds(self) -> float | None:
@@ -261,7 +265,8 @@ class CheckpointStore(Protocol):
 _JOB_COLUMNS = (
     "key, tenant, event_id, event_type, step, kind, provider, state, payload, depends_on, "
     "attempts, external_id, result, error_code, error_message, next_attempt_at, "
-    "lease_until, worker, created_at, updated_at, started_at, finished_at, duration"
+    "lease_until, worker, created_at, updated_at, started_at, finished_at, duration, "
+    "interrupted"
 )
 
 _SCHEMA = (
@@ -289,7 +294,8 @@ _SCHEMA = (
         started_at DOUBLE PRECISION,
         finished_at DOUBLE PRECISION,
         duration DOUBLE PRECISION,
-        lane TEXT
+        lane TEXT,
+        interrupted INTEGER NOT NULL DEFAULT 0
     )""",
     "CREATE INDEX IF NOT EXISTS dixis_jobs_due ON dixis_jobs (state, next_attempt_at)",
     "CREATE INDEX IF NOT EXISTS dixis_jobs_event ON dixis_jobs (tenant, event_id)",
@@ -323,6 +329,12 @@ _SCHEMA = (
         PRIMARY KEY (tenant, name)
     )""",
 )
+
+_ADDED_COLUMNS = (
+    ("dixis_jobs", "lane", "TEXT"),
+    ("dixis_jobs", "interrupted", "INTEGER NOT NULL DEFAULT 0"),
+)
+"""Columns added after the first release: a journal created before gets them on open."""
 
 # A job is due when it is pending, failed and past its next attempt, or running with an
 # expired lease; and every job it depends on is done (a missing dependency blocks it).
@@ -360,6 +372,7 @@ def _row_to_job(row: Sequence[Any]) -> Job:
         started_at,
         finished_at,
         duration,
+        interrupted,
     ) = row
     created = _dt(created_at)
     updated = _dt(updated_at)
@@ -389,6 +402,7 @@ def _row_to_job(row: Sequence[Any]) -> Job:
         started_at=_dt(started_at),
         finished_at=_dt(finished_at),
         duration=duration,
+        interrupted=bool(interrupted),
     )
 
 
@@ -430,8 +444,20 @@ class _SQLJournal:
 
     def _ensure_schema(self) -> None:
         with self._tx() as cur:
-            for stmt in _SCHEMA:
-                cur.execute(stmt)
+            self._create(cur)
+
+    def _create(self, cur: _Cursor) -> None:
+        """Create what is missing: tables, then columns added since, then indexes."""
+        cur.execute(_SCHEMA[0])
+        for table, column, ddl in _ADDED_COLUMNS:
+            if column not in self._columns(cur, table):
+                cur.execute(f"ALTER TABLE {table} ADD COLUMN {column} {ddl}")
+        for stmt in _SCHEMA[1:]:
+            cur.execute(stmt)
+
+    def _columns(self, cur: _Cursor, table: str) -> set[str]:
+        cur.execute(f"PRAGMA table_info({table})")
+        return {str(row[1]) for row in cur.fetchall()}
 
     # -- jobs ------------------------------------------------------------------------
     def enqueue(self, specs: Sequence[JobSpec]) -> list[str]:
@@ -445,7 +471,7 @@ class _SQLJournal:
                     self._q(
                         f"INSERT INTO dixis_jobs ({_JOB_COLUMNS}, lane) VALUES "
                         "(?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?, 0, NULL, NULL, NULL, NULL, "
-                        "NULL, NULL, NULL, ?, ?, NULL, NULL, NULL, ?) "
+                        "NULL, NULL, NULL, ?, ?, NULL, NULL, NULL, 0, ?) "
                         "ON CONFLICT (key) DO NOTHING"
                     ),
                     (
@@ -507,7 +533,8 @@ class _SQLJournal:
                     lanes.add(lane)
                 cur.execute(
                     self._q(
-                        "UPDATE dixis_jobs SET state = 'running', worker = ?, lease_until = ?, "
+                        "UPDATE dixis_jobs SET interrupted = CASE WHEN state = 'running' "
+                        "THEN 1 ELSE 0 END, state = 'running', worker = ?, lease_until = ?, "
                         "attempts = attempts + 1, started_at = ?, updated_at = ? WHERE key = ?"
                     ),
                     (worker, now + lease, now, now, k),
@@ -647,7 +674,7 @@ class _SQLJournal:
                 self._q(
                     "UPDATE dixis_jobs SET state = 'pending', attempts = 0, error_code = NULL, "
                     "error_message = NULL, next_attempt_at = NULL, lease_until = NULL, "
-                    "worker = NULL, finished_at = NULL, updated_at = ? "
+                    "worker = NULL, finished_at = NULL, interrupted = 0, updated_at = ? "
                     "WHERE key = ? AND state = 'dead'"
                 ),
                 (now, key),
@@ -670,7 +697,7 @@ class _SQLJournal:
                         self._q(
                             "UPDATE dixis_jobs SET state = 'pending', attempts = 0, "
                             "error_code = NULL, error_message = NULL, finished_at = NULL, "
-                            "updated_at = ? WHERE key = ?"
+                            "interrupted = 0, updated_at = ? WHERE key = ?"
                         ),
                         (now, child),
                     )
@@ -916,8 +943,15 @@ class PostgresJournal(_SQLJournal):
         with conn.transaction(), conn.cursor() as cur:
             # Serialise concurrent first starts: CREATE IF NOT EXISTS is not race-free.
             cur.execute("SELECT pg_advisory_xact_lock(7395528011)")
-            for stmt in _SCHEMA:
-                cur.execute(stmt)
+            self._create(cur)
+
+    def _columns(self, cur: _Cursor, table: str) -> set[str]:
+        cur.execute(
+            "SELECT column_name FROM information_schema.columns "
+            "WHERE table_schema = current_schema() AND table_name = %s",
+            (table,),
+        )
+        return {str(row[0]) for row in cur.fetchall()}
 
     def close(self) -> None:
         """Close every connection this journal opened."""

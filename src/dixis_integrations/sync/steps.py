@@ -53,6 +53,7 @@ __all__ = [
     "StepSettings",
     "builtin_steps",
     "can_find_shipments",
+    "can_repeat_shipments",
     "contact_from_order",
     "external_id_of",
     "result_data",
@@ -119,6 +120,12 @@ class StepDefinition:
     plan for that adapter (no voucher cancellation at a carrier that cannot cancel).
     ``serial``: jobs of this step run one at a time per provider (stock adjustments at a
     vendor that reads, then writes the sum, would otherwise lose updates).
+    ``repeatable``: whether an attempt that may have reached the vendor can be made again
+    with this adapter without a second effect (the vendor takes our idempotency key, or
+    the step looks the first effect up by our reference); ``None``: always. When it says
+    no, an attempt lost after sending a write (a timeout, a 5xx, a dropped connection, a
+    worker that died holding the job) is never repeated: the job is parked dead with
+    ``error_code="in_doubt"`` for a person to check at the vendor and replay.
     """
 
     name: str
@@ -129,6 +136,12 @@ class StepDefinition:
     description: str = ""
     requires: Capability | None = None
     serial: bool = False
+    repeatable: Callable[[Any], bool] | None = None
+
+    def can_repeat(self, adapter: Any) -> bool:
+        """Whether an attempt of this step that may have reached ``adapter``'s vendor
+        can safely be made again (see ``repeatable``)."""
+        return self.repeatable is None or self.repeatable(adapter)
 
 
 class StepBook:
@@ -237,6 +250,13 @@ def can_find_shipments(adapter: Any) -> bool:
     """Whether a carrier can be asked for the shipment of our reference
     (``find_shipment(reference) -> Operation[Shipment | None]``, optional)."""
     return callable(getattr(adapter, "find_shipment", None))
+
+
+def can_repeat_shipments(adapter: Any) -> bool:
+    """Whether a lost voucher creation can be tried again at this carrier without risking
+    a second voucher: it takes idempotency keys, or finds a shipment by our reference."""
+    capabilities: frozenset[Capability] = getattr(adapter, "capabilities", frozenset())
+    return Capability.IDEMPOTENCY_KEYS in capabilities or can_find_shipments(adapter)
 
 
 def _inventory_commit(ctx: StepContext) -> Operation[list[StockLevel]]:
@@ -429,7 +449,15 @@ def builtin_steps() -> list[StepDefinition]:
             "commit the stock",
             serial=True,
         ),
-        StepDefinition("shipment", "shipping", _CREATED, _shipment, (), "create the voucher"),
+        StepDefinition(
+            "shipment",
+            "shipping",
+            _CREATED,
+            _shipment,
+            (),
+            "create the voucher",
+            repeatable=can_repeat_shipments,
+        ),
         StepDefinition(
             "label",
             "shipping",
