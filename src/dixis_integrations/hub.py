@@ -37,6 +37,7 @@ from dixis_integrations.models.events import Event
 from dixis_integrations.protocols import KINDS, HealthStatus
 from dixis_integrations.registry import Registry
 from dixis_integrations.sync.engine import CallRecorder, Connection, Engine, JobPolicy, Router
+from dixis_integrations.sync.history import JournalOrderHistory
 from dixis_integrations.sync.journal import Journal, SQLiteJournal, open_journal
 from dixis_integrations.sync.marketday import SENDER
 from dixis_integrations.sync.steps import StepSettings
@@ -340,6 +341,7 @@ class Integrations:
             step_settings=StepSettings(
                 sender=settings.shipping.sender,
                 parcel_weight_kg=settings.shipping.parcel_weight_kg,
+                history=JournalOrderHistory(journal),
             ),
             policy=JobPolicy(
                 max_attempts=p.max_attempts,
@@ -421,7 +423,11 @@ class Integrations:
                 journal=JournalSettings(url=f"sqlite:///{Path(data_dir) / 'journal.db'}")
             ),
             recorder=recorder,
-            step_settings=StepSettings(sender=SENDER, email_templates=_SANDBOX_TEMPLATES),
+            step_settings=StepSettings(
+                sender=SENDER,
+                email_templates=_SANDBOX_TEMPLATES,
+                history=JournalOrderHistory(journal),
+            ),
             policy=policy,
             skipped=skipped,
             emulators=emulators,
@@ -482,7 +488,11 @@ class Integrations:
             settings=Settings(journal=JournalSettings(url=journal_url)),
             recorder=recorder,
             plan=plan,
-            step_settings=StepSettings(sender=SENDER, email_templates=_SANDBOX_TEMPLATES),
+            step_settings=StepSettings(
+                sender=SENDER,
+                email_templates=_SANDBOX_TEMPLATES,
+                history=JournalOrderHistory(journal),
+            ),
             policy=policy,
             router=router,
         )

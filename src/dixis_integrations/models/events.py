@@ -189,8 +189,9 @@ class StockLow(Event):
 class ShipmentStatusChanged(Event):
     """A parcel's normalised tracking status changed at ``at`` (aware UTC).
 
-    ``raw_code`` keeps the carrier's own status code. Identity: carrier, tracking
-    number, status and ``at``.
+    ``raw_code`` keeps the carrier's own status code; ``order_id`` is our order of the
+    parcel when known (the webhook path fills it in from the journal). Identity:
+    carrier, tracking number, status and ``at``.
     """
 
     type: Literal["shipment.status_changed"] = "shipment.status_changed"
@@ -200,6 +201,7 @@ class ShipmentStatusChanged(Event):
     previous: TrackingStatus | None = None
     raw_code: NonEmptyStr | None = None
     at: UtcDatetime
+    order_id: Reference | None = None
 
     def identity(self) -> tuple[str, ...]:
         """``(carrier, tracking_number, status, at)``."""

@@ -15,11 +15,12 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from dixis_integrations.crm.aggregates import CustomerAggregate
 from dixis_integrations.errors import FieldError, InvalidInput
 from dixis_integrations.http.driver import Operation
 from dixis_integrations.models.address import Address
 from dixis_integrations.models.crm import CRMContact
-from dixis_integrations.models.email import EmailMessage, Subscriber
+from dixis_integrations.models.email import Subscriber
 from dixis_integrations.models.events import (
     DEFAULT_TENANT,
     CustomerCreated,
@@ -31,7 +32,6 @@ from dixis_integrations.models.events import (
     parse_event,
 )
 from dixis_integrations.models.inventory import StockAdjustment, StockLevel
-from dixis_integrations.models.money import Money
 from dixis_integrations.models.order import Order, PaymentMethod
 from dixis_integrations.models.shipping import (
     CashOnDelivery,
@@ -42,6 +42,9 @@ from dixis_integrations.models.shipping import (
     ShippingOptions,
 )
 from dixis_integrations.protocols import Capability
+from dixis_integrations.sync import flows
+from dixis_integrations.sync.flows import MessageTemplate, Replenishment
+from dixis_integrations.sync.history import OrderHistory, lifecycle_segment
 from dixis_integrations.sync.journal import Job
 
 __all__ = [
@@ -69,9 +72,19 @@ class StepSettings:
         sender: the address parcels leave from (required by the shipment step).
         parcel_weight_kg: the weight of one parcel when the order does not say.
         label_format: the label the ``label`` step asks for.
-        order_email_template: the template id of the order journey's first email.
-        email_templates: the same per email provider, where ids differ (Brevo's are
-            numbers): provider name -> template id.
+        order_email_template: the template name of the order journey's first email
+            (its content is ``messages[name]`` or the built-in one).
+        email_templates: the provider's own template id of that email, per provider
+            (Brevo's are numbers): provider name -> template id. A provider without one
+            gets the rendered content.
+        messages: message templates by name (subject, text, HTML with ``$field``
+            placeholders), over :data:`~.flows.DEFAULT_MESSAGES`.
+        provider_templates: provider name -> template name -> the provider's id, for
+            the other journey messages (``review_request``...).
+        history: where a customer's orders are read for the CRM figures
+            (:mod:`.history`); ``None``: only the orders of the events at hand count.
+        segment_of: the contact's segment from its aggregate.
+        replenishment: what the ``reorder`` step needs (products, ledger, store).
     """
 
     sender: Address | None = None
@@ -79,6 +92,11 @@ class StepSettings:
     label_format: LabelFormat = LabelFormat.PDF_A4
     order_email_template: str = "order_confirmation"
     email_templates: Mapping[str, str] = field(default_factory=dict)
+    messages: Mapping[str, MessageTemplate] = field(default_factory=dict)
+    provider_templates: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    history: OrderHistory | None = None
+    segment_of: Callable[[CustomerAggregate], str | None] = lifecycle_segment
+    replenishment: Replenishment | None = None
 
 
 @dataclass(frozen=True)
@@ -334,44 +352,8 @@ def contact_from_order(order: Order) -> CRMContact:
     )
 
 
-def _crm_contact(ctx: StepContext) -> Operation[Any]:
-    event = ctx.event
-    if isinstance(event, CustomerCreated):
-        c = event.customer
-        contact = CRMContact(
-            reference=c.id,
-            email=c.email,
-            first_name=c.first_name,
-            last_name=c.last_name,
-            phone=c.phone,
-            total_spent=Money.zero("EUR"),
-            acquisition=c.acquisition,
-            consent=c.consent,
-        )
-    else:
-        contact = contact_from_order(_order(ctx))
-    return ctx.adapter.upsert_contact(contact)  # type: ignore[no-any-return]
-
-
-def _journey(ctx: StepContext) -> Operation[Any]:
-    order = _order(ctx)
-    totals = order.totals()
-    message = EmailMessage(
-        to=order.customer.email,
-        subject=f"Η παραγγελία σας {order.number or order.id}",
-        template_id=ctx.settings.email_templates.get(
-            ctx.job.provider, ctx.settings.order_email_template
-        ),
-        params={
-            "order": order.number or order.id,
-            "first_name": order.customer.first_name or "",
-            "total": str(totals.gross.amount),
-        },
-        idempotency_key=ctx.job.key,
-        tags=("order",),
-        transactional=True,
-    )
-    return ctx.adapter.send(message)  # type: ignore[no-any-return]
+_crm_contact = flows.crm_contact
+_journey = flows.order_confirmation
 
 
 def _subscriber(ctx: StepContext) -> Operation[Any]:
@@ -473,7 +455,50 @@ def builtin_steps() -> list[StepDefinition]:
             frozenset({"order.created", "customer.created"}),
             _crm_contact,
             (),
-            "upsert the CRM contact",
+            "upsert the CRM contact with the customer's aggregates",
+            serial=True,
+        ),
+        StepDefinition(
+            "crm_contact_update",
+            "crm",
+            frozenset({"order.refunded", "order.cancelled"}),
+            flows.crm_contact_update,
+            (Dependency("crm_contact", of_order),),
+            "upsert the contact's figures after a refund or cancellation",
+            serial=True,
+        ),
+        StepDefinition(
+            "crm_delivered",
+            "crm",
+            frozenset({"shipment.status_changed"}),
+            flows.crm_delivered,
+            (),
+            "upsert the contact when its parcel is delivered",
+            serial=True,
+        ),
+        StepDefinition(
+            "review_request",
+            "email",
+            frozenset({"shipment.status_changed"}),
+            flows.review_request,
+            (),
+            "start the post-delivery review journey on delivery",
+        ),
+        StepDefinition(
+            "reorder",
+            "inventory",
+            frozenset({"stock.low"}),
+            flows.reorder,
+            (),
+            "raise the purchase order and tell the supplier",
+        ),
+        StepDefinition(
+            "unsubscribe",
+            "email",
+            frozenset({"consent.withdrawn"}),
+            flows.unsubscribe,
+            (),
+            "withdraw the consent at this email provider too",
         ),
         StepDefinition("journey", "email", _CREATED, _journey, (), "start the order journey"),
         StepDefinition(
@@ -532,10 +557,19 @@ def builtin_steps() -> list[StepDefinition]:
 DEFAULT_PLAN_STEPS: dict[str, tuple[str, ...]] = {
     "order.created": ("invoice", "inventory", "shipment", "crm_contact", "journey"),
     "order.paid": ("payment",),
-    "order.refunded": ("refund",),
-    "order.cancelled": ("void_invoice", "cancel_shipment", "inventory_release"),
+    "order.refunded": ("refund", "crm_contact_update"),
+    "order.cancelled": (
+        "void_invoice",
+        "cancel_shipment",
+        "inventory_release",
+        "crm_contact_update",
+    ),
     "customer.created": ("crm_contact", "subscriber"),
-    "stock.low": (),
-    "shipment.status_changed": (),
+    "stock.low": ("reorder",),
+    "shipment.status_changed": ("review_request", "crm_delivered"),
+    "stock.changed": (),
+    "ledger.changed": (),
+    "contact.changed": (),
+    "consent.withdrawn": ("unsubscribe",),
 }
 """Steps per event type when the host does not choose (each runs if its kind is set up)."""
