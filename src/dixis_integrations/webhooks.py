@@ -5,7 +5,9 @@ in constant time), and the delivery's age where the vendor sends a timestamp. A 
 is a :class:`~dixis_integrations.errors.WebhookError` whose ``code`` is one of
 ``bad_signature``, ``too_old``, ``replayed`` or ``malformed``; the secret never reaches a
 message or a repr. A :class:`DeliveryStore` claims each event id once, so a redelivered
-event is recognised and skipped.
+event is recognised and skipped. Both stores also keep, per integration, when its last
+verified delivery arrived (:class:`FreshnessLog`), for the health checks' webhook
+freshness. :class:`WebhookRequest` is one delivery as a host's web framework received it.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal, Protocol, runtime_checkable
+from urllib.parse import parse_qsl, urlsplit
 
 from pydantic import SecretStr
 
@@ -30,8 +33,10 @@ from dixis_integrations.errors import WebhookError
 __all__ = [
     "DeliveryStore",
     "Encoding",
+    "FreshnessLog",
     "MemoryDeliveryStore",
     "SQLiteDeliveryStore",
+    "WebhookRequest",
     "WebhookVerifier",
     "sign_payload",
     "verify_signature",
@@ -183,6 +188,50 @@ class WebhookVerifier:
         return headers
 
 
+@dataclass(frozen=True)
+class WebhookRequest:
+    """One webhook delivery as received: the raw body (unparsed: signatures cover the
+    bytes), the headers, the method and the full URL called (some vendors sign it, some
+    carry a secret in its query). ``received_at`` defaults to now."""
+
+    body: bytes
+    headers: Mapping[str, str] = field(default_factory=dict)
+    method: str = "POST"
+    url: str = ""
+    received_at: datetime | None = None
+
+    def header(self, name: str) -> str | None:
+        """A header, looked up case-insensitively."""
+        wanted = name.lower()
+        for key, value in self.headers.items():
+            if key.lower() == wanted:
+                return value
+        return None
+
+    def query(self, name: str) -> str | None:
+        """A query parameter of :attr:`url`."""
+        for key, value in parse_qsl(urlsplit(self.url).query):
+            if key == name:
+                return value
+        return None
+
+    def __repr__(self) -> str:  # the body and headers may carry secrets
+        return f"WebhookRequest(method={self.method!r}, bytes={len(self.body)})"
+
+
+@runtime_checkable
+class FreshnessLog(Protocol):
+    """When each integration's last verified webhook delivery arrived."""
+
+    def mark_seen(self, integration: str, *, at: float | None = None) -> None:
+        """Record a verified delivery of ``integration`` (Unix time; default now)."""
+        ...
+
+    def last_seen(self, integration: str) -> datetime | None:
+        """When the last verified delivery arrived (aware UTC), ``None`` if never."""
+        ...
+
+
 @runtime_checkable
 class DeliveryStore(Protocol):
     """Event ids already delivered, each remembered for a while (its TTL)."""
@@ -219,6 +268,7 @@ class MemoryDeliveryStore(_ClaimCheck):
     def __init__(self, clock: Callable[[], float] = time.time) -> None:
         self._lock = threading.Lock()
         self._until: dict[str, float] = {}
+        self._seen: dict[str, float] = {}
         self._clock = clock
 
     def claim(self, event_id: str, *, ttl: float = _DAY) -> bool:
@@ -238,6 +288,18 @@ class MemoryDeliveryStore(_ClaimCheck):
         with self._lock:
             self._until.pop(event_id, None)
 
+    def mark_seen(self, integration: str, *, at: float | None = None) -> None:
+        """Record a verified delivery of ``integration`` (default: now)."""
+        moment = self._clock() if at is None else at
+        with self._lock:
+            self._seen[integration] = max(moment, self._seen.get(integration, moment))
+
+    def last_seen(self, integration: str) -> datetime | None:
+        """When the last verified delivery of ``integration`` arrived."""
+        with self._lock:
+            moment = self._seen.get(integration)
+        return None if moment is None else datetime.fromtimestamp(moment, UTC)
+
 
 class SQLiteDeliveryStore(_ClaimCheck):
     """Delivered event ids in a SQLite file, shared by the processes of one machine."""
@@ -250,6 +312,10 @@ class SQLiteDeliveryStore(_ClaimCheck):
             db.execute(
                 "CREATE TABLE IF NOT EXISTS webhook_deliveries ("
                 " event_id TEXT PRIMARY KEY, expires_at REAL NOT NULL)"
+            )
+            db.execute(
+                "CREATE TABLE IF NOT EXISTS webhook_freshness ("
+                " integration TEXT PRIMARY KEY, seen_at REAL NOT NULL)"
             )
 
     def _connect(self) -> sqlite3.Connection:
@@ -276,6 +342,25 @@ class SQLiteDeliveryStore(_ClaimCheck):
     def release(self, event_id: str) -> None:
         """Forget ``event_id``."""
         self._connect().execute("DELETE FROM webhook_deliveries WHERE event_id = ?", (event_id,))
+
+    def mark_seen(self, integration: str, *, at: float | None = None) -> None:
+        """Record a verified delivery of ``integration`` (default: now; never moves back)."""
+        moment = self._clock() if at is None else at
+        self._connect().execute(
+            "INSERT INTO webhook_freshness (integration, seen_at) VALUES (?, ?)"
+            " ON CONFLICT (integration) DO UPDATE SET seen_at = excluded.seen_at"
+            " WHERE webhook_freshness.seen_at < excluded.seen_at",
+            (integration, moment),
+        )
+
+    def last_seen(self, integration: str) -> datetime | None:
+        """When the last verified delivery of ``integration`` arrived."""
+        row = (
+            self._connect()
+            .execute("SELECT seen_at FROM webhook_freshness WHERE integration = ?", (integration,))
+            .fetchone()
+        )
+        return None if row is None else datetime.fromtimestamp(float(row[0]), UTC)
 
     def purge(self) -> int:
         """Delete expired rows; returns how many."""
