@@ -8,7 +8,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, TypeVar
 
 from pydantic import TypeAdapter
@@ -23,8 +23,10 @@ from dixis_integrations.models.customer import Customer
 __all__ = [
     "chunks",
     "contact_from_customer",
+    "merge_results",
     "rate_limited",
     "rejected",
+    "screen",
     "upsert_result",
     "upsert_results",
     "validate_contact",
@@ -95,9 +97,19 @@ def validate_contact(
     Raises:
         InvalidInput: listing every bad field (``email``, ``phone``, ``total_spent``).
     """
+    email = contact.email
+    phone = contact.phone
+    if (  # the common case, a contact made from a Customer: nothing to change
+        len(email) <= 254
+        and EMAIL_PATTERN.match(email)
+        and email == email.lower()
+        and (phone is None or _E164_GR_CY.match(phone))
+        and contact.total_spent.amount >= 0
+    ):
+        return contact
     errors: list[FieldError] = []
-    email = _email(contact.email, ("email",), errors)
-    phone = _phone(contact.phone, ("phone",), errors, default_country)
+    email = _email(email, ("email",), errors)
+    phone = _phone(phone, ("phone",), errors, default_country)
     if contact.total_spent.is_negative:
         errors.append(FieldError(("total_spent",), "must not be negative", code="negative"))
     if errors:
@@ -136,6 +148,49 @@ def validate_lead(
     if errors:
         raise InvalidInput("lead refused", errors=errors, vendor=vendor)
     return lead.model_copy(update={"email": email, "phone": phone})
+
+
+def screen(
+    contacts: Sequence[CRMContact],
+    check: Callable[[CRMContact], CRMContact],
+    *,
+    unique_emails: bool = False,
+) -> tuple[list[CRMContact], dict[int, UpsertResult]]:
+    """The contacts that pass ``check`` (as it returns them), and the ``REJECTED``
+    results of the others by input position; with ``unique_emails``, a repeated email
+    is refused as ``duplicate_in_batch``. Order is kept; see :func:`merge_results`."""
+    passed: list[CRMContact] = []
+    refused: dict[int, UpsertResult] = {}
+    seen: set[str] = set()
+    for i, contact in enumerate(contacts):
+        try:
+            checked = check(contact)
+        except InvalidInput as exc:
+            refused[i] = rejected(contact.reference, exc)
+            continue
+        if unique_emails:
+            if checked.email in seen:
+                refused[i] = upsert_result(
+                    contact.reference,
+                    UpsertStatus.REJECTED,
+                    error_code="duplicate_in_batch",
+                    reason=f"email: {checked.email} appears earlier in the same call",
+                )
+                continue
+            seen.add(checked.email)
+        passed.append(checked)
+    return passed, refused
+
+
+def merge_results(
+    total: int, refused: Mapping[int, UpsertResult], sent: Sequence[UpsertResult]
+) -> list[UpsertResult]:
+    """One result per input position: the refused ones where they were, the results of
+    the contacts sent (in order) everywhere else."""
+    if not refused:
+        return list(sent)
+    rest = iter(sent)
+    return [refused[i] if i in refused else next(rest) for i in range(total)]
 
 
 def upsert_result(

@@ -34,8 +34,9 @@ from dixis_integrations.crm._wire import (
 )
 from dixis_integrations.crm.contacts import (
     chunks,
+    merge_results,
     rate_limited,
-    rejected,
+    screen,
     upsert_result,
     upsert_results,
     validate_contact,
@@ -718,30 +719,13 @@ class HubSpot:
         Contacts our own checks refuse (or a repeated email) are reported ``REJECTED``
         and not sent; the rest still go.
         """
-        results: list[UpsertResult | None] = [None] * len(contacts)
-        good: list[tuple[int, CRMContact]] = []
-        seen: set[str] = set()
-        for i, contact in enumerate(contacts):
-            try:
-                checked = validate_contact(contact, vendor=VENDOR)
-            except InvalidInput as exc:
-                results[i] = rejected(contact.reference, exc)
-                continue
-            if checked.email in seen:
-                results[i] = upsert_result(
-                    reference=contact.reference,
-                    status=UpsertStatus.REJECTED,
-                    error_code="duplicate_in_batch",
-                    reason=f"email: {checked.email} appears earlier in the same call",
-                )
-                continue
-            seen.add(checked.email)
-            good.append((i, checked))
-        if good:
-            sent = yield from self._send_changed([c for _, c in good])
-            for (i, _), result in zip(good, sent, strict=True):
-                results[i] = result
-        return [r for r in results if r is not None]
+        checked, refused = screen(contacts, self._check_contact, unique_emails=True)
+        sent = (yield from self._send_changed(checked)) if checked else []
+        return merge_results(len(contacts), refused, sent)
+
+    @staticmethod
+    def _check_contact(contact: CRMContact) -> CRMContact:
+        return validate_contact(contact, vendor=VENDOR)
 
     def _send_changed(self, contacts: Sequence[CRMContact]) -> Operation[list[UpsertResult]]:
         """Through the fingerprint store when one is configured (``UNCHANGED`` skipped)."""

@@ -32,13 +32,14 @@ from dixis_integrations.crm._wire import (
     next_utc_midnight,
 )
 from dixis_integrations.crm.contacts import (
+    merge_results,
     rate_limited,
-    rejected,
+    screen,
     upsert_result,
     validate_contact,
     validate_lead,
 )
-from dixis_integrations.crm.fingerprints import ContactFingerprints, skip_unchanged
+from dixis_integrations.crm.fingerprints import ContactFingerprints, send_changed
 from dixis_integrations.errors import (
     AuthError,
     ConfigurationError,
@@ -580,25 +581,17 @@ class Pipedrive:
         ``error_code="rate_limited"`` and ``retry_at``; nothing is lost. With a
         fingerprint store, contacts sent unchanged before are ``UNCHANGED`` (no call).
         """
-        results: list[UpsertResult | None] = [None] * len(contacts)
-        good: list[tuple[int, CRMContact]] = []
-        for i, contact in enumerate(contacts):
-            try:
-                good.append((i, validate_contact(contact, vendor=VENDOR)))
-            except InvalidInput as exc:
-                results[i] = rejected(contact.reference, exc)
-        if good:
-            checked = [c for _, c in good]
-            if self.fingerprints is None:
-                sent = yield from self._write_many(checked)
-            else:
-                scope = VENDOR if self.tenant == "default" else f"{VENDOR}:{self.tenant}"
-                sent = yield from skip_unchanged(
-                    scope, checked, self.fingerprints, self._write_many
-                )
-            for (i, _), result in zip(good, sent, strict=True):
-                results[i] = result
-        return [r for r in results if r is not None]
+        checked, refused = screen(contacts, self._check_contact)
+        sent: list[UpsertResult] = []
+        if checked:
+            sent = yield from send_changed(
+                VENDOR, self.tenant, checked, self.fingerprints, self._write_many
+            )
+        return merge_results(len(contacts), refused, sent)
+
+    @staticmethod
+    def _check_contact(contact: CRMContact) -> CRMContact:
+        return validate_contact(contact, vendor=VENDOR)
 
     def _write_many(self, contacts: Sequence[CRMContact]) -> Operation[list[UpsertResult]]:
         out: list[UpsertResult] = []
