@@ -9,15 +9,18 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime
 from decimal import Decimal
+from enum import StrEnum
 from typing import Annotated, Any, Final
 
 from pydantic import (
     AfterValidator,
     AwareDatetime,
     BeforeValidator,
+    GetCoreSchemaHandler,
     StringConstraints,
     TypeAdapter,
 )
+from pydantic_core import core_schema
 
 __all__ = [
     "EMAIL_PATTERN",
@@ -26,6 +29,7 @@ __all__ = [
     "NonEmptyStr",
     "Reference",
     "UtcDatetime",
+    "WireStrEnum",
     "check_decimal_range",
     "ensure_utc",
     "normalize_email",
@@ -39,6 +43,26 @@ EMAIL_PATTERN: Final = re.compile(
     r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*"
     r"@(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}$"
 )
+
+
+class WireStrEnum(StrEnum):
+    """A ``StrEnum`` that pydantic writes to JSON as its text without Python code.
+
+    pydantic's enum serialiser reads ``member.value``, a Python property, for every
+    field it writes; a ``StrEnum`` member *is* its value as a string, so ``str.__str__``
+    (C code) gives the same text. Python-mode dumps still return the member, and the
+    JSON schemas are unchanged (no return schema is declared).
+    """
+
+    @classmethod
+    def __get_pydantic_core_schema__(
+        cls, source: Any, handler: GetCoreSchemaHandler
+    ) -> core_schema.CoreSchema:
+        schema = handler(source)
+        schema["serialization"] = core_schema.plain_serializer_function_ser_schema(
+            str.__str__, info_arg=False, when_used="json"
+        )
+        return schema
 
 
 def reject_float(value: Any) -> Any:

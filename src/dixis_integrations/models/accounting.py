@@ -7,10 +7,10 @@ again from either side. Webhook and reconciliation results are vendor-neutral to
 from __future__ import annotations
 
 from datetime import datetime
-from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict
 
+from dixis_integrations.models._types import WireStrEnum
 from dixis_integrations.models.money import Money
 
 __all__ = [
@@ -71,7 +71,7 @@ class PostedInvoice(BaseModel):
         return None if diff.is_zero else diff
 
 
-class BatchItemStatus(StrEnum):
+class BatchItemStatus(WireStrEnum):
     """The outcome of one item of a bulk push."""
 
     CREATED = "created"

@@ -7,10 +7,10 @@ orders, so every CRM receives the same numbers.
 from __future__ import annotations
 
 from datetime import date
-from enum import StrEnum
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
+from dixis_integrations.models._types import WireStrEnum
 from dixis_integrations.models.customer import AcquisitionSource, MarketingConsent
 from dixis_integrations.models.money import Money
 
@@ -47,7 +47,7 @@ class CRMContact(BaseModel):
     consent: MarketingConsent = MarketingConsent()
 
 
-class UpsertStatus(StrEnum):
+class UpsertStatus(WireStrEnum):
     """The outcome of one upsert."""
 
     CREATED = "created"
@@ -72,7 +72,7 @@ class UpsertResult(BaseModel):
     retry_at: AwareDatetime | None = None
 
 
-class LeadStatus(StrEnum):
+class LeadStatus(WireStrEnum):
     """Where a lead stands."""
 
     NEW = "new"
@@ -130,7 +130,7 @@ class ContactChangePage(BaseModel):
     has_more: bool = False
 
 
-class CRMEventKind(StrEnum):
+class CRMEventKind(WireStrEnum):
     """What a CRM webhook says happened to a record."""
 
     CREATED = "created"

@@ -6,7 +6,6 @@ explicit: :meth:`MarketingConsent.allows_marketing` is the one question senders 
 
 from __future__ import annotations
 
-from enum import StrEnum
 from typing import Annotated, Final
 
 from pydantic import (
@@ -19,7 +18,14 @@ from pydantic import (
     field_validator,
 )
 
-from dixis_integrations.models._types import Email, NonEmptyStr, Reference, UtcDatetime, utcnow
+from dixis_integrations.models._types import (
+    Email,
+    NonEmptyStr,
+    Reference,
+    UtcDatetime,
+    WireStrEnum,
+    utcnow,
+)
 from dixis_integrations.models.address import Address, E164Phone
 
 __all__ = [
@@ -63,7 +69,7 @@ def validate_afm(afm: str) -> str:
     return text
 
 
-class ConsentStatus(StrEnum):
+class ConsentStatus(WireStrEnum):
     """What the person said about marketing messages."""
 
     GRANTED = "granted"
@@ -73,7 +79,7 @@ class ConsentStatus(StrEnum):
     UNKNOWN = "unknown"
 
 
-class LegalBasis(StrEnum):
+class LegalBasis(WireStrEnum):
     """The GDPR article 6 basis the processing relies on."""
 
     CONSENT = "consent"
@@ -81,7 +87,7 @@ class LegalBasis(StrEnum):
     LEGITIMATE_INTEREST = "legitimate_interest"
 
 
-class DoubleOptIn(StrEnum):
+class DoubleOptIn(WireStrEnum):
     """Whether a confirmation email is needed, and whether it was confirmed."""
 
     NOT_REQUIRED = "not_required"

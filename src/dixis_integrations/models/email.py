@@ -5,10 +5,9 @@ Provider-neutral: each adapter maps these to its own wire format.
 
 from __future__ import annotations
 
-from enum import StrEnum
-
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
+from dixis_integrations.models._types import WireStrEnum
 from dixis_integrations.models.crm import UpsertResult
 from dixis_integrations.models.customer import ConsentStatus, MarketingConsent
 
@@ -64,7 +63,7 @@ class SendResult(BaseModel):
     reason: str | None = None
 
 
-class BatchState(StrEnum):
+class BatchState(WireStrEnum):
     """Where an asynchronous provider batch stands."""
 
     PENDING = "pending"

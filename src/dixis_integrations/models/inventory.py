@@ -7,9 +7,10 @@ kept apart so that no system confuses "in the barn" with "free to sell".
 from __future__ import annotations
 
 from decimal import Decimal
-from enum import StrEnum
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+from dixis_integrations.models._types import WireStrEnum
 
 __all__ = [
     "Correction",
@@ -67,7 +68,7 @@ class StockPage(BaseModel):
     next_cursor: str | None = None
 
 
-class PurchaseOrderStatus(StrEnum):
+class PurchaseOrderStatus(WireStrEnum):
     """Where a purchase order stands."""
 
     DRAFT = "draft"

@@ -19,10 +19,11 @@ from pydantic import (
     BaseModel,
     BeforeValidator,
     ConfigDict,
-    PlainSerializer,
+    GetCoreSchemaHandler,
     StringConstraints,
     TypeAdapter,
 )
+from pydantic_core import core_schema
 
 from dixis_integrations.errors import FieldError, InvalidInput
 
@@ -121,8 +122,20 @@ def _check_amount_range(value: Decimal) -> Decimal:
     return value
 
 
-def _amount_to_json(value: Decimal) -> str:
-    return format(value, "f")
+class _AmountAsText:
+    """Writes an amount to JSON as ``format(amount, "f")`` (``"12.30"``, never ``1E+1``).
+
+    pydantic-core calls the built-in ``format`` itself: no Python function per amount.
+    The serialisation JSON schema says ``string``, as a ``PlainSerializer`` returning
+    ``str`` would.
+    """
+
+    def __get_pydantic_core_schema__(
+        self, source: Any, handler: GetCoreSchemaHandler
+    ) -> core_schema.CoreSchema:
+        schema = handler(source)
+        schema["serialization"] = core_schema.format_ser_schema("f", when_used="json")
+        return schema
 
 
 Currency = Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")]
@@ -165,7 +178,7 @@ def _validate_amount(value: Any) -> Decimal:
 _Amount = Annotated[
     Decimal,
     BeforeValidator(_validate_amount),  # pydantic's decimal step then passes it through
-    PlainSerializer(_amount_to_json, return_type=str, when_used="json"),
+    _AmountAsText(),
 ]
 
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from decimal import ROUND_HALF_UP, Decimal
-from enum import StrEnum
 from functools import cached_property
 from typing import Annotated, Any, Final, Self
 
@@ -35,6 +34,7 @@ from dixis_integrations.models._types import (
     NonEmptyStr,
     Reference,
     UtcDatetime,
+    WireStrEnum,
     _CheckedDecimal,
     utcnow,
 )
@@ -105,7 +105,7 @@ _ZERO = Decimal(0)
 _HUNDRED = Decimal(100)
 
 
-class OrderStatus(StrEnum):
+class OrderStatus(WireStrEnum):
     """Where an order stands in its life."""
 
     PENDING = "pending"
@@ -116,7 +116,7 @@ class OrderStatus(StrEnum):
     FULFILLED = "fulfilled"
 
 
-class PaymentMethod(StrEnum):
+class PaymentMethod(WireStrEnum):
     """How the customer pays; ``COD`` is cash on delivery, collected by the carrier."""
 
     CARD = "card"

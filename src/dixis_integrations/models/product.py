@@ -7,19 +7,24 @@ is sold by the kilo), never float.
 from __future__ import annotations
 
 from decimal import Decimal
-from enum import StrEnum
 from typing import Annotated
 
 from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
-from dixis_integrations.models._types import Email, ExactDecimal, NonEmptyStr, Reference
+from dixis_integrations.models._types import (
+    Email,
+    ExactDecimal,
+    NonEmptyStr,
+    Reference,
+    WireStrEnum,
+)
 from dixis_integrations.models.money import Money
 from dixis_integrations.models.tax import VatCategory
 
 __all__ = ["Product", "SaleUnit", "Sku", "Supplier"]
 
 
-class SaleUnit(StrEnum):
+class SaleUnit(WireStrEnum):
     """How a product is counted: by piece, or by weight/volume."""
 
     PIECE = "piece"

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from decimal import Decimal
-from enum import StrEnum
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
+from dixis_integrations.models._types import WireStrEnum
 from dixis_integrations.models.address import Address
 from dixis_integrations.models.money import Money
 
@@ -39,7 +39,7 @@ __all__ = [
 _FROZEN = ConfigDict(frozen=True, extra="forbid")
 
 
-class TrackingStatus(StrEnum):
+class TrackingStatus(WireStrEnum):
     """The normalised status set every carrier's codes map onto."""
 
     PENDING = "pending"
@@ -55,7 +55,7 @@ class TrackingStatus(StrEnum):
     EXCEPTION = "exception"
 
 
-class Service(StrEnum):
+class Service(WireStrEnum):
     """The delivery service asked for."""
 
     STANDARD = "standard"
@@ -65,7 +65,7 @@ class Service(StrEnum):
     ECONOMY = "economy"
 
 
-class DeliveryType(StrEnum):
+class DeliveryType(WireStrEnum):
     """Where the parcel is handed over."""
 
     DOOR = "door"
@@ -74,7 +74,7 @@ class DeliveryType(StrEnum):
     BRANCH = "branch"
 
 
-class CodMethod(StrEnum):
+class CodMethod(WireStrEnum):
     """How the recipient pays on delivery."""
 
     CASH = "cash"
@@ -82,7 +82,7 @@ class CodMethod(StrEnum):
     CHEQUE = "cheque"
 
 
-class CompartmentSize(StrEnum):
+class CompartmentSize(WireStrEnum):
     """Locker compartment sizes (BOX NOW sizes 1-3 map to these)."""
 
     SMALL = "small"
@@ -90,7 +90,7 @@ class CompartmentSize(StrEnum):
     LARGE = "large"
 
 
-class LabelFormat(StrEnum):
+class LabelFormat(WireStrEnum):
     """Label outputs carriers offer."""
 
     PDF_A4 = "pdf_a4"

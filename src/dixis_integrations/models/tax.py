@@ -9,14 +9,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
-from enum import StrEnum
 from types import MappingProxyType
 from typing import Annotated, Final
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from dixis_integrations.errors import ConfigurationError
-from dixis_integrations.models._types import ExactDecimal
+from dixis_integrations.models._types import ExactDecimal, WireStrEnum
 from dixis_integrations.models.money import Money
 
 __all__ = [
@@ -32,7 +31,7 @@ __all__ = [
 _HUNDRED: Final = Decimal(100)
 
 
-class VatCategory(StrEnum):
+class VatCategory(WireStrEnum):
     """The VAT treatment of a product or charge; the rate comes from a :class:`VatTable`.
 
     The ``ISLAND_*`` categories are Greece's 30% reduced rates for certain Aegean
