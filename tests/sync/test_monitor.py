@@ -3,20 +3,28 @@
 from __future__ import annotations
 
 import json
+import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
+
 from dixis_integrations.models.events import OrderCreated
+from dixis_integrations.protocols import HealthStatus
 from dixis_integrations.sync.engine import CallRecorder, Engine
 from dixis_integrations.sync.journal import SQLiteJournal
 from dixis_integrations.sync.marketday import SENDER, market_day
 from dixis_integrations.sync.monitor import (
+    Freshness,
     audit_log,
     build_report,
     render_csv,
     render_json,
     render_table,
+    webhook_freshness,
 )
 from dixis_integrations.sync.steps import StepSettings
+from dixis_integrations.webhooks import MemoryDeliveryStore, SQLiteDeliveryStore
 
 from .market import MarketEmulator, connections
 
@@ -54,3 +62,83 @@ def test_report_counts_what_each_integration_did(tmp_path: Path) -> None:
     assert all(a["method"] != "GET" for a in audit)
     assert all(a["job_key"] for a in audit)
     journal.close()
+
+
+# -- webhook freshness ----------------------------------------------------------------
+
+
+class _Clock:
+    def __init__(self) -> None:
+        self.now = 1_800_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def _statuses() -> list[HealthStatus]:
+    return [HealthStatus("hubspot", True, "portal 1"), HealthStatus("xero", True, "org 2")]
+
+
+def test_webhook_freshness_is_the_age_of_the_last_verified_delivery() -> None:
+    clock = _Clock()
+    log = MemoryDeliveryStore(clock=clock)
+    log.mark_seen("hubspot")
+    clock.now += 90
+    log.mark_seen("hubspot", at=clock.now - 3600)  # an older delivery does not move it back
+    freshness = Freshness(log=log, max_age=600, required=frozenset({"hubspot"}))
+    now = datetime.fromtimestamp(clock.now, UTC)
+    hubspot, xero = webhook_freshness(_statuses(), freshness, now=now)
+    assert hubspot.ok
+    assert hubspot.extra["webhook_fresh"] == "yes"
+    assert hubspot.extra["webhook_age_seconds"] == "90"
+    assert xero == _statuses()[1]  # neither required nor ever seen: unchanged
+    later = now + timedelta(seconds=601)
+    hubspot, _ = webhook_freshness(_statuses(), freshness, now=later)
+    assert not hubspot.ok
+    assert hubspot.extra["webhook_fresh"] == "no"
+    assert "stale after 10min" in hubspot.detail
+    assert hubspot.detail.startswith("portal 1; ")
+
+
+def test_a_required_integration_never_heard_from_is_down_and_others_only_report(
+    tmp_path: Path,
+) -> None:
+    log = SQLiteDeliveryStore(tmp_path / "hooks.db")
+    log.mark_seen("xero")
+    freshness = Freshness(log=log, max_age=60, required=frozenset({"hubspot"}))
+    hubspot, xero = webhook_freshness(_statuses(), freshness)
+    assert not hubspot.ok
+    assert hubspot.extra["webhook_last_seen"] == "never"
+    assert xero.ok  # seen, fresh, and not required anyway
+    assert xero.extra["webhook_fresh"] == "yes"
+    stale = webhook_freshness(_statuses(), freshness, now=datetime.now(UTC) + timedelta(hours=2))[1]
+    assert stale.ok  # stale, but not required: reported only
+    assert stale.extra["webhook_fresh"] == "no"
+
+
+def test_health_command_reports_webhook_freshness_and_fails_when_required_and_stale(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from dixis_integrations.cli import main
+    from dixis_integrations.hub import Integrations
+
+    only_hubspot = Integrations.sandbox.__func__  # type: ignore[attr-defined]
+    monkeypatch.setattr(
+        Integrations, "sandbox", classmethod(lambda cls: only_hubspot(cls, only=["hubspot"]))
+    )
+    hooks = tmp_path / "hooks.db"
+    args = ["health", "--sandbox", "--webhooks", str(hooks), "--require-webhooks", "hubspot"]
+    assert main(args) == 1
+    out = capsys.readouterr().out
+    assert "DOWN  hubspot" in out
+    assert "webhooks STALE (last never)" in out
+    SQLiteDeliveryStore(hooks).mark_seen("hubspot")
+    assert main(args) == 0
+    assert "webhooks fresh" in capsys.readouterr().out
+    old = tmp_path / "old.db"
+    SQLiteDeliveryStore(old).mark_seen("hubspot", at=time.time() - 3600)
+    args[3] = str(old)
+    assert main([*args, "--webhook-max-age", "60", "--json"]) == 1
+    (row,) = json.loads(capsys.readouterr().out)
+    assert row["webhook_fresh"] == "no"
+    assert main(["health", "--sandbox"]) == 0  # not asked for: not checked

@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from typing import Any
 
 from dixis_integrations.commands._common import add_config_argument, config_path
 
@@ -20,6 +21,25 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--timeout", type=float, default=10.0, help="seconds per check")
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--sandbox", action="store_true", help="check the embedded sandboxes")
+    parser.add_argument(
+        "--webhooks",
+        metavar="PATH",
+        help="the webhook delivery store (SQLite) whose last verified deliveries give "
+        "each integration's webhook freshness",
+    )
+    parser.add_argument(
+        "--webhook-max-age",
+        type=float,
+        default=86_400.0,
+        metavar="SECONDS",
+        help="webhooks older than this are stale (default: a day)",
+    )
+    parser.add_argument(
+        "--require-webhooks",
+        default="",
+        metavar="NAMES",
+        help="comma-separated integrations that are down when their webhooks are stale",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -36,6 +56,11 @@ def run(args: argparse.Namespace) -> int:
         return 2
     with hub:
         statuses = hub.health(timeout=args.timeout)
+        freshness = _freshness(args)
+        if freshness is not None:
+            from dixis_integrations.sync.monitor import webhook_freshness
+
+            statuses = webhook_freshness(statuses, freshness)
         if args.json:
             rows = [
                 {
@@ -56,5 +81,25 @@ def run(args: argparse.Namespace) -> int:
                 print("no integrations configured")
             for s in statuses:
                 quota = f" quota {s.quota_remaining}" if s.quota_remaining is not None else ""
-                print(f"{'up  ' if s.ok else 'DOWN'}  {s.name:<14} {s.detail}{quota}")
+                hooks = _hooks_text(s.extra)
+                print(f"{'up  ' if s.ok else 'DOWN'}  {s.name:<14} {s.detail}{quota}{hooks}")
         return 0 if all(s.ok for s in statuses) else 1
+
+
+def _freshness(args: argparse.Namespace) -> Any:
+    """The webhook freshness settings of the command line (``None``: not asked for)."""
+    required = frozenset(n.strip() for n in args.require_webhooks.split(",") if n.strip())
+    if not args.webhooks and not required:
+        return None
+    from dixis_integrations.sync.monitor import Freshness
+    from dixis_integrations.webhooks import MemoryDeliveryStore, SQLiteDeliveryStore
+
+    log = SQLiteDeliveryStore(args.webhooks) if args.webhooks else MemoryDeliveryStore()
+    return Freshness(log=log, max_age=args.webhook_max_age, required=required)
+
+
+def _hooks_text(extra: dict[str, str]) -> str:
+    if "webhook_fresh" not in extra:
+        return ""
+    seen = extra.get("webhook_last_seen", "never")
+    return f" webhooks {'fresh' if extra['webhook_fresh'] == 'yes' else 'STALE'} (last {seen})"

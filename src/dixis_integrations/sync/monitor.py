@@ -1,6 +1,9 @@
 """Monitoring: health checks of every integration, and the sync report from the journal.
 
-``check_all`` runs each adapter's ``check()`` concurrently with a timeout. ``build_report``
+``check_all`` runs each adapter's ``check()`` concurrently with a timeout;
+``webhook_freshness`` adds to those statuses how long ago each integration's last verified
+webhook arrived (down when an integration that must receive them has gone quiet for
+longer than allowed). ``build_report``
 reads only the journal: per integration and per day, what was synced, how fast (average
 and p95), the error rate, dead jobs and availability; ``render_*`` print it as a table,
 JSON or CSV. ``audit_log`` lists every write made to a vendor (no secrets are kept).
@@ -16,16 +19,18 @@ from collections import defaultdict
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
-from dataclasses import asdict, dataclass, field
-from datetime import date
+from dataclasses import asdict, dataclass, field, replace
+from datetime import UTC, date, datetime
 
 from dixis_integrations.errors import DixisError
 from dixis_integrations.protocols import HealthStatus
 from dixis_integrations.sync.engine import Connection
 from dixis_integrations.sync.journal import CallRow, JobState, Journal
+from dixis_integrations.webhooks import FreshnessLog
 
 __all__ = [
     "METRIC_OF_STEP",
+    "Freshness",
     "Report",
     "ReportRow",
     "audit_log",
@@ -35,6 +40,7 @@ __all__ = [
     "render_json",
     "render_table",
     "status_of_error",
+    "webhook_freshness",
 ]
 
 METRIC_OF_STEP: dict[str, str] = {
@@ -58,8 +64,22 @@ def status_of_error(name: str, exc: BaseException, timeout: float) -> HealthStat
     return HealthStatus(name=name, ok=False, detail=f"{type(exc).__name__}: {exc}")
 
 
-def check_all(connections: Iterable[Connection], *, timeout: float = 10.0) -> list[HealthStatus]:
-    """Run every connection's ``check()`` concurrently; one status each, in order."""
+def check_all(
+    connections: Iterable[Connection],
+    *,
+    timeout: float = 10.0,
+    freshness: Freshness | None = None,
+) -> list[HealthStatus]:
+    """Run every connection's ``check()`` concurrently; one status each, in order.
+
+    With ``freshness``, each status also carries its webhook freshness
+    (:func:`webhook_freshness`).
+    """
+    statuses = _check_all(connections, timeout)
+    return statuses if freshness is None else webhook_freshness(statuses, freshness)
+
+
+def _check_all(connections: Iterable[Connection], timeout: float) -> list[HealthStatus]:
     conns = list(connections)
     if not conns:
         return []
@@ -78,6 +98,74 @@ def check_all(connections: Iterable[Connection], *, timeout: float = 10.0) -> li
         return out
     finally:
         pool.shutdown(wait=False, cancel_futures=True)
+
+
+@dataclass(frozen=True)
+class Freshness:
+    """How fresh each integration's webhooks must be.
+
+    Attributes:
+        log: where verified deliveries are recorded (the inbox's delivery store).
+        max_age: seconds after the last verified delivery when webhooks count as stale.
+        required: integrations that must receive webhooks: stale (or never seen) makes
+            their status down. Others only report the age.
+    """
+
+    log: FreshnessLog
+    max_age: float = 86_400.0
+    required: frozenset[str] = frozenset()
+
+
+def _age_text(seconds: float) -> str:
+    if seconds < 120:
+        return f"{seconds:.0f}s"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f}min"
+    if seconds < 172_800:
+        return f"{seconds / 3600:.1f}h"
+    return f"{seconds / 86_400:.1f}d"
+
+
+def webhook_freshness(
+    statuses: Iterable[HealthStatus], freshness: Freshness, *, now: datetime | None = None
+) -> list[HealthStatus]:
+    """The statuses with the webhook freshness of each integration added to ``extra``
+    (``webhook_last_seen``: ISO time or ``never``; ``webhook_age_seconds``;
+    ``webhook_fresh``: ``yes``/``no``). An integration in ``freshness.required`` whose
+    last verified delivery is older than ``max_age`` (or that has none) is down, the
+    detail saying since when. Integrations neither required nor ever seen are unchanged.
+    """
+    moment = now or datetime.now(UTC)
+    out: list[HealthStatus] = []
+    for status in statuses:
+        seen = freshness.log.last_seen(status.name)
+        required = status.name in freshness.required
+        if seen is None and not required:
+            out.append(status)
+            continue
+        extra = dict(status.extra)
+        if seen is None:
+            extra.update(webhook_last_seen="never", webhook_fresh="no")
+            stale_text = "no verified webhook received yet"
+            fresh = False
+        else:
+            age = max(0.0, (moment - seen).total_seconds())
+            fresh = age <= freshness.max_age
+            extra.update(
+                webhook_last_seen=seen.isoformat(),
+                webhook_age_seconds=str(int(age)),
+                webhook_fresh="yes" if fresh else "no",
+            )
+            stale_text = (
+                f"last verified webhook {_age_text(age)} ago "
+                f"(stale after {_age_text(freshness.max_age)})"
+            )
+        if required and not fresh:
+            detail = f"{status.detail}; {stale_text}" if status.detail else stale_text
+            out.append(replace(status, ok=False, detail=detail, extra=extra))
+        else:
+            out.append(replace(status, extra=extra))
+    return out
 
 
 @dataclass
