@@ -59,7 +59,7 @@ class WireStrEnum(StrEnum):
         cls, source: Any, handler: GetCoreSchemaHandler
     ) -> core_schema.CoreSchema:
         schema = handler(source)
-        schema["serialization"] = core_schema.plain_serializer_function_ser_schema(
+        schema["serialization"] = core_schema.plain_serializer_function_ser_schema(  # type: ignore[index]
             str.__str__, info_arg=False, when_used="json"
         )
         return schema

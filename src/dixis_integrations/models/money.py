@@ -134,7 +134,7 @@ class _AmountAsText:
         self, source: Any, handler: GetCoreSchemaHandler
     ) -> core_schema.CoreSchema:
         schema = handler(source)
-        schema["serialization"] = core_schema.format_ser_schema("f", when_used="json")
+        schema["serialization"] = core_schema.format_ser_schema("f", when_used="json")  # type: ignore[index]
         return schema
 
 
