@@ -115,7 +115,6 @@ def test_the_journal_history_survives_a_new_engine_and_counts_each_order_once(
     history = JournalOrderHistory(journal)
     order = make_order(id="o9", created_at=day(0))
     payload = OrderCreated(order=order).model_dump_json()
-    order_event = "order.created:o9"
     journal.enqueue(
         [
             JobSpec(
