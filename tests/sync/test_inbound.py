@@ -30,7 +30,7 @@ from dixis_integrations.models.shipping import DeliveryType, ShippingOptions, Tr
 from dixis_integrations.sync.inbound import Inbox
 from dixis_integrations.sync.marketday import SENDER
 from dixis_integrations.sync.steps import StepContext, StepDefinition, shipment_request
-from dixis_integrations.webhooks import SQLiteDeliveryStore, WebhookRequest
+from dixis_integrations.webhooks import MemoryDeliveryStore, SQLiteDeliveryStore, WebhookRequest
 
 HOOK = "http://127.0.0.1:9/hooks"  # nothing listens: the sandbox keeps what it sent
 
@@ -220,3 +220,46 @@ def test_an_unsubscribe_withdraws_consent_at_the_other_email_provider(
     assert [(j.provider, j.state.value) for j in jobs] == [("brevo", "done")]
     contact = hub.emulators["brevo"].contacts.get(customer.email)
     assert contact is None or contact.get("emailBlacklisted") is True
+
+
+@pytest.mark.parametrize("hub", [["quickbooks"]], indirect=True)
+def test_a_fact_whose_handling_failed_is_handled_again_on_the_next_delivery(
+    hub: Integrations, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    hub.dispatch(OrderCreated(order=make_order(id="o-103")))
+    qbo = hub.emulators["quickbooks"]
+    qbo.deliver_events(HOOK)
+    delivery = last_delivery(qbo)
+    inbox = Inbox(hub.engine)
+    real_submit = hub.engine.submit
+
+    def broken(event: object) -> list[str]:
+        raise RuntimeError("the journal is away")
+
+    monkeypatch.setattr(hub.engine, "submit", broken)
+    with pytest.raises(RuntimeError):
+        inbox.receive("quickbooks", delivery)
+    monkeypatch.setattr(hub.engine, "submit", real_submit)
+    retried = inbox.receive("quickbooks", delivery)
+    assert retried.duplicates == 0
+    assert retried.events
+    assert inbox.receive("quickbooks", delivery).duplicates == retried.facts
+
+
+@pytest.mark.parametrize("hub", [["quickbooks"]], indirect=True)
+def test_a_fact_held_by_a_process_that_died_is_handled_after_its_lease(
+    hub: Integrations,
+) -> None:
+    now = [1_800_000_000.0]
+    store = MemoryDeliveryStore(clock=lambda: now[0])
+    hub.dispatch(OrderCreated(order=make_order(id="o-104")))
+    qbo = hub.emulators["quickbooks"]
+    qbo.deliver_events(HOOK)
+    delivery = last_delivery(qbo)
+    inbox = Inbox(hub.engine, store=store, lease=300, clock=lambda: now[0])
+    first = inbox.receive("quickbooks", delivery)
+    for event_id in list(store._until):  # as if the process died before the TTL claim
+        store._until[event_id] = now[0] + 300
+    assert inbox.receive("quickbooks", delivery).duplicates == first.facts
+    now[0] += 301
+    assert inbox.receive("quickbooks", delivery).duplicates == 0

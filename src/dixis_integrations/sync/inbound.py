@@ -119,6 +119,8 @@ class Inbox:
         parcels: finds our order of a parcel (default: :func:`order_of_parcel`).
         readers: the readers by adapter name (default: all built-in ones).
         ttl: how long a fact id is remembered against redeliveries (seconds).
+        lease: how long a fact being handled is held (seconds): a process that dies
+            while handling it holds it no longer, so the vendor's retry gets through.
     """
 
     def __init__(
@@ -131,6 +133,7 @@ class Inbox:
         parcels: ParcelLookup | None = None,
         readers: Mapping[str, WebhookReader] | None = None,
         ttl: float = _WEEK,
+        lease: float = 300.0,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.engine = engine
@@ -140,6 +143,7 @@ class Inbox:
         self.parcels = parcels or order_of_parcel(engine)
         self.readers = readers
         self.ttl = ttl
+        self.lease = lease
         self._clock = clock
 
     def connection(self, integration: str) -> Connection:
@@ -178,7 +182,8 @@ class Inbox:
         out = Received(integration, facts=len(facts))
         for fact in facts:
             claim = f"{tenant}/{integration}:{_fact_id(fact)}"
-            if not self.store.claim(claim, ttl=self.ttl):
+            # held for a lease while handled, remembered for the TTL once submitted
+            if not self.store.claim(claim, ttl=self.lease):
                 out.duplicates += 1
                 continue
             try:
@@ -188,6 +193,8 @@ class Inbox:
             except BaseException:
                 self.store.release(claim)
                 raise
+            self.store.release(claim)
+            self.store.claim(claim, ttl=self.ttl)
             out.events += events
         return out
 

@@ -49,6 +49,7 @@ METRIC_OF_STEP: dict[str, str] = {
     "inventory_release": "inventory_updates",
     "shipment": "shipments_created",
     "crm_contact": "crm_contacts_synced",
+    "crm_contact_update": "crm_contacts_synced",
     "journey": "emails_sent",
     "subscriber": "crm_contacts_synced",
 }
