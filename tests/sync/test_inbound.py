@@ -13,6 +13,7 @@ from tests.models.factories import make_order
 from dixis_integrations.errors import WebhookError
 from dixis_integrations.http.driver import Operation
 from dixis_integrations.hub import Integrations
+from dixis_integrations.models.crm import CRMContact
 from dixis_integrations.models.customer import ConsentStatus, MarketingConsent
 from dixis_integrations.models.email import Subscriber
 from dixis_integrations.models.events import (
@@ -25,6 +26,7 @@ from dixis_integrations.models.events import (
     StockChanged,
     StockLow,
 )
+from dixis_integrations.models.money import Money
 from dixis_integrations.models.order import Payment
 from dixis_integrations.models.shipping import DeliveryType, ShippingOptions, TrackingStatus
 from dixis_integrations.sync.inbound import Inbox
@@ -263,3 +265,103 @@ def test_a_fact_held_by_a_process_that_died_is_handled_after_its_lease(
     assert inbox.receive("quickbooks", delivery).duplicates == first.facts
     now[0] += 301
     assert inbox.receive("quickbooks", delivery).duplicates == 0
+
+
+@pytest.mark.parametrize("hub", [["xero"]], indirect=True)
+def test_xero_changes_are_re_read_into_ledger_changed_events(hub: Integrations) -> None:
+    hub.dispatch(OrderCreated(order=make_order(id="o-110")))
+    xero = hub.emulators["xero"]
+    xero.deliver_events(HOOK)
+    seen: list[LedgerChanged] = []
+
+    def note(ctx: StepContext) -> Operation[None]:  # a host's own step on ledger changes
+        assert isinstance(ctx.event, LedgerChanged)
+        seen.append(ctx.event)
+        return None
+        yield
+
+    hub.engine.steps.add(
+        StepDefinition("note_ledger", "accounting", frozenset({"ledger.changed"}), note)
+    )
+    hub.engine.plan_config["ledger.changed"] = ("note_ledger",)
+    received = Inbox(hub.engine).receive("xero", last_delivery(xero))
+    changes = [e for e in received.events if isinstance(e, LedgerChanged)]
+    (invoice,) = [e for e in changes if e.record == "invoice"]
+    assert invoice.status is not None
+    assert invoice.provider == "xero"
+    assert submitted(hub, "ledger.changed") == sorted(e.event_id for e in changes)
+    hub.engine.drain(wait=False)
+    assert sorted(e.event_id for e in seen) == sorted(e.event_id for e in changes)
+
+
+@pytest.mark.parametrize("hub", [["cin7"]], indirect=True)
+def test_a_cin7_stock_webhook_is_a_level_and_stock_low(hub: Integrations) -> None:
+    cin7 = hub.emulators["cin7"]
+    cin7.add_product("HONEY-1K", stock=40)
+    hub.inventory("cin7").subscribe(HOOK)
+    cin7.set_stock("HONEY-1K", 3)
+    inbox = Inbox(hub.engine, reorder_points=lambda sku, location: Decimal(5))
+    received = inbox.receive("cin7", last_delivery(cin7))
+    (changed,) = [e for e in received.events if isinstance(e, StockChanged)]
+    (low,) = [e for e in received.events if isinstance(e, StockLow)]
+    assert changed.on_hand == Decimal(3)
+    assert low.available == Decimal(3)
+    forged = last_delivery(cin7)
+    headers = {
+        k: ("wrong" if k.lower().startswith("x-dixis") else v) for k, v in forged.headers.items()
+    }
+    with pytest.raises(WebhookError):
+        inbox.receive("cin7", WebhookRequest(body=forged.body, headers=headers))
+
+
+@pytest.mark.parametrize("hub", [["pipedrive", "salesforce"]], indirect=True)
+def test_pipedrive_and_salesforce_changes_become_contact_changed_events(
+    hub: Integrations,
+) -> None:
+    pd = hub.emulators["pipedrive"]
+    sf = hub.emulators["salesforce"]
+    options = {
+        "pipedrive": {"username": "dixis", "password": "hook-pass"},
+        "salesforce": {"organization_id": sf.organization_id},
+    }
+    inbox = Inbox(hub.engine, options=options)
+    body, headers = pd.webhook("change", 7, user="dixis", password="hook-pass")
+    (person,) = inbox.receive("pipedrive", WebhookRequest(body=body, headers=headers)).events
+    assert isinstance(person, ContactChanged)
+    assert person.external_id == "7"
+    assert person.object_type == "person"
+    bad_body, bad_headers = pd.webhook("change", 7, user="dixis", password="guess")
+    with pytest.raises(WebhookError):
+        inbox.receive("pipedrive", WebhookRequest(body=bad_body, headers=bad_headers))
+    hub.crm("salesforce").upsert_contact(
+        CRMContact(
+            reference="C-9",
+            email="eleni@example.gr",
+            last_name="Νικολάου",
+            total_spent=Money.of("0"),
+        )
+    )
+    (record_id,) = sf.records["Contact"]
+    message = sf.outbound_message("Contact", record_id)
+    (contact,) = inbox.receive("salesforce", WebhookRequest(body=message)).events
+    assert isinstance(contact, ContactChanged)
+    assert contact.external_id == record_id
+    other = Inbox(hub.engine, options={"salesforce": {"organization_id": "00Dother"}})
+    with pytest.raises(WebhookError):
+        other.receive("salesforce", WebhookRequest(body=message))
+
+
+@pytest.mark.parametrize("hub", [["brevo"]], indirect=True)
+def test_a_brevo_unsubscribe_is_consent_withdrawn(hub: Integrations) -> None:
+    brevo = hub.emulators["brevo"]
+    customer = make_order().customer
+    granted = MarketingConsent(status=ConsentStatus.GRANTED, source="checkout")
+    hub.email("brevo").upsert_subscriber(Subscriber(email=customer.email, consent=granted))
+    url = f"{HOOK}?secret=s3cret"
+    hub.email("brevo").register_webhook(url)
+    brevo.unsubscribe_click(customer.email)
+    inbox = Inbox(hub.engine, options={"brevo": {"secret": "s3cret"}})
+    (event,) = inbox.receive("brevo", last_delivery(brevo, url)).events
+    assert isinstance(event, ConsentWithdrawn)
+    assert event.email == customer.email
+    assert inbox.store.last_seen("brevo") is not None  # type: ignore[attr-defined]
