@@ -114,7 +114,7 @@ class Inbox:
             (give a :class:`~dixis_integrations.webhooks.SQLiteDeliveryStore` to share it
             between processes).
         options: per integration name, what its reader needs beyond the adapter's
-            configuration (``{"pipedrive": {"username": ..., "password": ...}}``).
+            configuration (``{"<name>": {"username": ..., "password": ...}}``).
         reorder_points: when a reported level is low (none: no ``StockLow``).
         parcels: finds our order of a parcel (default: :func:`order_of_parcel`).
         readers: the readers by adapter name (default: all built-in ones).

@@ -75,7 +75,7 @@ class StepSettings:
         order_email_template: the template name of the order journey's first email
             (its content is ``messages[name]`` or the built-in one).
         email_templates: the provider's own template id of that email, per provider
-            (Brevo's are numbers): provider name -> template id. A provider without one
+            (some take numbers only): provider name -> template id. A provider without one
             gets the rendered content.
         messages: message templates by name (subject, text, HTML with ``$field``
             placeholders), over :data:`~.flows.DEFAULT_MESSAGES`.
