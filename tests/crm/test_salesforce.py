@@ -458,3 +458,55 @@ def test_upsert_into_an_org_without_the_fields_is_a_configuration_error(run: Run
     box.bind("http://salesforce.test")
     with pytest.raises(ConfigurationError, match="external_id_field"):
         run(box, adapter_for(box).upsert_contacts([contact(1)]))
+
+
+def test_jwt_threads_share_one_token_and_call_its_instance_url(sandbox: SalesforceSandbox) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from dixis_integrations.crm.salesforce import SalesforceJWTAuth
+    from dixis_integrations.http import Budgets, Driver
+
+    creds = sandbox.credentials()
+    auth = SalesforceJWTAuth(
+        client_id=creds["client_id"],
+        username=creds["username"],
+        private_key=SecretStr(creds["private_key"]),
+        login_url=creds["base_url"],
+    )
+    # the configured host is only the login host: calls must go to the token's instance_url
+    adapter = Salesforce(SalesforceConfig(base_url="https://login.salesforce.com"), auth=auth)
+    budgets = Budgets()
+
+    def one(i: int) -> Any:
+        with httpx.Client(transport=sandbox.transport()) as client:
+            return Driver(client, budgets=budgets).run(adapter.upsert_contacts([contact(i)]))
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        results = [r for part in pool.map(one, range(8)) for r in part]
+    assert [r.status for r in results] == [UpsertStatus.CREATED] * 8
+    assert sandbox.jwt_grants == auth.token_requests == 1
+    assert {r.url.host for r in sandbox.requests} == {"salesforce.test"}
+
+
+def test_expired_jwt_session_is_signed_again(sandbox: SalesforceSandbox, run: Runner) -> None:
+    from dixis_integrations.sandbox.kit import Fault
+
+    adapter = adapter_for(sandbox)
+    run(sandbox, adapter.upsert_contact(contact(1)))
+    sandbox.faults = FaultPlan(script=deque([Fault.EXPIRED_TOKEN]))
+    result = run(sandbox, adapter.upsert_contact(contact(2)))
+    assert result.status is UpsertStatus.CREATED
+    assert sandbox.jwt_grants == 2
+
+
+def test_a_failed_lead_create_is_not_sent_again_blindly(
+    sandbox: SalesforceSandbox, run: Runner
+) -> None:
+    from dixis_integrations.errors import TransientError
+
+    adapter = adapter_for(sandbox)
+    sandbox.faults = FaultPlan(script=deque([Fault.SERVER_ERROR]))
+    with pytest.raises(TransientError):
+        run(sandbox, adapter.create_lead(lead()))
+    posts = [r for r in sandbox.requests if r.url.path.endswith("/sobjects/Lead")]
+    assert [r.method for r in posts] == ["POST"]  # a POST without a key is never replayed
