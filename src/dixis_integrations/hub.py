@@ -4,7 +4,7 @@
 any call); ``Integrations.sandbox()`` builds it on every installed emulator, in-process,
 with the journal in a temporary folder and no credentials. ``hub.shipping("acs")`` is the
 adapter with its operations run by the hub's driver; :class:`AsyncIntegrations` is the
-asyncio twin for direct calls.
+asyncio twin, for direct calls and for the engine (:class:`~.sync.aengine.AsyncEngine`).
 """
 
 from __future__ import annotations
@@ -32,11 +32,19 @@ from dixis_integrations.config import (
 )
 from dixis_integrations.errors import ConfigurationError, DixisError, PluginLoadError
 from dixis_integrations.http.budget import Budgets
-from dixis_integrations.http.driver import AsyncDriver, CallRecord, Driver, Operation, RetryPolicy
+from dixis_integrations.http.driver import AsyncDriver, Driver, Operation, RetryPolicy
 from dixis_integrations.models.events import Event
 from dixis_integrations.protocols import KINDS, HealthStatus
 from dixis_integrations.registry import Registry
-from dixis_integrations.sync.engine import CallRecorder, Connection, Engine, JobPolicy, Router
+from dixis_integrations.sync.aengine import AsyncCallRecorder, AsyncEngine
+from dixis_integrations.sync.engine import (
+    CallRecorder,
+    Connection,
+    DrainSummary,
+    Engine,
+    JobPolicy,
+    Router,
+)
 from dixis_integrations.sync.history import JournalOrderHistory
 from dixis_integrations.sync.journal import Journal, SQLiteJournal, open_journal
 from dixis_integrations.sync.marketday import SENDER
@@ -643,30 +651,42 @@ def _sandbox_adapter(
 
 
 class AsyncIntegrations:
-    """The asyncio twin of :class:`Integrations` for direct adapter calls.
+    """The asyncio twin of :class:`Integrations`: direct adapter calls and the engine.
 
     Wraps a built hub (its adapters, journal and settings) with ``AsyncDriver``s over the
-    same transports; ``await hub.shipping("acs").create_shipment(request)``.
+    same transports, retry policies and budgets; ``await
+    hub.shipping("acs").create_shipment(request)``. ``await hub.submit(event)`` and
+    ``await hub.drain()`` run the hub's engine on asyncio (:attr:`engine`, at most
+    ``concurrency`` jobs at once), with the same journal and outcomes as the sync hub.
+    Vendor calls are recorded in the journal from worker threads, off the event loop.
     """
 
-    def __init__(self, hub: Integrations) -> None:
+    def __init__(self, hub: Integrations, *, concurrency: int = 8) -> None:
         self.hub = hub
+        self.recorder = AsyncCallRecorder(hub.recorder)
         self._drivers: dict[tuple[str, str], AsyncDriver] = {}
         for key, c in hub.connections.items():
             transport = c.driver.client._transport
             async_transport = _async_transport(transport)
             client = httpx.AsyncClient(transport=async_transport)
-            self._drivers[key] = AsyncDriver(client, on_call=_record_async(hub.recorder))
+            self._drivers[key] = AsyncDriver(
+                client, retry=c.driver.retry, budgets=c.driver.budgets, on_call=self.recorder
+            )
+        self.engine = AsyncEngine(
+            hub.engine, self._drivers, concurrency=concurrency, on_idle=self.recorder.flush
+        )
 
     @classmethod
-    def from_config(cls, path: str | Path, **kwargs: Any) -> AsyncIntegrations:
+    def from_config(
+        cls, path: str | Path, *, concurrency: int = 8, **kwargs: Any
+    ) -> AsyncIntegrations:
         """See :meth:`Integrations.from_config`."""
-        return cls(Integrations.from_config(path, **kwargs))
+        return cls(Integrations.from_config(path, **kwargs), concurrency=concurrency)
 
     @classmethod
-    def sandbox(cls, **kwargs: Any) -> AsyncIntegrations:
+    def sandbox(cls, *, concurrency: int = 8, **kwargs: Any) -> AsyncIntegrations:
         """See :meth:`Integrations.sandbox`."""
-        return cls(Integrations.sandbox(**kwargs))
+        return cls(Integrations.sandbox(**kwargs), concurrency=concurrency)
 
     async def __aenter__(self) -> AsyncIntegrations:
         return self
@@ -675,10 +695,23 @@ class AsyncIntegrations:
         await self.aclose()
 
     async def aclose(self) -> None:
-        """Close the async drivers and the hub."""
+        """Close the async drivers and the hub (after the calls still being recorded)."""
+        await self.recorder.flush()
         for d in self._drivers.values():
             await d.client.aclose()
-        self.hub.close()
+        await asyncio.to_thread(self.hub.close)
+
+    async def submit(self, event: Event) -> list[str]:
+        """Record an event's jobs in the journal (:meth:`drain` or a runner executes them)."""
+        return await self.engine.submit(event)
+
+    async def dispatch(self, event: Event) -> list[str]:
+        """Record an event's jobs and execute what is due now, concurrently."""
+        return await self.engine.dispatch(event)
+
+    async def drain(self, *, wait: bool = True, max_wait: float | None = None) -> DrainSummary:
+        """Execute every due job, awaiting rescheduled ones (up to ``max_wait`` seconds)."""
+        return await self.engine.drain(wait=wait, max_wait=max_wait)
 
     def _bound(self, kind: str, name: str | None) -> _AsyncBound[Any]:
         c = self.hub.connection(kind, name)
@@ -729,10 +762,3 @@ def _async_transport(transport: Any) -> httpx.AsyncBaseTransport | None:
     if isinstance(transport, httpx.MockTransport):
         return transport  # MockTransport serves both clients
     return None
-
-
-def _record_async(recorder: CallRecorder) -> Callable[[CallRecord], None]:
-    def hook(record: CallRecord) -> None:
-        recorder(record)
-
-    return hook

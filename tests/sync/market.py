@@ -306,7 +306,10 @@ class Carrier:
     def find_shipment(self, reference: str) -> Operation[Shipment | None]:
         try:
             resp = yield self.endpoint.request(
-                "GET", "/vouchers", operation="carrier.find_voucher", params={"reference": reference}
+                "GET",
+                "/vouchers",
+                operation="carrier.find_voucher",
+                params={"reference": reference},
             )
         except NotFound:
             return None
