@@ -435,3 +435,37 @@ def test_a_journal_from_before_the_lost_attempt_column_is_migrated(old_sqlite: s
     finally:
         journal.close()
     SQLiteJournal(old_sqlite).close()  # opening again is harmless
+
+
+@pytest.mark.services
+def test_a_postgres_journal_from_before_the_lost_attempt_column_is_migrated() -> None:
+    import psycopg
+
+    from .conftest import postgres_schema_dsn
+
+    dsn = postgres_schema_dsn()
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute(
+            "CREATE TABLE dixis_jobs (key TEXT PRIMARY KEY, tenant TEXT NOT NULL, "
+            "event_id TEXT NOT NULL, event_type TEXT NOT NULL, step TEXT NOT NULL, "
+            "kind TEXT NOT NULL, provider TEXT NOT NULL, state TEXT NOT NULL, "
+            "payload TEXT NOT NULL, depends_on TEXT NOT NULL, "
+            "attempts INTEGER NOT NULL DEFAULT 0, external_id TEXT, result TEXT, "
+            "error_code TEXT, error_message TEXT, next_attempt_at DOUBLE PRECISION, "
+            "lease_until DOUBLE PRECISION, worker TEXT, created_at DOUBLE PRECISION NOT NULL, "
+            "updated_at DOUBLE PRECISION NOT NULL, started_at DOUBLE PRECISION, "
+            "finished_at DOUBLE PRECISION, duration DOUBLE PRECISION)"
+        )
+        conn.execute(
+            "INSERT INTO dixis_jobs VALUES ('k', 'default', 'e', 'order.created', 'send', "
+            "'shipping', 'blind', 'running', '{}', '[]', 1, NULL, NULL, NULL, NULL, NULL, 1.0, "
+            "'gone', 0.5, 0.5, 0.5, NULL, NULL)"
+        )
+    journal = PostgresJournal(dsn)
+    try:
+        (job,) = journal.claim("w", lease=30.0)
+        assert job.key == "k"
+        assert job.interrupted
+    finally:
+        journal.close()
+    PostgresJournal(dsn).close()  # opening again is harmless
