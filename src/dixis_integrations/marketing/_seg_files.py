@@ -13,13 +13,13 @@ import multiprocessing
 import os
 import pickle
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from itertools import compress, pairwise, repeat
 from multiprocessing.connection import Connection
-from operator import add, and_, eq, floordiv, ge, itemgetter, le, lshift, lt, mod
+from operator import add, floordiv, itemgetter, le, lt, methodcaller, mod
 from pathlib import Path
 from typing import IO, Any, Literal
 
@@ -33,11 +33,12 @@ from dixis_integrations.marketing.segmentation import (
     CustomerAggregates,
     FlagThresholds,
     RuleSet,
+    _absorb,
     _Columns,
     _instant_us,
 )
 
-__all__ = ["CSV_COLUMNS", "read_aggregates", "write_csv"]
+__all__ = ["CSV_COLUMNS", "read_aggregates", "read_parts", "write_csv"]
 
 CSV_COLUMNS = (
     "customer_id",
@@ -56,10 +57,10 @@ _FIELDS = ("customer_id", "created_at", "total_amount", "status")
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _SECOND_US = 1_000_000
 _DAY_US = 86_400 * _SECOND_US
-_NO_KEY = ""  # sorts before every timestamp key
+_NO_KEY = b""  # sorts before every timestamp key
+_AMOUNT_CACHE = 1 << 16  # distinct amount fields remembered per reader (bounded memory)
 _BATCH = 131_072  # customers per slice: worker messages, and conversions done in place
 _SCAN_BYTES = 16 << 20
-_STEPS = (_ONE_ORDER, _ONE_RECENT_ORDER)  # indexed by "inside the frequent-buyer window"
 
 # One canonical UTC timestamp per row, calendar-exact (leap years included); the fast path
 # checks a whole chunk's timestamps, joined, with one possessive (non-backtracking) match.
@@ -70,12 +71,12 @@ _DATE = (
 )
 _CLOCK = r"T(?:[01]\d|2[0-3]):[0-5]\d:[0-5]\d"
 _STAMPS = {
-    20: re.compile(r"(?:" + _DATE + _CLOCK + r"Z,)*+" + _DATE + _CLOCK + "Z", re.ASCII),
+    20: re.compile((r"(?:" + _DATE + _CLOCK + r"Z,)*+" + _DATE + _CLOCK + "Z").encode()),
     25: re.compile(
-        r"(?:" + _DATE + _CLOCK + r"\+00:00,)*+" + _DATE + _CLOCK + r"\+00:00", re.ASCII
+        (r"(?:" + _DATE + _CLOCK + r"\+00:00,)*+" + _DATE + _CLOCK + r"\+00:00").encode()
     ),
 }
-_AMOUNTS = re.compile(r"(?:\d+\.\d\d,)*+\d+\.\d\d", re.ASCII)
+_FAST_AMOUNT = re.compile(rb"\d+\.\d\d")
 _AMOUNT = re.compile(r"(\d+)(?:\.(\d{1,2}))?", re.ASCII)
 
 
@@ -108,25 +109,25 @@ def _key(moment: datetime) -> str:
     return text + f"{utc.microsecond:06d}" if utc.microsecond else text
 
 
-class _DayStart(dict[str, int]):
+class _DayStart(dict[bytes, int]):
     """``YYYY-MM-DD`` -> microseconds since the epoch at its midnight UTC (filled lazily)."""
 
-    def __missing__(self, text: str) -> int:
-        value = (date.fromisoformat(text) - date(1970, 1, 1)).days * _DAY_US
+    def __missing__(self, text: bytes) -> int:
+        value = (date.fromisoformat(text.decode("ascii")) - date(1970, 1, 1)).days * _DAY_US
         self[text] = value
         return value
 
 
-class _ClockTime(dict[str, int]):
+class _ClockTime(dict[bytes, int]):
     """``HH:MM:SS`` -> microseconds since midnight (filled lazily)."""
 
-    def __missing__(self, text: str) -> int:
+    def __missing__(self, text: bytes) -> int:
         value = (int(text[:2]) * 3600 + int(text[3:5]) * 60 + int(text[6:8])) * _SECOND_US
         self[text] = value
         return value
 
 
-def _keys_to_us(keys: list[str]) -> list[int]:
+def _keys_to_us(keys: list[bytes]) -> list[int]:
     days = map(_DayStart().__getitem__, map(itemgetter(slice(0, 10)), keys))
     clock = map(_ClockTime().__getitem__, map(itemgetter(slice(11, 19)), keys))
     result = list(map(add, days, clock))
@@ -135,6 +136,31 @@ def _keys_to_us(keys: list[str]) -> list[int]:
             if len(key) == 26:
                 result[index] += int(key[20:])
     return result
+
+
+class _Unsure(Exception):
+    """The fast path met something it does not check itself (the careful reader will)."""
+
+
+class _Packed(dict[bytes, int]):
+    """An amount field (``12.50``) -> a row's packed stats: its cents and one order.
+
+    Filled lazily and bounded: real exports repeat a limited set of prices.
+    """
+
+    def __missing__(self, text: bytes) -> int:
+        if _FAST_AMOUNT.fullmatch(text) is None:
+            raise _Unsure
+        if len(self) >= _AMOUNT_CACHE:
+            self.clear()
+        value = (int(text.replace(b".", b"")) << _CENTS_SHIFT) + _ONE_ORDER
+        self[text] = value
+        return value
+
+
+#: Customer ids sorted, with their packed stats and last-order instants (µs), aligned.
+_Parts = tuple[list[str], list[int], list[int]]
+_DECODE = methodcaller("decode", "utf-8", "surrogatepass")
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,26 +173,24 @@ class _Plan:
     columns: tuple[int, int, int, int]
     as_of_us: int
     window_us: int
-    as_of_key: str
-    window_key: str
+    as_of_key: bytes
+    window_key: bytes
     chunk_bytes: int
 
 
 class _Accumulator:
-    """Per-customer packed stats and last-order keys for one byte range."""
+    """Per-customer packed stats and last-order keys for one byte range (bytes keys)."""
 
-    __slots__ = ("last", "stats")
+    __slots__ = ("amounts", "last", "stats")
 
     def __init__(self) -> None:
-        self.stats: dict[str, int] = {}
-        self.last: dict[str, str] = {}
+        self.stats: dict[bytes, int] = {}
+        self.last: dict[bytes, bytes] = {}
+        self.amounts = _Packed()
 
-    def add_rows(
-        self, customers: list[str], keys: list[str], cents: Iterable[int], steps: Iterable[int]
-    ) -> None:
-        """Add rows given as aligned columns; ``steps`` is each row's count increment."""
+    def add_rows(self, customers: list[bytes], keys: list[bytes], values: Iterable[int]) -> None:
+        """Add rows given as aligned columns; ``values`` are the rows' packed stats."""
         stats = self.stats
-        values = map(add, map(lshift, cents, repeat(_CENTS_SHIFT)), steps)
         # Lazy maps pull one row at a time, so a customer repeated in a chunk stays exact.
         stats.update(
             zip(customers, map(add, map(stats.get, customers, repeat(0)), values), strict=True)
@@ -176,56 +200,44 @@ class _Accumulator:
         last.update(compress(zip(customers, keys, strict=True), newer))
 
     def add_one(self, customer: str, key: str, cents: int, recent: bool) -> None:
+        name = customer.encode("utf-8", "surrogatepass")  # UTF-8 sorts like the text
         step = _ONE_RECENT_ORDER if recent else _ONE_ORDER
-        self.stats[customer] = self.stats.get(customer, 0) + (cents << _CENTS_SHIFT) + step
-        if self.last.get(customer, _NO_KEY) < key:
-            self.last[customer] = key
+        self.stats[name] = self.stats.get(name, 0) + (cents << _CENTS_SHIFT) + step
+        stamp = key.encode("ascii")
+        if self.last.get(name, _NO_KEY) < stamp:
+            self.last[name] = stamp
 
-    def finish(self) -> tuple[dict[str, int], dict[str, int]]:
-        """The packed stats and the last-order instants (µs), converted in place by slices."""
+    def parts(self) -> _Parts:
+        """Everything, sorted by customer id, stamps as instants; empties the accumulator."""
         stats, last = self.stats, self.last
         self.stats, self.last = {}, {}
-        instants: dict[str, Any] = last
-        customers = list(last)
-        for low in range(0, len(customers), _BATCH):
-            part = customers[low : low + _BATCH]
-            converted = _keys_to_us(list(map(last.__getitem__, part)))
-            instants.update(zip(part, converted, strict=True))
-        return stats, instants
-
-    def batches(self) -> Iterator[tuple[list[str], list[int], list[str]]]:
-        """Customers, packed stats and last-order keys, a slice at a time."""
-        stats, last = self.stats, self.last
-        customers = list(stats)
-        for low in range(0, len(customers), _BATCH):
-            part = customers[low : low + _BATCH]
-            yield part, list(map(stats.__getitem__, part)), list(map(last.__getitem__, part))
-
-    def absorb(self, customers: list[str], packed: list[int], keys: list[str]) -> None:
-        """Merge another range's batch (as sent by :meth:`batches`)."""
-        stats, last = self.stats, self.last
-        stats.update(
-            zip(customers, map(add, map(stats.get, customers, repeat(0)), packed), strict=True)
-        )
-        newer = map(lt, map(last.get, customers, repeat(_NO_KEY)), keys)
-        last.update(compress(zip(customers, keys, strict=True), newer))
+        ids = sorted(stats)
+        packed = list(map(stats.__getitem__, ids))
+        del stats
+        keys = list(map(last.__getitem__, ids))
+        del last
+        instants = _keys_to_us(keys)
+        del keys
+        return list(map(_DECODE, ids)), packed, instants
 
 
-def _fast_csv_chunk(text: str, plan: _Plan, acc: _Accumulator) -> bool:
+def _fast_csv_chunk(data: bytes, plan: _Plan, acc: _Accumulator) -> bool:
     """Aggregate a chunk of canonical CSV lines with C-level passes; ``False`` if unsure.
 
     Unsure (an odd row anywhere in the chunk) means nothing was added: the careful
     row-by-row reader then handles the chunk and names the bad line, if there is one.
     """
+    if not data.isascii():
+        return False
     width = plan.width
-    fields = text.replace("\n", ",\n").split(",")
+    fields = data.replace(b"\n", b",\n").split(b",")
     count = len(fields) // width
     if count == 0 or len(fields) != count * width:
         return False
     # Each "\n" now starts a field. If the slots width, 2*width, ... hold all the chunk's
     # newlines, one each, every line has exactly ``width`` fields.
-    newlines = text.count("\n")
-    if newlines != count - 1 or "".join(fields[width::width]).count("\n") != newlines:
+    newlines = data.count(b"\n")
+    if newlines != count - 1 or b"".join(fields[width::width]).count(b"\n") != newlines:
         return False
     ci, ti, ai, si = plan.columns
     columns = []
@@ -236,37 +248,54 @@ def _fast_csv_chunk(text: str, plan: _Plan, acc: _Accumulator) -> bool:
         columns.append(column)
     del fields
     customers, stamps, amounts, statuses = columns
-    paid = statuses.count(COUNTING_STATUS)
-    known = paid + statuses.count("refunded") + statuses.count("cancelled")
-    if known != count or "" in customers:
+    paid = statuses.count(b"paid")
+    refunded, cancelled = statuses.count(b"refunded"), statuses.count(b"cancelled")
+    if paid + refunded + cancelled != count or b"" in customers:
         return False
     # Joined with "," (which no field holds), the match checks every stamp on its own.
     pattern = _STAMPS.get(len(stamps[0]))
-    if pattern is None or pattern.fullmatch(",".join(stamps)) is None:
+    if pattern is None or pattern.fullmatch(b",".join(stamps)) is None:
         return False
-    joined = ",".join(amounts)
-    if _AMOUNTS.fullmatch(joined) is None:
+    try:  # every amount is checked, counting or not (a new one by a regex, once)
+        values = list(map(acc.amounts.__getitem__, amounts))
+    except _Unsure:
         return False
     del amounts
-    cents_text = joined.replace(".", "").split(",")
-    del joined
     # Counting rows: paid, and not after as_of (the stamps compare like their instants).
-    keep = None if paid == count else list(map(eq, statuses, repeat(COUNTING_STATUS)))
+    # The others are few: C-level scans find them and one mask drops them.
+    dropped: list[int] = []
+    _positions(statuses, b"refunded", refunded, dropped)
+    _positions(statuses, b"cancelled", cancelled, dropped)
     if max(stamps) > plan.as_of_key:
-        due = map(ge, repeat(plan.as_of_key), stamps)
-        keep = list(due if keep is None else map(and_, keep, due))
-    if keep is not None:
+        late = list(map(lt, repeat(plan.as_of_key), stamps))
+        _positions(late, True, late.count(True), dropped)
+    if dropped:
+        keep = bytearray(b"\x01") * count
+        for index in dropped:
+            keep[index] = 0
         customers = list(compress(customers, keep))
         stamps = list(compress(stamps, keep))
-        cents_text = list(compress(cents_text, keep))
+        values = list(compress(values, keep))
     if not stamps:
         return True
-    if min(stamps) >= plan.window_key:
-        steps: Iterable[int] = repeat(_ONE_RECENT_ORDER)
+    # A row inside the frequent-buyer window adds one recent order: True is 1.
+    window = plan.window_key
+    if min(stamps) >= window:
+        acc.add_rows(customers, stamps, map(add, values, repeat(1)))
+    elif max(stamps) < window:
+        acc.add_rows(customers, stamps, values)
     else:
-        steps = map(_STEPS.__getitem__, map(le, repeat(plan.window_key), stamps))
-    acc.add_rows(customers, stamps, map(int, cents_text), steps)
+        acc.add_rows(customers, stamps, map(add, values, map(le, repeat(window), stamps)))
     return True
+
+
+def _positions(values: list[Any], value: object, count: int, out: list[int]) -> None:
+    """Append the indices of the ``count`` occurrences of ``value`` in ``values`` to ``out``."""
+    index = values.index
+    at = -1
+    for _ in range(count):
+        at = index(value, at + 1)
+        out.append(at)
 
 
 def _parse_instant(text: str, line: int) -> datetime:
@@ -399,11 +428,7 @@ def _try_fast(data: bytes, plan: _Plan, acc: _Accumulator) -> bool:
         data = data.replace(b"\r\n", b"\n").removesuffix(b"\r")
         if b"\r" in data:
             return False
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError:
-        return False
-    return _fast_csv_chunk(text, plan, acc)
+    return _fast_csv_chunk(data, plan, acc)
 
 
 def _line_of(path: str, offset: int) -> int:
@@ -416,9 +441,12 @@ def _line_of(path: str, offset: int) -> int:
 
 
 def _range_worker(plan: _Plan, start: int, end: int, conn: Connection) -> None:
-    """Read one byte range in a child process; send its aggregates in batches, then "end"."""
+    """Read one byte range in a child process; send its sorted parts in batches, then "end"."""
     try:
-        for batch in _read_range(plan, start, end).batches():
+        ids, packed, instants = _read_range(plan, start, end).parts()
+        for low in range(0, len(ids), _BATCH):
+            part = slice(low, low + _BATCH)
+            batch = (ids[part], packed[part], instants[part])
             conn.send_bytes(pickle.dumps(("batch", batch), protocol=5))
         message: tuple[str, Any] = ("end", None)
     except _RowError as exc:
@@ -472,19 +500,35 @@ def read_aggregates(
     chunk_bytes: int = 1 << 20,
 ) -> CustomerAggregates:
     """Aggregate an orders file per customer; ``workers`` processes split it by byte ranges."""
+    ids, packed, instants = read_parts(
+        path, as_of, thresholds, workers=workers, chunk_bytes=chunk_bytes
+    )
+    stats = dict(zip(ids, packed, strict=True))
+    last = dict(zip(ids, instants, strict=True))
+    return CustomerAggregates._from_parts(as_of, thresholds, stats, last)
+
+
+def read_parts(
+    path: str | os.PathLike[str],
+    as_of: datetime,
+    thresholds: FlagThresholds,
+    *,
+    workers: int = 1,
+    chunk_bytes: int = 1 << 20,
+) -> _Parts:
+    """Like :func:`read_aggregates`, as lists sorted by customer id (ready for scoring)."""
     source = Path(path)
-    result = CustomerAggregates(as_of, thresholds)
-    window = result.window_start
-    as_of_key = _key(as_of.replace(microsecond=0))
+    window = CustomerAggregates(as_of, thresholds).window_start
+    as_of_key = _key(as_of.replace(microsecond=0)).encode("ascii")
     ceil_window = window if window.microsecond == 0 else window + timedelta(seconds=1)
-    window_key = _key(ceil_window.replace(microsecond=0))[:19]
+    window_key = _key(ceil_window.replace(microsecond=0))[:19].encode("ascii")
     size = source.stat().st_size
     with source.open("rb") as stream:
         head = stream.readline()
         fmt = _detect_format(source, head)
         if fmt == "csv":
             if not head.strip():
-                return result
+                return [], [], []
             width, columns = _csv_layout(head)
             body = len(head)
         else:
@@ -501,11 +545,9 @@ def read_aggregates(
         chunk_bytes,
     )
     if fmt == "csv" and _has_quotes(plan.path, body):
-        stats, last = _read_quoted_csv(plan, body)
-        return CustomerAggregates._from_parts(as_of, thresholds, stats, last)
+        return _read_quoted_csv(plan, body)
     ranges = _ranges(plan.path, body, size, max(1, workers))
-    stats, last = _run_ranges(plan, ranges, 2 if fmt == "csv" else 1)
-    return CustomerAggregates._from_parts(as_of, thresholds, stats, last)
+    return _run_ranges(plan, ranges, 2 if fmt == "csv" else 1)
 
 
 def _has_quotes(path: str, start: int) -> bool:
@@ -518,17 +560,16 @@ def _has_quotes(path: str, start: int) -> bool:
     return False
 
 
-def _run_ranges(
-    plan: _Plan, ranges: list[tuple[int, int]], first_line: int
-) -> tuple[dict[str, int], dict[str, int]]:
+def _run_ranges(plan: _Plan, ranges: list[tuple[int, int]], first_line: int) -> _Parts:
     """Read the first range here and the others in child processes; merge everything.
 
     A bad row raises ``InvalidInput`` for the first bad line of the file, whichever
-    process met it. Children's batches are merged as they arrive, so each child can exit
-    as soon as it has sent them; the stamps become instants once, after the merge.
+    process met it. Each process sorts its customers and converts its stamps before the
+    merge (in parallel); children's batches are merged as they arrive, so each child can
+    exit as soon as it has sent them.
     """
     if not ranges:
-        return {}, {}
+        return [], [], []
     context: Any = multiprocessing.get_context(
         "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
     )
@@ -542,9 +583,19 @@ def _run_ranges(
     try:
         start, end = ranges[0]
         try:
-            acc = _read_range(plan, start, end)
+            parts = _read_range(plan, start, end).parts()
         except _RowError as exc:
             raise _invalid(first_line + exc.line, exc.field, exc.message) from None
+        if not children:
+            return parts
+        ids, packed, instants = parts
+        del parts
+        # Built in sorted order, and every child's batch adds its new ids in sorted order:
+        # the final sort only merges a few sorted runs.
+        stats = dict(zip(ids, packed, strict=True))
+        del packed
+        last = dict(zip(ids, instants, strict=True))
+        del ids, instants
         for start, receiver, process in children:
             while True:
                 try:
@@ -553,7 +604,7 @@ def _run_ranges(
                     kind, value = "crash", "worker exited without an answer"
                 if kind != "batch":
                     break
-                acc.absorb(*value)
+                _absorb(stats, last, *value)
                 del value
             receiver.close()
             process.join()
@@ -567,10 +618,14 @@ def _run_ranges(
             if process.is_alive():
                 process.kill()
                 process.join()
-    return acc.finish()
+    ids = sorted(stats)
+    packed = list(map(stats.__getitem__, ids))
+    del stats
+    instants = list(map(last.__getitem__, ids))
+    return ids, packed, instants
 
 
-def _read_quoted_csv(plan: _Plan, body: int) -> tuple[dict[str, int], dict[str, int]]:
+def _read_quoted_csv(plan: _Plan, body: int) -> _Parts:
     """CSV with quoted fields: the standard csv module, one process, exact line numbers."""
     acc = _Accumulator()
     with open(plan.path, encoding="utf-8", newline="") as stream:
@@ -590,7 +645,7 @@ def _read_quoted_csv(plan: _Plan, body: int) -> tuple[dict[str, int], dict[str, 
                 _add_checked(_csv_fields(fields, plan, line), plan, acc)
             except _RowError as exc:
                 raise _invalid(exc.line, exc.field, exc.message) from None
-    return acc.finish()
+    return acc.parts()
 
 
 def _csv_text(value: str) -> str:

@@ -16,13 +16,13 @@ from datetime import datetime
 from pathlib import Path
 
 from dixis_integrations.errors import ConfigurationError, DixisError, FieldError, InvalidInput
-from dixis_integrations.marketing._seg_files import read_aggregates, write_csv
+from dixis_integrations.marketing._seg_files import read_parts, write_csv
 from dixis_integrations.marketing.segmentation import (
     DEFAULT_RULES,
     DEFAULT_THRESHOLDS,
     FlagThresholds,
     RuleSet,
-    _score_columns,
+    _score_sorted,
     rule_set_from_mapping,
 )
 
@@ -104,9 +104,9 @@ def run(args: argparse.Namespace) -> int:
                 "the orders file does not exist",
                 errors=[FieldError(("orders",), f"{args.orders} is not a file")],
             )
-        aggregates = read_aggregates(args.orders, as_of, thresholds, workers=workers)
-        columns = _score_columns(aggregates, rules, consume=True)
-        del aggregates
+        ids, packed, last_us = read_parts(args.orders, as_of, thresholds, workers=workers)
+        columns = _score_sorted(ids, packed, last_us, as_of, thresholds, rules)
+        del ids, packed, last_us
         if args.output is None:
             write_csv(columns, rules, sys.stdout)
             sys.stdout.flush()

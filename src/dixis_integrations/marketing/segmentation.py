@@ -598,21 +598,32 @@ def _score_columns(
 ) -> _Columns:
     """Score every customer; with ``consume`` the aggregates are emptied to save memory."""
     stats, last = aggregates._stats, aggregates._last
-    thresholds = aggregates.thresholds
     ids = sorted(stats)
-    if not ids:
-        return _Columns([], [], [], [], [], [], [], [], [], [], [], [], [], ((), (), ()))
     packed = list(map(stats.__getitem__, ids))
     last_us = list(map(last.__getitem__, ids))
     if consume:
         stats.clear()
         last.clear()
-    as_of_us = _instant_us(aggregates.as_of)
+    return _score_sorted(ids, packed, last_us, aggregates.as_of, aggregates.thresholds, rules)
+
+
+def _score_sorted(
+    ids: list[str],
+    packed: list[int],
+    last_us: list[int],
+    as_of: datetime,
+    thresholds: FlagThresholds,
+    rules: RuleSet,
+) -> _Columns:
+    """Score customers given as aligned lists sorted by id (``packed`` is consumed)."""
+    if not ids:
+        return _Columns([], [], [], [], [], [], [], [], [], [], [], [], [], ((), (), ()))
+    as_of_us = _instant_us(as_of)
     recency = list(map(floordiv, map(sub, repeat(as_of_us), last_us), repeat(_DAY_US)))
     frequency = list(map(and_, map(rshift, packed, repeat(_COUNT_SHIFT)), repeat(_FIELD_MASK)))
     cents = list(map(rshift, packed, repeat(_CENTS_SHIFT)))
     recent = list(map(and_, packed, repeat(_FIELD_MASK)))
-    del packed
+    packed.clear()
     # Recency ranks descending (most recent scores 5): cuts come from the days sorted down.
     r_cuts = _cuts(recency, descending=True)
     f_cuts, m_cuts = _cuts(frequency), _cuts(cents)
