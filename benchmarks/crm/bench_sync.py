@@ -288,6 +288,11 @@ class Report:
     baseline_cpu_per_contact_us: float
     all_created: bool
     setup_cpu_ms: float = 0.0  # one-time set-up before the clock (Salesforce sign-in)
+    unpaced_cpu_per_contact_us: float = 0.0  # ours against the baseline's free emulator
+
+    @property
+    def unpaced_ratio(self) -> float:
+        return self.unpaced_cpu_per_contact_us / self.baseline_cpu_per_contact_us
 
     @property
     def ceiling_share(self) -> float:
@@ -325,11 +330,21 @@ def bench_hubspot(contacts: list[CRMContact], warm: bool = False) -> Report:
     base = hubspot_baseline(free.credentials["base_url"], free.credentials["access_token"],
                             contacts)  # fmt: skip
     free.stop()
+    # The same client under the baseline's conditions: limits lifted on both ends.
+    free = Server("hubspot", {"tier": "enterprise", "_tweaks": {
+        "ten_secondly.limit": 10**9, "daily.limit": 10**9}})  # fmt: skip
+    unbound = HubSpot(HubSpotConfig(access_token=SecretStr(free.credentials["access_token"]),
+                                    base_url=free.credentials["base_url"], tier="enterprise"),
+                      time_scale=1e-9)  # fmt: skip
+    run_one(unbound.ensure_properties())
+    unpaced = timed([unbound.upsert_contacts(p) for p in slices(contacts, WORKERS)])
+    free.stop()
     return Report("hubspot", len(contacts), calls, _ideal(calls, 190, 10 * scale), ours.elapsed,
                   int(stats.get("rate_limited_answers") or 0), ours.surfaced,
                   ours.cpu / len(contacts) * 1e6, base.cpu / len(contacts) * 1e6,
                   all(r.status is UpsertStatus.CREATED for r in ours.results)
-                  and len(ours.results) == len(contacts))  # fmt: skip
+                  and len(ours.results) == len(contacts),
+                  unpaced_cpu_per_contact_us=unpaced.cpu / len(contacts) * 1e6)  # fmt: skip
 
 
 def bench_salesforce(contacts: list[CRMContact], warm: bool = False) -> Report:
@@ -366,11 +381,23 @@ def bench_salesforce(contacts: list[CRMContact], warm: bool = False) -> Report:
     assert token is not None
     base = salesforce_baseline(fc["base_url"], token[0].get_secret_value(), contacts)
     free.stop()
+    # The same client under the baseline's conditions: no allocation to pace it.
+    free = Server("salesforce", {"daily_api_requests": 10**9})
+    fc = free.credentials
+    unbound_auth = SalesforceJWTAuth(client_id=fc["client_id"], username=fc["username"],
+                                     private_key=SecretStr(fc["private_key"]),
+                                     login_url=fc["base_url"])  # fmt: skip
+    unbound = Salesforce(SalesforceConfig(base_url=fc["base_url"], daily_api_requests=10**9),
+                         auth=unbound_auth)  # fmt: skip
+    sign_in(unbound_auth, fc["base_url"])
+    unpaced = timed([unbound.upsert_contacts(p) for p in slices(contacts, WORKERS)])
+    free.stop()
     return Report("salesforce", len(contacts), calls, _ideal(calls, allocation, day),
                   ours.elapsed, int(stats.get("rate_limited_answers") or 0), ours.surfaced,
                   ours.cpu / len(contacts) * 1e6, base.cpu / len(contacts) * 1e6,
                   all(r.status is UpsertStatus.CREATED for r in ours.results)
-                  and len(ours.results) == len(contacts), setup * 1e3)  # fmt: skip
+                  and len(ours.results) == len(contacts), setup * 1e3,
+                  unpaced.cpu / len(contacts) * 1e6)  # fmt: skip
 
 
 PIPEDRIVE_SCALE = [0.1]  # a 2-second burst window lasts 200 ms (see --pipedrive-scale)
@@ -438,6 +465,11 @@ def main() -> int:
             f"RateLimited={r.surfaced} cpu/contact={r.cpu_per_contact_us:.0f}us "
             f"baseline={r.baseline_cpu_per_contact_us:.0f}us ratio={r.cpu_ratio:.2f} "
             + (f"setup={r.setup_cpu_ms:.0f}ms " if r.setup_cpu_ms else "")
+            + (
+                f"unpaced={r.unpaced_cpu_per_contact_us:.0f}us ({r.unpaced_ratio:.2f}) "
+                if r.unpaced_cpu_per_contact_us
+                else ""
+            )
             + ("OK" if ok else "FAIL"),
             flush=True,
         )
