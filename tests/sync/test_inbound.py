@@ -13,6 +13,7 @@ from tests.models.factories import make_order
 from dixis_integrations.errors import WebhookError
 from dixis_integrations.http.driver import Operation
 from dixis_integrations.hub import Integrations
+from dixis_integrations.inventory.ledger import StockLedger
 from dixis_integrations.models.crm import CRMContact
 from dixis_integrations.models.customer import ConsentStatus, MarketingConsent
 from dixis_integrations.models.email import Subscriber
@@ -365,3 +366,26 @@ def test_a_brevo_unsubscribe_is_consent_withdrawn(hub: Integrations) -> None:
     assert isinstance(event, ConsentWithdrawn)
     assert event.email == customer.email
     assert inbox.store.last_seen("brevo") is not None  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("hub", [["zoho"]], indirect=True)
+def test_with_a_ledger_the_level_is_observed_there_and_its_crossing_is_the_stock_low(
+    hub: Integrations,
+) -> None:
+    zoho = hub.emulators["zoho"]
+    sku = "MELI-1K"
+    zoho.seed_stock({sku: 3})
+    body, headers = zoho.signed_webhook(zoho._by_sku[sku])
+    ledger = StockLedger({sku: Decimal(10)})
+    received = Inbox(hub.engine, ledger=ledger).receive(
+        "zoho", WebhookRequest(body=body, headers=headers)
+    )
+    (low,) = [e for e in received.events if isinstance(e, StockLow)]
+    (changed,) = [e for e in received.events if isinstance(e, StockChanged)]
+    assert low.reorder_point == Decimal(10)
+    assert ledger.level(sku, changed.location).on_hand == Decimal(3)
+    # the same reading through another inbox (its own store): the ledger knows it already
+    again = Inbox(hub.engine, ledger=ledger).receive(
+        "zoho", WebhookRequest(body=body, headers=headers)
+    )
+    assert not [e for e in again.events if isinstance(e, StockLow)]

@@ -15,7 +15,8 @@ to the engine:
   with our order id found from the shipment job that made the parcel;
 * a stock level -> :class:`~dixis_integrations.models.events.StockChanged`, plus
   :class:`~dixis_integrations.models.events.StockLow` when ``available`` is at or under
-  the SKU's reorder point;
+  the SKU's reorder point; with a stock ledger the level is observed there (redeliveries
+  and stale readings change nothing) and the ledger's own crossings are the ``StockLow``;
 * a CRM record change -> :class:`~dixis_integrations.models.events.ContactChanged`;
 * an unsubscribe -> :class:`~dixis_integrations.models.events.ConsentWithdrawn`.
 
@@ -36,6 +37,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from dixis_integrations.errors import ConfigurationError, NotSupported
+from dixis_integrations.inventory.ledger import StockLedger
 from dixis_integrations.models.accounting import LedgerChange
 from dixis_integrations.models.crm import CRMEvent
 from dixis_integrations.models.customer import ConsentStatus
@@ -97,6 +99,14 @@ def order_of_parcel(engine: Engine) -> ParcelLookup:
     return lookup
 
 
+def _in_tenant(event: StockLow, tenant: str) -> StockLow:
+    if event.tenant == tenant:
+        return event
+    data = event.model_dump()
+    data.update(tenant=tenant, event_id="")
+    return StockLow.model_validate(data)
+
+
 def _fact_id(fact: Any) -> str:
     given = getattr(fact, "event_id", None)
     if isinstance(given, str) and given:
@@ -116,6 +126,9 @@ class Inbox:
         options: per integration name, what its reader needs beyond the adapter's
             configuration (``{"<name>": {"username": ..., "password": ...}}``).
         reorder_points: when a reported level is low (none: no ``StockLow``).
+        ledger: our stock ledger: each reported level is observed in it, and the
+            ``StockLow`` events are the ledger's (its reorder points, counting what is
+            committed and incoming); ``reorder_points`` is then not used.
         parcels: finds our order of a parcel (default: :func:`order_of_parcel`).
         readers: the readers by adapter name (default: all built-in ones).
         ttl: how long a fact id is remembered against redeliveries (seconds).
@@ -130,6 +143,7 @@ class Inbox:
         store: DeliveryStore | None = None,
         options: Mapping[str, Mapping[str, Any]] | None = None,
         reorder_points: ReorderPoints | None = None,
+        ledger: StockLedger | None = None,
         parcels: ParcelLookup | None = None,
         readers: Mapping[str, WebhookReader] | None = None,
         ttl: float = _WEEK,
@@ -140,6 +154,7 @@ class Inbox:
         self.store: DeliveryStore = store if store is not None else MemoryDeliveryStore()
         self.options = {k: dict(v) for k, v in (options or {}).items()}
         self.reorder_points = reorder_points
+        self.ledger = ledger
         self.parcels = parcels or order_of_parcel(engine)
         self.readers = readers
         self.ttl = ttl
@@ -295,6 +310,10 @@ class Inbox:
                 as_of=level.as_of,
             )
         ]
+        if self.ledger is not None:
+            applied = self.ledger.observe(level, event_id=f"{source}:{update.event_id}")
+            events += [_in_tenant(low, tenant) for low in applied.events]
+            return events
         point = self._reorder_point(level.sku, level.location)
         if point is not None and level.available <= point:
             events.append(
