@@ -115,8 +115,8 @@ class _WriteWatch:
     __slots__ = ("landed", "pending")
 
     def __init__(self) -> None:
-        self.landed = False  # a write was answered, or failed in a way that proves nothing
-        self.pending = False  # a write was handed to the driver and its outcome never seen
+        self.landed = False  # a write was answered, or failed without proof it did not land
+        self.pending = False  # a write was handed to the driver, its outcome not yet seen
 
     @property
     def in_doubt(self) -> bool:
