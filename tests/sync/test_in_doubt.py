@@ -469,3 +469,43 @@ def test_a_postgres_journal_from_before_the_lost_attempt_column_is_migrated() ->
     finally:
         journal.close()
     PostgresJournal(dsn).close()  # opening again is harmless
+
+
+def test_replay_all_dead_leaves_the_jobs_in_doubt_to_a_person(
+    tmp_path: Any, clock: Clock, vendor: Vendor, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from dixis_integrations.cli import main
+
+    journal = SQLiteJournal(tmp_path / "j.db", clock=clock)
+    engine = make_engine(journal, clock, vendor, Blind())
+    event = an_order()
+    engine.submit(event)
+    vendor.script = ["503"]
+    engine.drain()
+    other = next(
+        e
+        for e in market_day(orders=3, seed=9, follow_ups=False).events
+        if isinstance(e, OrderCreated) and e.order.id != event.order.id
+    )
+    engine.submit(other)
+    vendor.script = ["400"]  # refused: dead for its own reason, safe to replay
+    engine.drain()
+    dead = {j.key: j.error_code for j in journal.jobs(state=JobState.DEAD)}
+    assert sorted(dead.values()) == sorted(
+        [IN_DOUBT, "dependency_dead", "validation_rejected", "dependency_dead"]
+    )
+    journal.close()
+    config = tmp_path / "dixis.toml"
+    config.write_text(f'[journal]\nurl = "sqlite:///{tmp_path / "j.db"}"\n', encoding="utf-8")
+    assert main(["jobs", "--config", str(config), "replay", "--all-dead"]) == 0
+    assert "1 job(s) in doubt left dead" in capsys.readouterr().err
+    journal = SQLiteJournal(tmp_path / "j.db", clock=clock)
+    try:
+        left = {j.error_code for j in journal.jobs(state=JobState.DEAD)}
+        assert left == {IN_DOUBT, "dependency_dead"}  # the parked job and its dependant
+        assert len(journal.jobs(state=JobState.PENDING)) == 2  # the refused order's jobs
+        (parked,) = [k for k, code in dead.items() if code == IN_DOUBT]
+        assert main(["jobs", "--config", str(config), "replay", parked]) == 0  # by KEY
+        assert journal.jobs(state=JobState.DEAD) == []
+    finally:
+        journal.close()

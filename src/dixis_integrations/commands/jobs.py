@@ -8,6 +8,7 @@ import sys
 
 from dixis_integrations.commands._common import add_config_argument, config_path
 from dixis_integrations.errors import ConfigurationError
+from dixis_integrations.sync.engine import IN_DOUBT
 from dixis_integrations.sync.journal import Job, JobState, PostgresJournal, SQLiteJournal
 
 __all__ = ["add_arguments", "open_configured_journal", "run"]
@@ -37,7 +38,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     show.add_argument("key")
     replay = sub.add_parser("replay", help="put a dead job (or all) back to pending")
     replay.add_argument("key", nargs="?")
-    replay.add_argument("--all-dead", action="store_true")
+    replay.add_argument(
+        "--all-dead",
+        action="store_true",
+        help="every dead job but those in doubt (replay those by KEY after checking)",
+    )
 
 
 def _row(job: Job) -> dict[str, object]:
@@ -60,6 +65,22 @@ def _row(job: Job) -> dict[str, object]:
         "depends_on": list(job.depends_on),
         "result": job.result,
     }
+
+
+def _replayable(dead: list[Job]) -> list[str]:
+    """The dead jobs ``--all-dead`` replays: not those in doubt (a write that may have
+    reached a vendor that cannot tell), nor the jobs waiting on them; those are replayed
+    one by one, by KEY, after checking at the vendor."""
+    doubtful = {j.key for j in dead if j.error_code == IN_DOUBT}
+    if doubtful:
+        print(
+            f"{len(doubtful)} job(s) in doubt left dead: check each at its vendor "
+            "(jobs show KEY), then replay it by KEY",
+            file=sys.stderr,
+        )
+    return [
+        j.key for j in dead if j.key not in doubtful and not doubtful.intersection(j.depends_on)
+    ]
 
 
 def run(args: argparse.Namespace) -> int:
@@ -92,7 +113,7 @@ def run(args: argparse.Namespace) -> int:
                 return 1
             print(json.dumps(_row(job), indent=2, ensure_ascii=False))
             return 0
-        keys = [j.key for j in journal.jobs(state=JobState.DEAD)] if args.all_dead else [args.key]
+        keys = _replayable(journal.jobs(state=JobState.DEAD)) if args.all_dead else [args.key]
         if not keys or keys == [None]:
             print("dixis-integrations jobs replay: give a KEY or --all-dead", file=sys.stderr)
             return 2
