@@ -47,6 +47,7 @@ from dixis_integrations.models.events import (
     StockLow,
     parse_event,
 )
+from dixis_integrations.models.lists import ListAdapter
 from dixis_integrations.models.money import Currency, CurrencyMismatch, Money, minor_units
 from dixis_integrations.models.order import (
     Order,
@@ -93,6 +94,7 @@ __all__ = [
     "ExactDecimal",
     "LedgerChanged",
     "LegalBasis",
+    "ListAdapter",
     "MarketingConsent",
     "Money",
     "NonEmptyStr",
