@@ -1,12 +1,15 @@
 """Orchestration: events in, jobs in a durable journal, effects out exactly once.
 
-:class:`Engine` plans steps per event type and executes them through adapters;
+:class:`Engine` plans steps per event type and executes them through adapters
+(:class:`AsyncEngine` runs them on asyncio);
 :class:`Journal` (SQLite or PostgreSQL) records every job; runners (inline, a local
 pool, Celery, Dramatiq) decide where jobs run; :mod:`.monitor` reports from the journal.
 Celery and Dramatiq live in :mod:`.celery` and :mod:`.dramatiq` (imported on demand).
 """
 
+from dixis_integrations.sync.aengine import AsyncCallRecorder, AsyncEngine
 from dixis_integrations.sync.engine import (
+    IN_DOUBT,
     CallRecorder,
     Connection,
     DrainSummary,
@@ -15,6 +18,7 @@ from dixis_integrations.sync.engine import (
     Outcome,
     PlannedStep,
     Router,
+    may_have_reached_vendor,
     spread_by_order,
 )
 from dixis_integrations.sync.journal import (
@@ -40,6 +44,9 @@ from dixis_integrations.sync.steps import (
 )
 
 __all__ = [
+    "IN_DOUBT",
+    "AsyncCallRecorder",
+    "AsyncEngine",
     "CallRecorder",
     "CallRow",
     "CheckpointStore",
@@ -66,6 +73,7 @@ __all__ = [
     "StepSettings",
     "builtin_steps",
     "job_key",
+    "may_have_reached_vendor",
     "open_journal",
     "spread_by_order",
 ]
