@@ -426,12 +426,22 @@ def bench_pipedrive(contacts: list[CRMContact], warm: bool = False) -> Report:
     base = pipedrive_baseline(free.credentials["base_url"], free.credentials["api_token"],
                               contacts, fkeys)  # fmt: skip
     free.stop()
+    # The same client under the baseline's conditions: no limits, budgets scaled to nothing.
+    free = Server("pipedrive", {"plan": "ultimate", "seats": 100, "_tweaks": {
+        "burst.limit": 10**9, "search_burst.limit": 10**9}})  # fmt: skip
+    unbound = Pipedrive(PipedriveConfig(api_token=SecretStr(free.credentials["api_token"]),
+                                        base_url=free.credentials["base_url"], plan="ultimate",
+                                        seats=100), time_scale=1e-9)  # fmt: skip
+    run_one(unbound.ensure_fields())
+    unpaced = timed([unbound.upsert_contacts(p) for p in slices(contacts, WORKERS)])
+    free.stop()
     searches = len(contacts)  # the binding window: 10 searches per 2 s
     return Report("pipedrive", len(contacts), 2 * len(contacts), _ideal(searches, 10, 2 * scale),
                   ours.elapsed, int(stats.get("rate_limited_answers") or 0), ours.surfaced,
                   ours.cpu / len(contacts) * 1e6, base.cpu / len(contacts) * 1e6,
                   all(r.status is UpsertStatus.CREATED for r in ours.results)
-                  and len(ours.results) == len(contacts))  # fmt: skip
+                  and len(ours.results) == len(contacts),
+                  unpaced_cpu_per_contact_us=unpaced.cpu / len(contacts) * 1e6)  # fmt: skip
 
 
 BENCHES = {"hubspot": bench_hubspot, "salesforce": bench_salesforce, "pipedrive": bench_pipedrive}
