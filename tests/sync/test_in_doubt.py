@@ -214,6 +214,7 @@ def test_a_write_that_may_have_landed_is_parked_at_a_vendor_that_cannot_tell(
     assert jobs["send"].error_code == IN_DOUBT
     assert jobs["after"].state is JobState.DEAD  # its dependants die as for any dead job
     assert jobs["after"].error_code == "dependency_dead"
+    assert [j.key for j in engine.in_doubt_jobs()] == [send.key]
     # the operator checked and found it there: nothing else runs
     assert engine.drain().executed == 0
     assert vendor.effects[event.order.id] == 1

@@ -635,6 +635,11 @@ class Engine:
         """Every dead job, oldest first."""
         return self.journal.jobs(state=JobState.DEAD, tenant=tenant)
 
+    def in_doubt_jobs(self, *, tenant: str | None = None) -> list[Job]:
+        """The dead jobs parked in doubt (``error_code`` :data:`IN_DOUBT`), oldest first:
+        each is checked at its vendor, then replayed or left dead."""
+        return [j for j in self.dead_jobs(tenant=tenant) if j.error_code == IN_DOUBT]
+
     def replay(self, key: str) -> list[str]:
         """Put a dead job (and the jobs it took down) back to pending."""
         return self.journal.replay(key)
