@@ -275,3 +275,54 @@ def test_a_write_in_doubt_is_parked_by_the_async_engine_too(journal: SQLiteJourn
         "send": IN_DOUBT,
         "after": "dependency_dead",
     }
+
+
+class Stall(httpx.AsyncBaseTransport):
+    """Never answers a write of ``path`` until released; everything else goes through."""
+
+    def __init__(self, inner: httpx.MockTransport, path: str) -> None:
+        self.inner = inner
+        self.path = path
+        self.stalled = asyncio.Event()
+        self.release = asyncio.Event()
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if request.method == "POST" and request.url.path == self.path:
+            self.stalled.set()
+            await self.release.wait()
+        return await self.inner.handle_async_request(request)
+
+
+def test_a_cancelled_drain_leaves_its_job_to_the_lease(tmp_path: Path) -> None:
+    from .conftest import Clock
+
+    clock = Clock()
+    journal = SQLiteJournal(tmp_path / "c.db", clock=clock)
+    market = MarketEmulator()
+    engine = make_engine(journal, market, plan={"order.created": ["shipment"]}, clock=clock)
+    event = day_events(1)[0]
+
+    async def main() -> None:
+        stall = Stall(market.transport(), "/vouchers")
+        aengine = make_async(engine, stall)
+        await aengine.submit(event)
+        drain = asyncio.create_task(aengine.drain())
+        await asyncio.wait_for(stall.stalled.wait(), timeout=10)
+        drain.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await drain
+        (job,) = await asyncio.to_thread(journal.jobs)
+        assert job.state is JobState.RUNNING  # as a worker that died
+        stall.release.set()
+        clock.advance(engine.policy.lease + 1)
+        summary = await aengine.drain()
+        assert [o.state for o in summary.outcomes] == [JobState.DONE]
+        await aengine.aclose()
+
+    try:
+        asyncio.run(main())
+        (job,) = journal.jobs()
+        assert job.interrupted  # the carrier can be asked: repeated, found, not made again
+        assert list(market.vouchers) == [event.order.id]
+    finally:
+        journal.close()
