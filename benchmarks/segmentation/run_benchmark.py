@@ -7,6 +7,11 @@ records its peak memory two ways: the sampled sum of the RSS of every process in
 Both outputs must be byte-identical; the figures are printed as a Markdown table.
 
     python benchmarks/segmentation/run_benchmark.py [--orders N] [--customers N] [--workers 2]
+        [--rounds N]
+
+With ``--rounds N`` both implementations run N times, alternating which goes first (other
+load on the machine changes over minutes, so a fixed order would favour one side); every
+run is printed with the load average when it started, and ratios are taken per round.
 """
 
 from __future__ import annotations
@@ -40,6 +45,7 @@ class Measurement:
     cpu_seconds: float
     tree_peak_mb: float
     largest_process_mb: float
+    load_before: float = 0.0
 
 
 def _tree_rss_kb(root: int) -> int:
@@ -70,6 +76,7 @@ def _tree_rss_kb(root: int) -> int:
 
 def measure(name: str, command: list[str], *, interval: float = 0.05) -> Measurement:
     """Run ``command``; return its wall time and peak memory (tree sum and largest process)."""
+    load_before = os.getloadavg()[0]
     start = time.perf_counter()
     process = subprocess.Popen(command)
     peak = 0
@@ -92,7 +99,7 @@ def measure(name: str, command: list[str], *, interval: float = 0.05) -> Measure
         raise SystemExit(f"{name} failed with exit status {process.returncode}")
     # wait4's usage covers the process and every descendant it waited for (its workers).
     cpu = usage.ru_utime + usage.ru_stime
-    return Measurement(name, seconds, cpu, peak / 1024, usage.ru_maxrss / 1024)
+    return Measurement(name, seconds, cpu, peak / 1024, usage.ru_maxrss / 1024, load_before)
 
 
 def main() -> None:
@@ -102,6 +109,9 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--workdir", type=Path, help="reuse this directory (kept afterwards)")
     parser.add_argument("--naive", action="store_true", help="also time the naive Python loop")
+    parser.add_argument(
+        "--rounds", type=int, default=1, help="repeat both, alternating which runs first"
+    )
     args = parser.parse_args()
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="segment-bench-"))
     workdir.mkdir(parents=True, exist_ok=True)
@@ -113,71 +123,75 @@ def main() -> None:
             print(f"generated {orders} in {time.perf_counter() - began:.0f} s", file=sys.stderr)
         size_mb = orders.stat().st_size / 2**20
         ours_out, pandas_out = workdir / "ours.csv", workdir / "pandas.csv"
-        runs = [
-            measure(
-                "pandas",
-                [
-                    sys.executable,
-                    str(_HERE / "pandas_segment.py"),
-                    str(orders),
-                    "--as-of",
-                    AS_OF,
-                    "--output",
-                    str(pandas_out),
-                ],
-            ),
-            measure(
-                f"dixis segment --workers {args.workers}",
-                [
-                    sys.executable,
-                    "-m",
-                    "dixis_integrations.marketing.segment_cli",
-                    str(orders),
-                    "--as-of",
-                    AS_OF,
-                    "--output",
-                    str(ours_out),
-                    "--workers",
-                    str(args.workers),
-                ],
-            ),
+        pandas_command = [
+            sys.executable,
+            str(_HERE / "pandas_segment.py"),
+            str(orders),
+            "--as-of",
+            AS_OF,
+            "--output",
+            str(pandas_out),
         ]
+        ours_name = f"dixis segment --workers {args.workers}"
+        ours_command = [
+            sys.executable,
+            "-m",
+            "dixis_integrations.marketing.segment_cli",
+            str(orders),
+            "--as-of",
+            AS_OF,
+            "--output",
+            str(ours_out),
+            "--workers",
+            str(args.workers),
+        ]
+        rounds: list[tuple[Measurement, Measurement]] = []
+        identical = True
+        for number in range(args.rounds):
+            if number % 2 == 0:
+                base = measure("pandas", pandas_command)
+                ours = measure(ours_name, ours_command)
+            else:
+                ours = measure(ours_name, ours_command)
+                base = measure("pandas", pandas_command)
+            identical = identical and ours_out.read_bytes() == pandas_out.read_bytes()
+            rounds.append((base, ours))
+        naive = None
         if args.naive:
             naive_out = workdir / "naive.csv"
-            runs.append(
-                measure(
-                    "naive Python loop",
-                    [
-                        sys.executable,
-                        str(_HERE / "naive_segment.py"),
-                        str(orders),
-                        "--as-of",
-                        AS_OF,
-                        "--output",
-                        str(naive_out),
-                    ],
-                )
+            naive = measure(
+                "naive Python loop",
+                [
+                    sys.executable,
+                    str(_HERE / "naive_segment.py"),
+                    str(orders),
+                    "--as-of",
+                    AS_OF,
+                    "--output",
+                    str(naive_out),
+                ],
             )
             if naive_out.read_bytes() != ours_out.read_bytes():
                 raise SystemExit("the naive loop and the segment command disagree")
-        identical = ours_out.read_bytes() == pandas_out.read_bytes()
-        base = runs[0]
         print(
             f"\n{args.orders:,} orders, {args.customers:,} customers, {size_mb:.0f} MB CSV, "
             f"{os.cpu_count()} CPUs; outputs identical: {identical}\n"
         )
         print(
-            "| implementation | wall (s) | x pandas | CPU (s) | x pandas "
+            "| round | load at start | implementation | wall (s) | x pandas | CPU (s) | x pandas "
             "| tree peak RSS (MB) | x pandas | largest process (MB) |"
         )
-        print("|---|---|---|---|---|---|---|---|")
-        for run in runs:
-            print(
-                f"| {run.name} | {run.seconds:.1f} | {run.seconds / base.seconds:.2f} "
-                f"| {run.cpu_seconds:.1f} | {run.cpu_seconds / base.cpu_seconds:.2f} "
-                f"| {run.tree_peak_mb:.0f} | {run.tree_peak_mb / base.tree_peak_mb:.2f} "
-                f"| {run.largest_process_mb:.0f} |"
-            )
+        print("|---|---|---|---|---|---|---|---|---|---|")
+        for number, (base, ours) in enumerate(rounds, 1):
+            runs = [base, ours] if naive is None or number > 1 else [base, ours, naive]
+            for run in runs:
+                print(
+                    f"| {number} | {run.load_before:.1f} | {run.name} | {run.seconds:.1f} "
+                    f"| {run.seconds / base.seconds:.2f} "
+                    f"| {run.cpu_seconds:.1f} | {run.cpu_seconds / base.cpu_seconds:.2f} "
+                    f"| {run.tree_peak_mb:.0f} | {run.tree_peak_mb / base.tree_peak_mb:.2f} "
+                    f"| {run.largest_process_mb:.0f} |"
+                )
         load = os.getloadavg()[0]
         print(f"\nload average at the end: {load:.1f} (other work on the machine slows both)")
         if not identical:
