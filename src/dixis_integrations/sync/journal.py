@@ -346,6 +346,11 @@ _DUE = (
     " WHERE d.key = dixis_jobs.key AND (j2.state IS NULL OR j2.state <> 'done'))"
 )
 
+_LANE_FREE = (
+    "(lane IS NULL OR NOT EXISTS (SELECT 1 FROM dixis_jobs r WHERE r.lane = dixis_jobs.lane"
+    " AND r.state = 'running' AND r.lease_until > {p}))"
+)
+
 
 def _row_to_job(row: Sequence[Any]) -> Job:
     (
@@ -504,6 +509,7 @@ class _SQLJournal:
     ) -> list[Job]:
         now = self._clock()
         due = _DUE.format(p=self._p)
+        lane_free = _LANE_FREE.format(p=self._p)
         with self._tx() as cur:
             if key is not None:
                 cur.execute(
@@ -514,12 +520,15 @@ class _SQLJournal:
                     (key, now, now, now),
                 )
             else:
+                # Jobs of a lane another worker holds are left out here, not after the
+                # LIMIT: a backlog of one lane at the head of the queue must not hide the
+                # jobs behind it from every other worker.
                 cur.execute(
                     self._q(
-                        f"SELECT key, lane FROM dixis_jobs WHERE {due} "
+                        f"SELECT key, lane FROM dixis_jobs WHERE {due} AND {lane_free} "
                         f"ORDER BY created_at, key LIMIT ?{self._claim_lock}"
                     ),
-                    (now, now, now, limit * 4 + 4),
+                    (now, now, now, now, limit * 4 + 4),
                 )
             candidates = [(r[0], r[1]) for r in cur.fetchall()]
             lanes: set[str] = set()

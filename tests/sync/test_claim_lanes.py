@@ -1,0 +1,40 @@
+"""Claims look past a busy lane: a backlog of one lane at the head of the queue does not
+hide the jobs behind it (on SQLite and PostgreSQL)."""
+
+from __future__ import annotations
+
+from dixis_integrations.sync.journal import JobSpec, Journal
+
+from .conftest import Clock
+
+
+def job(event: str, step: str, lane: str | None) -> JobSpec:
+    return JobSpec(
+        tenant="t",
+        event_id=event,
+        event_type="order.created",
+        step=step,
+        kind="inventory" if lane else "crm",
+        provider="p",
+        payload="{}",
+        lane=lane,
+    )
+
+
+def test_a_busy_lane_does_not_hide_the_jobs_behind_it(journal: Journal, clock: Clock) -> None:
+    # twenty jobs of one lane, older than a job of no lane and one of another lane
+    for i in range(20):
+        journal.enqueue([job(f"e{i:02d}", "inventory", "stock:p")])
+        clock.advance(1)
+    journal.enqueue([job("late", "crm_contact", None), job("other", "inventory", "stock:q")])
+    (head,) = journal.claim("w1", lease=10)
+    assert head.event_id == "e00"
+    taken = [journal.claim(f"w{n}", lease=10) for n in (2, 3, 4)]
+    assert sorted(j.event_id for batch in taken for j in batch) == ["late", "other"]
+    # the lane frees when its job is done, or when its worker's lease runs out
+    journal.complete(head.key, "w1", external_id=None, result=None)
+    (second,) = journal.claim("w5", lease=10)
+    assert second.event_id == "e01"
+    assert journal.claim("w6", lease=10) == []
+    clock.advance(20)
+    assert [j.event_id for j in journal.claim("w7", lease=10)] == ["e01"]
