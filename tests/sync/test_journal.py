@@ -185,6 +185,39 @@ def test_kill_takes_down_waiting_dependents_and_replay_revives_them(journal: Jou
     assert journal.replay(shipment.key) == []  # only dead jobs are replayed
 
 
+def test_a_job_enqueued_after_its_dependency_died_is_dead_and_revived_by_replay(
+    journal: Journal,
+) -> None:
+    shipment = spec(step="shipment")
+    journal.enqueue([shipment])
+    journal.claim("w1", lease=30)
+    journal.kill(shipment.key, "w1", error_code="in_doubt", message="check the carrier")
+    # the cancellation arrives hours later and waits on the dead shipment
+    cancel = spec(event="order.cancelled:1", step="cancel_shipment", deps=(shipment.key,))
+    after = spec(event="order.cancelled:1", step="notify", deps=(cancel.key,))
+    journal.enqueue([cancel, after])
+    dead = {j.key: j for j in journal.jobs(state=JobState.DEAD)}
+    assert dead[cancel.key].error_code == "dependency_dead"
+    assert shipment.key in (dead[cancel.key].error_message or "")
+    assert dead[after.key].error_code == "dependency_dead"
+    assert journal.next_due() is None  # nothing is left waiting forever
+    journal.enqueue([cancel])  # at-least-once delivery: enqueueing again changes nothing
+    assert journal.get(cancel.key).state is JobState.DEAD  # type: ignore[union-attr]
+    assert journal.replay(shipment.key) == [shipment.key, cancel.key, after.key]
+    assert journal.get(after.key).state is JobState.PENDING  # type: ignore[union-attr]
+
+
+def test_a_job_enqueued_after_its_dependency_is_done_runs(journal: Journal) -> None:
+    invoice = spec(step="invoice")
+    journal.enqueue([invoice])
+    (job,) = journal.claim("w1", lease=30)
+    journal.complete(job.key, "w1", external_id="INV-1", result=None)
+    payment = spec(event="order.paid:1", step="payment", deps=(invoice.key,))
+    journal.enqueue([payment])
+    (claimed,) = journal.claim("w1", lease=30)
+    assert claimed.key == payment.key
+
+
 def test_claim_by_key_claims_only_that_job_when_due(journal: Journal) -> None:
     a, b = spec(step="a"), spec(step="b")
     journal.enqueue([a, b])

@@ -156,7 +156,11 @@ class Journal(Protocol):
     """The job journal every runner uses; implementations pass one shared test suite."""
 
     def enqueue(self, specs: Sequence[JobSpec]) -> list[str]:
-        """Record jobs (a job already recorded is left as it is); their keys, in order."""
+        """Record jobs (a job already recorded is left as it is); their keys, in order.
+
+        A new job that waits on a job already dead is recorded dead
+        (``dependency_dead``), so nothing waits forever; replaying the dead job
+        revives it."""
         ...
 
     def claim(
@@ -494,6 +498,7 @@ class _SQLJournal:
                         spec.lane,
                     ),
                 )
+                inserted = bool(_rowcount(cur))
                 for dep in spec.depends_on:
                     cur.execute(
                         self._q(
@@ -502,7 +507,33 @@ class _SQLJournal:
                         ),
                         (key, dep),
                     )
+                if inserted and spec.depends_on:
+                    self._born_dead(cur, key, spec.depends_on, now)
         return keys
+
+    def _born_dead(self, cur: _Cursor, key: str, deps: Sequence[str], now: float) -> None:
+        """A new job that waits on a job already dead is dead too (``dependency_dead``),
+        as it would have been had it existed when that job died; replaying the dead job
+        revives it with the rest of its dependants."""
+        marks = ", ".join("?" for _ in deps)
+        cur.execute(
+            self._q(
+                f"SELECT key FROM dixis_jobs WHERE key IN ({marks}) AND state = 'dead' "
+                "ORDER BY key LIMIT 1"
+            ),
+            tuple(deps),
+        )
+        row = cur.fetchone()
+        if row is None:
+            return
+        cur.execute(
+            self._q(
+                "UPDATE dixis_jobs SET state = 'dead', error_code = 'dependency_dead', "
+                "error_message = ?, next_attempt_at = NULL, finished_at = ?, updated_at = ? "
+                "WHERE key = ?"
+            ),
+            (f"a job it waits on is dead ({row[0]})", now, now, key),
+        )
 
     def claim(
         self, worker: str, *, lease: float, limit: int = 1, key: str | None = None
