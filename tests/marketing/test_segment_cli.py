@@ -322,3 +322,102 @@ def test_leap_days_are_valid_on_the_fast_path(
     aggregates = read_aggregates(path, datetime(2025, 1, 1, tzinfo=UTC), DEFAULT_THRESHOLDS)
     assert aggregates.customer("a")[3] == datetime(2024, 2, 29, 12, tzinfo=UTC)
     assert aggregates.customer("b")[1] == Decimal("2.00")
+
+
+def _library_csv(orders: list[SegmentOrder], as_of: datetime) -> list[tuple[str, int, str]]:
+    return [
+        (s.customer_id, s.frequency, f"{s.monetary:.2f}") for s in segment_customers(orders, as_of)
+    ]
+
+
+def test_non_ascii_ids_sort_and_aggregate_like_the_library(tmp_path: Path) -> None:
+    ids = ["zoe", "Ζωή", "émile", "bob", "Ωmega", "a\u00e9", "ae", "日本"]
+    orders = [
+        SegmentOrder(
+            ids[i % len(ids)],
+            datetime(2025, 1 + i % 12, 1 + i % 28, i % 24, tzinfo=UTC),
+            Decimal(f"{i % 300}.{i % 100:02d}"),
+            ("paid", "paid", "refunded")[i % 3],
+        )
+        for i in range(3000)
+    ]
+    text = "customer_id,created_at,total_amount,status\n" + "".join(
+        f"{o.customer_id},{o.created_at:%Y-%m-%dT%H:%M:%SZ},{o.total},{o.status}\n" for o in orders
+    )
+    as_of = datetime(2026, 1, 1, tzinfo=UTC)
+    for workers in ("1", "2"):
+        code, out = segment(tmp_path, text, "--workers", workers)
+        assert code == 0
+        rows = [line.split(",") for line in out.splitlines()[1:]]
+        assert [(r[0], int(r[2]), r[3]) for r in rows] == _library_csv(orders, as_of)
+    path = tmp_path / "orders.csv"
+    path.write_text(text, encoding="utf-8")
+    expected = aggregate(orders, as_of)
+    assert read_aggregates(path, as_of, DEFAULT_THRESHOLDS, chunk_bytes=2048) == expected
+    assert read_aggregates(path, as_of, DEFAULT_THRESHOLDS, workers=3) == expected
+
+
+def test_odd_amounts_and_a_small_amount_cache_stay_exact(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from dixis_integrations.marketing import _seg_files
+
+    monkeypatch.setattr(_seg_files, "_AMOUNT_CACHE", 3)  # cleared again and again
+
+    def amount(i: int) -> str:
+        if i % 997 == 0:
+            return "0.5"
+        if i % 50 == 0:
+            return f"{i}.{i % 100:02d}"
+        return ["12.50", "3", "007.25", "1000.00", "999.99"][i % 5]
+
+    orders = [
+        SegmentOrder(
+            f"c{i % 41}",
+            datetime(2025, 6, 1, tzinfo=UTC) + timedelta(hours=i),
+            Decimal(amount(i)),
+            ("paid", "cancelled", "paid", "refunded")[i % 4],
+        )
+        for i in range(4000)
+    ]
+    path = tmp_path / "orders.csv"
+    path.write_text(
+        "customer_id,created_at,total_amount,status\n"
+        + "".join(
+            f"{o.customer_id},{o.created_at:%Y-%m-%dT%H:%M:%SZ},{amount(i)},{o.status}\n"
+            for i, o in enumerate(orders)
+        ),
+        encoding="utf-8",
+    )
+    as_of = datetime(2025, 11, 1, tzinfo=UTC)
+    expected = aggregate(orders, as_of)
+    assert read_aggregates(path, as_of, DEFAULT_THRESHOLDS, chunk_bytes=1024) == expected
+    assert read_aggregates(path, as_of, DEFAULT_THRESHOLDS, workers=2) == expected
+
+
+def test_read_parts_are_sorted_and_agree_with_the_aggregates(tmp_path: Path) -> None:
+    from dixis_integrations.marketing._seg_files import read_parts
+
+    rows = [
+        f"{i},c{i * 7919 % 997},2025-{1 + i % 12:02d}-{1 + i % 28:02d}"
+        f"T{i % 24:02d}:{i % 60:02d}:00Z,"
+        f"{i % 700}.{i % 100:02d},{('paid', 'paid', 'refunded', 'cancelled')[i % 4]}\n"
+        for i in range(12_000)
+    ]
+    path = tmp_path / "orders.csv"
+    path.write_text("order_id,customer_id,created_at,total_amount,status\n" + "".join(rows))
+    as_of = datetime(2025, 10, 15, 12, 30, tzinfo=UTC)
+    expected = read_aggregates(path, as_of, DEFAULT_THRESHOLDS)
+    for workers in (1, 2, 4):
+        ids, packed, instants = read_parts(path, as_of, DEFAULT_THRESHOLDS, workers=workers)
+        assert ids == sorted(ids)
+        assert len(set(ids)) == len(ids) == len(expected)
+        for customer_id in ids[::50]:
+            frequency, monetary, recent, last = expected.customer(customer_id)
+            index = ids.index(customer_id)
+            assert packed[index] >> 96 == int(monetary * 100)
+            assert packed[index] >> 48 & (1 << 48) - 1 == frequency
+            assert packed[index] & (1 << 48) - 1 == recent
+            assert (
+                datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=instants[index]) == last
+            )

@@ -266,7 +266,8 @@ def _fast_csv_chunk(data: bytes, plan: _Plan, acc: _Accumulator) -> bool:
     dropped: list[int] = []
     _positions(statuses, b"refunded", refunded, dropped)
     _positions(statuses, b"cancelled", cancelled, dropped)
-    if max(stamps) > plan.as_of_key:
+    earliest, latest = min(stamps), max(stamps)
+    if latest > plan.as_of_key:
         late = list(map(lt, repeat(plan.as_of_key), stamps))
         _positions(late, True, late.count(True), dropped)
     if dropped:
@@ -280,9 +281,9 @@ def _fast_csv_chunk(data: bytes, plan: _Plan, acc: _Accumulator) -> bool:
         return True
     # A row inside the frequent-buyer window adds one recent order: True is 1.
     window = plan.window_key
-    if min(stamps) >= window:
+    if earliest >= window:
         acc.add_rows(customers, stamps, map(add, values, repeat(1)))
-    elif max(stamps) < window:
+    elif latest < window:
         acc.add_rows(customers, stamps, values)
     else:
         acc.add_rows(customers, stamps, map(add, values, map(le, repeat(window), stamps)))
