@@ -366,3 +366,35 @@ def test_a_conflict_is_tried_again_a_few_times_then_dead(
         JobState.DEAD,
     ]
     assert engine.dead_jobs()[0].error_code == "conflict"
+
+
+def test_contact_jobs_run_one_at_a_time_per_customer_not_per_crm(
+    journal: SQLiteJournal, emulator: MarketEmulator
+) -> None:
+    from dixis_integrations.models.events import OrderCancelled
+    from dixis_integrations.sync.history import JournalOrderHistory
+
+    day = market_day(orders=40, seed=3, follow_ups=False)
+    created = [e for e in day.events if isinstance(e, OrderCreated)]
+    by_customer: dict[str, list[OrderCreated]] = {}
+    for e in created:
+        by_customer.setdefault(e.order.customer.id, []).append(e)
+    repeat = next(orders for orders in by_customer.values() if len(orders) > 1)
+    other = next(orders[0] for c, orders in by_customer.items() if c != repeat[0].order.customer.id)
+    conns = connections(BASE, transport=emulator.transport(), kinds=("inventory", "crm"))
+    engine = Engine(
+        journal, conns, settings=StepSettings(sender=SENDER, history=JournalOrderHistory(journal))
+    )
+
+    def lanes(event: OrderCreated | OrderCancelled) -> dict[str, str | None]:
+        return {s.step: s.lane for s in engine.plan(event)}
+
+    first, second = lanes(repeat[0]), lanes(repeat[1])
+    assert first["crm_contact"] == second["crm_contact"]  # one customer: one lane
+    assert first["crm_contact"] == f"crm:crm:customer:{repeat[0].order.customer.id}"
+    assert lanes(other)["crm_contact"] != first["crm_contact"]  # others run beside it
+    assert first["inventory"] == "inventory:stock"  # stock stays one lane per vendor
+    # a cancellation names only the order: its customer is found in the history
+    engine.submit(repeat[0])
+    cancel = OrderCancelled(order_id=repeat[0].order.id)
+    assert lanes(cancel)["crm_contact_update"] == first["crm_contact"]

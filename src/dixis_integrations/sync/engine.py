@@ -433,7 +433,7 @@ class Engine:
                     provider=p.provider,
                     payload=payload,
                     depends_on=tuple(deps),
-                    lane=f"{definition.kind}:{p.provider}" if definition.serial else None,
+                    lane=definition.lane(event, p.provider, self.settings),
                 )
             )
         return specs

@@ -137,7 +137,10 @@ class StepDefinition:
     ``requires``: a capability the adapter must declare, or the step is left out of the
     plan for that adapter (no voucher cancellation at a carrier that cannot cancel).
     ``serial``: jobs of this step run one at a time per provider (stock adjustments at a
-    vendor that reads, then writes the sum, would otherwise lose updates).
+    vendor that reads, then writes the sum, would otherwise lose updates). With
+    ``lane_key`` as well, one at a time per provider *and* key (one customer's contact
+    jobs, say), so jobs of different keys still run side by side; a key of ``None`` falls
+    back to the provider's lane.
     ``repeatable``: whether an attempt that may have reached the vendor can be made again
     with this adapter without a second effect (the vendor takes our idempotency key, or
     the step looks the first effect up by our reference); ``None``: always. When it says
@@ -155,6 +158,16 @@ class StepDefinition:
     requires: Capability | None = None
     serial: bool = False
     repeatable: Callable[[Any], bool] | None = None
+    lane_key: Callable[[Event, StepSettings], str | None] | None = None
+
+    def lane(self, event: Event, provider: str, settings: StepSettings) -> str | None:
+        """The lane a job of this step for ``event`` at ``provider`` runs in (``None``:
+        no lane, it runs beside any other job)."""
+        if not self.serial:
+            return None
+        lane = f"{self.kind}:{provider}"
+        key = self.lane_key(event, settings) if self.lane_key is not None else None
+        return lane if key is None else f"{lane}:{key}"
 
     def can_repeat(self, adapter: Any) -> bool:
         """Whether an attempt of this step that may have reached ``adapter``'s vendor
@@ -203,6 +216,23 @@ def _of_order(event: Event) -> str:
     if not isinstance(order_id, str):  # pragma: no cover - definitions pair with events
         raise TypeError(f"{type(event).__name__} has no order_id")
     return _order_event_id(event.tenant, order_id)
+
+
+def customer_lane(event: Event, settings: StepSettings) -> str | None:
+    """The customer an event is about, as a lane key: contact jobs of one customer run
+    one at a time (their figures are read, then written), other customers' side by side.
+    Events that name only the order find its customer in the history."""
+    if isinstance(event, OrderCreated):
+        return f"customer:{event.order.customer.id}"
+    if isinstance(event, CustomerCreated):
+        return f"customer:{event.customer.id}"
+    order_id = getattr(event, "order_id", None)
+    history = settings.history
+    if isinstance(order_id, str) and history is not None:
+        order = history.order(event.tenant, order_id)
+        if order is not None:
+            return f"customer:{order.customer.id}"
+    return None
 
 
 def _payments_of_order(event: Event) -> str:
@@ -457,6 +487,7 @@ def builtin_steps() -> list[StepDefinition]:
             (),
             "upsert the CRM contact with the customer's aggregates",
             serial=True,
+            lane_key=customer_lane,
         ),
         StepDefinition(
             "crm_contact_update",
@@ -466,6 +497,7 @@ def builtin_steps() -> list[StepDefinition]:
             (Dependency("crm_contact", of_order),),
             "upsert the contact's figures after a refund or cancellation",
             serial=True,
+            lane_key=customer_lane,
         ),
         StepDefinition(
             "crm_delivered",
@@ -475,6 +507,7 @@ def builtin_steps() -> list[StepDefinition]:
             (),
             "upsert the contact when its parcel is delivered",
             serial=True,
+            lane_key=customer_lane,
         ),
         StepDefinition(
             "review_request",
