@@ -98,6 +98,22 @@ class TokenSettings(BaseModel):
     url: str = "sqlite:///dixis-tokens.db"
 
 
+class WebhookSettings(BaseModel):
+    """Where verified webhook deliveries are recorded, and how fresh they must be.
+
+    ``store``: the path of a SQLite delivery store shared by the processes that receive
+    webhooks (``None``: in memory, one process). ``max_age_seconds``: after this long
+    without a verified delivery an integration's webhooks are stale. ``required``: the
+    integrations whose health is down while their webhooks are stale (others only
+    report the age).
+    """
+
+    model_config = _STRICT
+    store: str | None = None
+    max_age_seconds: float = Field(default=86_400.0, gt=0)
+    required: tuple[str, ...] = ()
+
+
 class IntegrationSettings(BaseModel):
     """One configured adapter: its kind, name and raw settings (checked against its
     own ``<Vendor>Config`` by :func:`validate_integration`)."""
@@ -126,6 +142,7 @@ class Settings(BaseModel):
     shipping: ShippingSettings = ShippingSettings()
     plan: dict[str, list[str]] = Field(default_factory=dict)
     tokens: TokenSettings = TokenSettings()
+    webhooks: WebhookSettings = WebhookSettings()
     oauth: dict[str, OAuthAppSettings] = Field(default_factory=dict)
     integrations: tuple[IntegrationSettings, ...] = ()
     path: str | None = None

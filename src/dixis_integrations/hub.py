@@ -17,7 +17,7 @@ import tempfile
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Generic, TypeVar, cast
+from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
 from urllib.parse import urlsplit
 
 import httpx
@@ -49,6 +49,11 @@ from dixis_integrations.sync.history import JournalOrderHistory
 from dixis_integrations.sync.journal import Journal, SQLiteJournal, open_journal
 from dixis_integrations.sync.marketday import SENDER
 from dixis_integrations.sync.steps import StepSettings
+from dixis_integrations.webhooks import MemoryDeliveryStore, SQLiteDeliveryStore
+
+if TYPE_CHECKING:
+    from dixis_integrations.sync.inbound import Inbox
+    from dixis_integrations.sync.monitor import Freshness
 
 __all__ = [
     "AsyncIntegrations",
@@ -268,6 +273,7 @@ class Integrations:
         self.skipped = list(skipped)
         self.emulators = emulators or {}
         self._tempdir = tempdir
+        self._deliveries: MemoryDeliveryStore | SQLiteDeliveryStore | None = None
         self.engine = Engine(
             journal,
             self.connections.values(),
@@ -317,6 +323,13 @@ class Integrations:
                 raise ConfigurationError(exc.message, key=item.key) from None
             config = validate_integration(item, adapter_cls)
             built.append((item.kind, item.name, adapter_cls, config))
+        configured = {item.name for item in settings.integrations}
+        for name in settings.webhooks.required:
+            if name not in configured:
+                raise ConfigurationError(
+                    f"webhooks are required of {name!r}, which is not configured",
+                    key="webhooks.required",
+                )
         journal = open_journal(settings.journal.url)
         recorder = CallRecorder(journal)
         budgets = Budgets()
@@ -513,8 +526,12 @@ class Integrations:
         self.close()
 
     def close(self) -> None:
-        """Close drivers and the journal; remove the sandbox's temporary folder."""
+        """Close drivers, the journal and the delivery store; remove the sandbox's
+        temporary folder."""
         self.engine.close()
+        if isinstance(self._deliveries, SQLiteDeliveryStore):
+            self._deliveries.close()
+        self._deliveries = None
         if self._tempdir is not None:
             shutil.rmtree(self._tempdir, ignore_errors=True)
             self._tempdir = None
@@ -579,11 +596,47 @@ class Integrations:
         self.engine.drain(wait=False)
         return keys
 
-    def health(self, *, timeout: float = 10.0) -> list[HealthStatus]:
-        """Every integration's ``check()``, concurrently, each bounded by ``timeout``."""
-        from dixis_integrations.sync.monitor import check_all
+    def delivery_store(self) -> MemoryDeliveryStore | SQLiteDeliveryStore:
+        """The webhook delivery store of the configuration (``[webhooks] store``): a
+        SQLite file shared by the processes that receive webhooks, else one in memory.
+        The inbox records each verified delivery in it; health reads freshness from it."""
+        if self._deliveries is None:
+            path = self.settings.webhooks.store
+            self._deliveries = SQLiteDeliveryStore(path) if path else MemoryDeliveryStore()
+        return self._deliveries
 
-        return check_all(self.connections.values(), timeout=timeout)
+    def inbox(self, **options: Any) -> Inbox:
+        """An :class:`~dixis_integrations.sync.inbound.Inbox` on this hub's engine and
+        delivery store; ``options`` are the inbox's other keyword arguments."""
+        from dixis_integrations.sync.inbound import Inbox
+
+        options.setdefault("store", self.delivery_store())
+        return Inbox(self.engine, **options)
+
+    def freshness(self) -> Freshness | None:
+        """The configured webhook freshness rule (``None`` when the configuration names
+        neither a delivery store nor integrations that require webhooks)."""
+        hooks = self.settings.webhooks
+        if hooks.store is None and not hooks.required:
+            return None
+        from dixis_integrations.sync.monitor import Freshness
+
+        return Freshness(
+            log=self.delivery_store(),
+            max_age=hooks.max_age_seconds,
+            required=frozenset(hooks.required),
+        )
+
+    def health(
+        self, *, timeout: float = 10.0, freshness: Freshness | None = None
+    ) -> list[HealthStatus]:
+        """Every integration's ``check()``, concurrently, each bounded by ``timeout``,
+        with webhook freshness (``freshness``, else the configured rule) added."""
+        from dixis_integrations.sync.monitor import check_all, webhook_freshness
+
+        statuses = check_all(self.connections.values(), timeout=timeout)
+        rule = freshness if freshness is not None else self.freshness()
+        return statuses if rule is None else webhook_freshness(statuses, rule)
 
 
 _SANDBOX_OPTIONS: dict[str, dict[str, Any]] = {

@@ -142,3 +142,40 @@ def test_health_command_reports_webhook_freshness_and_fails_when_required_and_st
     (row,) = json.loads(capsys.readouterr().out)
     assert row["webhook_fresh"] == "no"
     assert main(["health", "--sandbox"]) == 0  # not asked for: not checked
+
+
+def test_configured_webhook_rule_drives_hub_health_and_the_inbox_store(tmp_path: Path) -> None:
+    from dixis_integrations.config import Settings, WebhookSettings
+    from dixis_integrations.hub import Integrations
+
+    hooks = tmp_path / "hooks.db"
+    with Integrations.sandbox(only=["hubspot"]) as hub:
+        assert hub.freshness() is None  # nothing configured: nothing checked
+        assert all("webhook_fresh" not in s.extra for s in hub.health())
+        hub.settings = Settings(
+            webhooks=WebhookSettings(store=str(hooks), max_age_seconds=60, required=("hubspot",))
+        )
+        (down,) = hub.health()
+        assert not down.ok
+        assert down.extra["webhook_fresh"] == "no"
+        # the inbox records into the configured store, which health reads
+        inbox = hub.inbox()
+        assert inbox.store is hub.delivery_store()
+        hub.delivery_store().mark_seen("hubspot")
+        (up,) = hub.health()
+        assert up.ok
+        assert up.extra["webhook_fresh"] == "yes"
+    # another process sees the same store
+    assert SQLiteDeliveryStore(hooks).last_seen("hubspot") is not None
+
+
+def test_webhooks_required_of_an_unconfigured_integration_is_a_configuration_error() -> None:
+    from dixis_integrations.config import parse_settings
+    from dixis_integrations.errors import ConfigurationError
+    from dixis_integrations.hub import Integrations
+
+    settings = parse_settings({"webhooks": {"required": ["xero"]}})
+    with pytest.raises(ConfigurationError) as info:
+        Integrations.from_settings(settings)
+    assert info.value.key == "webhooks.required"
+    assert "xero" in str(info.value)

@@ -30,9 +30,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--webhook-max-age",
         type=float,
-        default=86_400.0,
+        default=None,
         metavar="SECONDS",
-        help="webhooks older than this are stale (default: a day)",
+        help="webhooks older than this are stale (default: [webhooks] max_age_seconds, a day)",
     )
     parser.add_argument(
         "--require-webhooks",
@@ -55,12 +55,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"dixis-integrations health: {exc}", file=sys.stderr)
         return 2
     with hub:
-        statuses = hub.health(timeout=args.timeout)
-        freshness = _freshness(args)
-        if freshness is not None:
-            from dixis_integrations.sync.monitor import webhook_freshness
-
-            statuses = webhook_freshness(statuses, freshness)
+        # the command line's freshness rule, else the configuration's ([webhooks])
+        statuses = hub.health(timeout=args.timeout, freshness=_freshness(args, hub))
         if args.json:
             rows = [
                 {
@@ -86,16 +82,21 @@ def run(args: argparse.Namespace) -> int:
         return 0 if all(s.ok for s in statuses) else 1
 
 
-def _freshness(args: argparse.Namespace) -> Any:
-    """The webhook freshness settings of the command line (``None``: not asked for)."""
+def _freshness(args: argparse.Namespace, hub: Any) -> Any:
+    """The webhook freshness rule of the command line, its omitted parts taken from the
+    configuration (``None``: neither asks for one)."""
     required = frozenset(n.strip() for n in args.require_webhooks.split(",") if n.strip())
-    if not args.webhooks and not required:
+    if not args.webhooks and not required and args.webhook_max_age is None:
         return None
     from dixis_integrations.sync.monitor import Freshness
-    from dixis_integrations.webhooks import MemoryDeliveryStore, SQLiteDeliveryStore
+    from dixis_integrations.webhooks import SQLiteDeliveryStore
 
-    log = SQLiteDeliveryStore(args.webhooks) if args.webhooks else MemoryDeliveryStore()
-    return Freshness(log=log, max_age=args.webhook_max_age, required=required)
+    configured = hub.settings.webhooks
+    log = SQLiteDeliveryStore(args.webhooks) if args.webhooks else hub.delivery_store()
+    max_age = (
+        args.webhook_max_age if args.webhook_max_age is not None else configured.max_age_seconds
+    )
+    return Freshness(log=log, max_age=max_age, required=required or frozenset(configured.required))
 
 
 def _hooks_text(extra: dict[str, str]) -> str:
