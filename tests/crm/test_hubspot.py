@@ -203,6 +203,22 @@ def test_207_results_are_matched_back_to_input_order() -> None:
     assert results[1].reason == '"gold" is not a valid option for dixis_segment'
 
 
+@pytest.mark.parametrize("order", [[0, 1, 2], [2, 0, 1], [1, 2, 0]])
+def test_a_full_200_answer_is_matched_by_email_in_any_order(order: list[int]) -> None:
+    contacts = [contact(1), contact(2), contact(3)]
+    items = [
+        {"id": "301", "new": True, "properties": {"email": "buyer1@example.gr"}},
+        {"id": "302", "new": False, "properties": {"email": "BUYER2@example.gr"}},
+        {"id": "303", "new": True, "properties": {"email": "buyer3@example.gr"}},
+    ]
+    results = parse_upsert_batch(contacts, {"results": [items[i] for i in order]})
+    assert [(r.reference, r.status, r.external_id) for r in results] == [
+        ("cus_1", UpsertStatus.CREATED, "301"),
+        ("cus_2", UpsertStatus.UPDATED, "302"),
+        ("cus_3", UpsertStatus.CREATED, "303"),
+    ]
+
+
 def test_ten_secondly_429_is_a_short_rate_limit() -> None:
     error = request_for(
         429,

@@ -346,7 +346,7 @@ def encode_upsert_batch(contacts: Sequence[CRMContact]) -> bytes:
             f',"dixis_total_orders":"{int(c.total_orders)}"'
             f',"dixis_total_spent":"{exact_amount(c.total_spent):f}"'
             f',"dixis_currency":{_json_string(c.total_spent.currency)}'
-            f',"dixis_marketing_consent":{_json_string(c.consent.status.value)}'
+            f',"dixis_marketing_consent":{_json_string(c.consent.status)}'  # a str itself
         )
         if c.first_name:
             props += ',"firstname":' + _json_string(c.first_name)
@@ -431,8 +431,26 @@ def parse_upsert_batch(
     Results are matched by email (HubSpot does not promise their order), errors by
     ``objectWriteTraceId`` or email; a contact with neither is reported rejected.
     """
+    found = body.get("results") or ()
+    if not body.get("errors") and len(found) == len(contacts):
+        # The common answer: every input landed, listed in input order (HubSpot does not
+        # promise the order, so each is checked; any mismatch takes the general path).
+        rows: list[dict[str, Any]] = []
+        for contact, item in zip(contacts, found, strict=True):
+            props = item.get("properties")
+            if not props or props.get("email") != contact.email:
+                break
+            rows.append(
+                {
+                    "reference": contact.reference,
+                    "status": UpsertStatus.CREATED if item.get("new") else UpsertStatus.UPDATED,
+                    "external_id": str(item.get("id")),
+                }
+            )
+        else:
+            return upsert_results(rows)
     by_email: dict[str, Mapping[str, Any]] = {}
-    for item in body.get("results") or ():
+    for item in found:
         email = str((item.get("properties") or {}).get("email") or "").lower()
         if email:
             by_email[email] = item
@@ -441,7 +459,7 @@ def parse_upsert_batch(
         if isinstance(error, Mapping):
             for key in _trace_ids(error):
                 errors.setdefault(key.lower(), error)
-    rows: list[dict[str, Any]] = []
+    rows = []
     for contact in contacts:
         hit = by_email.get(contact.email)
         if hit is not None:

@@ -485,7 +485,7 @@ def encode_upsert_collection(contacts: Sequence[CRMContact], external_id_field: 
             f',"Dixis_Last_Order_Date__c":{day}'
             f',"Dixis_Segment__c":{_text(c.segment)}'
             f',"Dixis_Acquisition_Source__c":{_text(acquisition.channel if acquisition else None)}'
-            f',"Dixis_Marketing_Consent__c":{_json_string(c.consent.status.value)}'
+            f',"Dixis_Marketing_Consent__c":{_json_string(c.consent.status)}'  # a str itself
             f',"HasOptedOutOfEmail":{"false" if c.consent.allows_marketing() else "true"}'
             f"{optional}}}"
         )
