@@ -218,6 +218,23 @@ def test_a_job_enqueued_after_its_dependency_is_done_runs(journal: Journal) -> N
     assert claimed.key == payment.key
 
 
+def test_jobs_filter_by_step_provider_kind_external_id_and_event_prefix(
+    journal: Journal,
+) -> None:
+    paid = [spec(event=f"order.paid:o1:{n}", step="payment") for n in (1, 2)]
+    other = spec(event="order.paid:o10:1", step="payment")  # o10 is not o1
+    journal.enqueue([*paid, other, spec(step="invoice")])
+    for job in journal.claim("w1", lease=30, limit=10):
+        journal.complete(job.key, "w1", external_id=f"X-{job.event_id}", result=None)
+    keys = {j.key for j in journal.jobs(step="payment", event_prefix="order.paid:o1:")}
+    assert keys == {p.key for p in paid}
+    assert journal.jobs(step="payment", provider="other") == []
+    assert [j.step for j in journal.jobs(kind="accounting", step="invoice")] == ["invoice"]
+    (found,) = journal.jobs(state=JobState.DONE, external_id="X-order.paid:o10:1")
+    assert found.key == other.key
+    assert journal.jobs(event_prefix="order.paid:o1%") == []  # no wildcards
+
+
 def test_claim_by_key_claims_only_that_job_when_due(journal: Journal) -> None:
     a, b = spec(step="a"), spec(step="b")
     journal.enqueue([a, b])

@@ -417,9 +417,12 @@ class Engine:
                 if dep.recorded:  # e.g. a refund waits for the order's payments in flight
                     deps += [
                         j.key
-                        for j in self.journal.jobs(tenant=event.tenant)
-                        if (j.step, j.provider) == (dep.step, provider)
-                        and j.event_id.startswith(event_id)
+                        for j in self.journal.jobs(
+                            tenant=event.tenant,
+                            step=dep.step,
+                            provider=provider,
+                            event_prefix=event_id,
+                        )
                     ]
                     continue
                 deps.append(job_key(event.tenant, event_id, dep.step, provider))

@@ -88,12 +88,13 @@ class Received:
 
 def order_of_parcel(engine: Engine) -> ParcelLookup:
     """The default parcel lookup: the order of the done shipment job whose external id
-    is the tracking number (one pass over the tenant's done jobs)."""
+    is the tracking number (an indexed query of the journal)."""
 
     def lookup(tenant: str, carrier: str, tracking_number: str) -> str | None:
-        for job in engine.journal.jobs(state=JobState.DONE, tenant=tenant):
-            if job.kind == "shipping" and job.external_id == tracking_number:
-                return order_id_of(parse_event(job.payload))
+        for job in engine.journal.jobs(
+            state=JobState.DONE, tenant=tenant, kind="shipping", external_id=tracking_number
+        ):
+            return order_id_of(parse_event(job.payload))
         return None
 
     return lookup

@@ -225,8 +225,13 @@ class Journal(Protocol):
         tenant: str | None = None,
         event_id: str | None = None,
         limit: int | None = None,
+        step: str | None = None,
+        provider: str | None = None,
+        kind: str | None = None,
+        external_id: str | None = None,
+        event_prefix: str | None = None,
     ) -> list[Job]:
-        """Jobs, oldest first, filtered."""
+        """Jobs, oldest first, filtered (``event_prefix``: event ids starting with it)."""
         ...
 
     def counts(self) -> dict[JobState, int]:
@@ -304,6 +309,8 @@ _SCHEMA = (
     "CREATE INDEX IF NOT EXISTS dixis_jobs_due ON dixis_jobs (state, next_attempt_at)",
     "CREATE INDEX IF NOT EXISTS dixis_jobs_event ON dixis_jobs (tenant, event_id)",
     "CREATE INDEX IF NOT EXISTS dixis_jobs_lane ON dixis_jobs (lane, state)",
+    "CREATE INDEX IF NOT EXISTS dixis_jobs_step ON dixis_jobs (tenant, step, provider)",
+    "CREATE INDEX IF NOT EXISTS dixis_jobs_external ON dixis_jobs (external_id)",
     """CREATE TABLE IF NOT EXISTS dixis_job_deps (
         key TEXT NOT NULL,
         dep TEXT NOT NULL,
@@ -758,13 +765,29 @@ class _SQLJournal:
         tenant: str | None = None,
         event_id: str | None = None,
         limit: int | None = None,
+        step: str | None = None,
+        provider: str | None = None,
+        kind: str | None = None,
+        external_id: str | None = None,
+        event_prefix: str | None = None,
     ) -> list[Job]:
         where: list[str] = []
         params: list[Any] = []
-        for column, value in (("state", state), ("tenant", tenant), ("event_id", event_id)):
+        for column, value in (
+            ("state", state),
+            ("tenant", tenant),
+            ("event_id", event_id),
+            ("step", step),
+            ("provider", provider),
+            ("kind", kind),
+            ("external_id", external_id),
+        ):
             if value is not None:
                 where.append(f"{column} = ?")
                 params.append(str(value))
+        if event_prefix is not None:
+            where.append("substr(event_id, 1, ?) = ?")
+            params += [len(event_prefix), event_prefix]
         sql = f"SELECT {_JOB_COLUMNS} FROM dixis_jobs"
         if where:
             sql += " WHERE " + " AND ".join(where)
