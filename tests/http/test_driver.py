@@ -25,6 +25,7 @@ from dixis_integrations.errors import (
     TransientError,
 )
 from dixis_integrations.http import (
+    CallRecord,
     Endpoint,
     Operation,
     RetryPolicy,
@@ -355,6 +356,29 @@ def test_the_call_record_says_what_happened_without_secrets(harness: Harness) ->
     text = repr(record)
     assert "k-secret-123456" not in text
     assert "topsecret" not in text
+
+
+def test_a_call_record_is_a_complete_dataclass(harness: Harness) -> None:
+    # The start is kept as a float until read; the record must not show it.
+    endpoint = Endpoint(vendor="shop", base_url="https://shop.test")
+    before = datetime.now(UTC)
+    harness.send(_seeded(), endpoint.request("GET", "/items/a", operation="shop.get_item"))
+    (record,) = harness.records
+    as_dict = dataclasses.asdict(record)
+    assert list(as_dict) == [f.name for f in dataclasses.fields(CallRecord)]
+    started = as_dict["started_at"]
+    assert type(started) is datetime
+    assert started.tzinfo is UTC
+    assert before - timedelta(seconds=1) <= started <= datetime.now(UTC)
+    assert record.started_at == started
+    assert record.started_at is record.started_at  # made once
+    assert "started_at=datetime.datetime(" in repr(record)
+    same = CallRecord(**as_dict)
+    assert same == record
+    assert hash(same) == hash(record)
+    assert dataclasses.replace(record, attempts=9).started_at == started
+    with pytest.raises(AttributeError):
+        record.no_such_field  # type: ignore[attr-defined]  # noqa: B018
 
 
 # -- deadlines ----------------------------------------------------------------------

@@ -40,6 +40,8 @@ from dixis_integrations.errors import (
 )
 from dixis_integrations.http.budget import Budgets
 from dixis_integrations.http.endpoint import (
+    _EXT_ENDPOINT,
+    _EXT_IDEMPOTENT,
     _EXT_KEY,
     _EXT_OPERATION,
     Endpoint,
@@ -60,6 +62,8 @@ __all__ = [
 ]
 
 T = TypeVar("T")
+_new = object.__new__
+_set = object.__setattr__
 Operation: TypeAlias = Generator[httpx.Request, httpx.Response, T]
 """A vendor call written once: yields requests, receives responses, returns the result."""
 
@@ -114,6 +118,19 @@ class CallRecord:
     request_id: str | None
     error_code: str | None
 
+    def __getattr__(self, name: str) -> datetime:
+        # The driver builds a record on every call and stores its start as the float
+        # from time.time(); the datetime is made the first time someone reads it (the
+        # same value as before: datetime.fromtimestamp(start, UTC)).
+        if name == "started_at":
+            data = self.__dict__
+            started = data.get("_started")
+            if started is not None:
+                value = data["started_at"] = datetime.fromtimestamp(started, UTC)
+                del data["_started"]
+                return value
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
 
 def completed(value: T) -> Operation[T]:
     """An operation that needs no call and returns ``value`` (rate tables, caches)."""
@@ -162,8 +179,12 @@ class _Call:
 
     def __init__(self, request: httpx.Request, policy: RetryPolicy) -> None:
         self.request = request
-        self.endpoint = endpoint_of(request)
-        self.idempotent = is_idempotent(request)
+        extensions = request.extensions
+        endpoint = extensions.get(_EXT_ENDPOINT)
+        # endpoint_of() and is_idempotent(), read inline for requests built by Endpoint
+        self.endpoint = endpoint if type(endpoint) is Endpoint else endpoint_of(request)
+        idempotent = extensions.get(_EXT_IDEMPOTENT)
+        self.idempotent = idempotent if type(idempotent) is bool else is_idempotent(request)
         self.policy = policy
         self.started = time.monotonic()
         self.started_at = time.time()  # a datetime only if a record is built
@@ -204,17 +225,16 @@ class _Call:
     def timeouts(self) -> dict[str, float | None]:
         """This attempt's timeouts: the endpoint's, cut to what is left of the deadline."""
         endpoint = self.endpoint
-        timeouts = endpoint.timeout.as_dict()
+        timeouts, longest = endpoint._attempt_timeouts
         left = endpoint.deadline - (time.monotonic() - self.started)
         if left <= 0:
             raise ProviderTimeout(
                 f"deadline of {endpoint.deadline:g}s passed after {self.attempts - 1} attempts",
                 vendor=endpoint.vendor,
             )
-        for v in timeouts.values():
-            if v is None or v > left:
-                return {k: left if v is None or v > left else v for k, v in timeouts.items()}
-        return timeouts
+        if longest is not None and longest <= left:
+            return dict(timeouts)  # each request gets its own dict, as as_dict() gave
+        return {k: left if v is None or v > left else v for k, v in timeouts.items()}
 
     def check(self, response: httpx.Response) -> httpx.Response:
         self.status = response.status_code
@@ -237,21 +257,27 @@ class _Call:
             request_id = request_id_of(self.response, endpoint.request_id_headers)
         extensions = req.extensions
         key = extensions.get(_EXT_KEY)
-        # Built on every call when a host records calls: skip the frozen __setattr__ path.
-        record = object.__new__(CallRecord)
-        record.__dict__.update(
-            vendor=endpoint.vendor,
-            tenant=endpoint.tenant,
-            operation=str(extensions.get(_EXT_OPERATION, req.method)),  # operation_of()
-            method=req.method,
-            url=redact_url(req.url),
-            status_code=self.status,
-            attempts=self.attempts,
-            elapsed=elapsed,
-            started_at=datetime.fromtimestamp(self.started_at, UTC),
-            idempotency_key=str(key) if key is not None else None,  # key_of()
-            request_id=request_id,
-            error_code=error_code,
+        operation = extensions.get(_EXT_OPERATION, req.method)
+        # Built on every call when a host records calls: skip the frozen __setattr__ path
+        # and the datetime of the start (CallRecord.__getattr__ makes it when read).
+        record = _new(CallRecord)
+        _set(
+            record,
+            "__dict__",
+            {
+                "vendor": endpoint.vendor,
+                "tenant": endpoint.tenant,
+                "operation": operation if type(operation) is str else str(operation),
+                "method": req.method,
+                "url": redact_url(req.url),
+                "status_code": self.status,
+                "attempts": self.attempts,
+                "elapsed": elapsed,
+                "_started": self.started_at,
+                "idempotency_key": key if key is None or type(key) is str else str(key),
+                "request_id": request_id,
+                "error_code": error_code,
+            },
         )
         return record
 

@@ -13,7 +13,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
-from typing import Any
+from functools import cached_property
+from typing import Any, Final
 
 import httpx
 
@@ -117,7 +118,11 @@ def request_id_of(response: httpx.Response, extra: tuple[str, ...] = ()) -> str 
 
     ``extra`` names the vendor's own headers, which win over the usual ones.
     """
-    names = _names_as_bytes(extra if type(extra) is tuple else tuple(extra))
+    names = (
+        _names_as_bytes(extra if type(extra) is tuple else tuple(extra))
+        if extra
+        else _DEFAULT_NAMES
+    )
     found: dict[bytes, bytes] = {}
     headers = response.headers
     # One pass over the headers, no decoding. httpx keeps each name lower-cased next to
@@ -131,7 +136,12 @@ def request_id_of(response: httpx.Response, extra: tuple[str, ...] = ()) -> str 
     if found:
         for name in names:
             if name in found:
-                return found[name].decode(headers.encoding)
+                value = found[name]
+                # ASCII text reads the same in every encoding httpx may pick, and its
+                # ``encoding`` property decodes every header to decide: try ASCII first.
+                if value.isascii():
+                    return value.decode("ascii")
+                return value.decode(headers.encoding)
     return None
 
 
@@ -140,6 +150,9 @@ def _names_as_bytes(extra: tuple[str, ...]) -> tuple[bytes, ...]:
     # The vendor's own headers first, then the usual ones; latin-1 as on the wire.
     names = (*(n.lower() for n in extra), *_REQUEST_ID_HEADERS)
     return tuple(dict.fromkeys(n.encode("latin-1", "replace") for n in names))
+
+
+_DEFAULT_NAMES: Final = _names_as_bytes(())
 
 
 def default_classify(response: httpx.Response, endpoint: Endpoint) -> ProviderError | None:
@@ -206,6 +219,17 @@ class Endpoint:
         default_factory=lambda: httpx.Timeout(connect=5.0, read=30.0, write=30.0, pool=10.0)
     )
     deadline: float = 120.0
+
+    @cached_property
+    def _attempt_timeouts(self) -> tuple[dict[str, float | None], float | None]:
+        """``timeout.as_dict()`` and its longest value (``None`` if one is unlimited),
+        computed once: the driver reads them on every attempt."""
+        timeouts = self.timeout.as_dict()
+        values = list(timeouts.values())
+        longest = (
+            None if any(v is None for v in values) else max(v for v in values if v is not None)
+        )
+        return timeouts, longest
 
     def request(
         self,
