@@ -241,12 +241,27 @@ def salesforce_baseline(url: str, token: str, contacts: list[CRMContact]) -> Run
 
 
 def pipedrive_baseline(
-    url: str, token: str, contacts: list[CRMContact], keys: dict[str, str]
+    url: str, token: str, contacts: list[CRMContact], keys: dict[str, str], interval: float = 0.0
 ) -> Run:
+    """The raw calls; with ``interval``, searches are paced by plain sleeps to one per
+    ``interval`` seconds across the threads (the control for what pacing itself costs)."""
+    lock = threading.Lock()
+    slot = [time.monotonic()]
+
+    def pace() -> None:
+        with lock:
+            now = time.monotonic()
+            mine = max(now, slot[0])
+            slot[0] = mine + interval
+        if mine > now:
+            time.sleep(mine - now)
+
     def job(part: list[CRMContact]) -> Callable[[httpx.Client], list[Any]]:
         def go(client: httpx.Client) -> list[Any]:
             out: list[Any] = []
             for c in part:
+                if interval:
+                    pace()
                 r = client.get(
                     f"{url}/api/v2/persons/search",
                     params={"term": c.email, "fields": "email", "exact_match": "true", "limit": 1},
@@ -289,6 +304,7 @@ class Report:
     all_created: bool
     setup_cpu_ms: float = 0.0  # one-time set-up before the clock (Salesforce sign-in)
     unpaced_cpu_per_contact_us: float = 0.0  # ours against the baseline's free emulator
+    paced_baseline_cpu_per_contact_us: float = 0.0  # the baseline paced by plain sleeps
 
     @property
     def unpaced_ratio(self) -> float:
@@ -401,6 +417,7 @@ def bench_salesforce(contacts: list[CRMContact], warm: bool = False) -> Report:
 
 
 PIPEDRIVE_SCALE = [0.1]  # a 2-second burst window lasts 200 ms (see --pipedrive-scale)
+PIPEDRIVE_CONTROL = [2_000]  # contacts for the paced-baseline control (--pipedrive-control)
 
 
 def bench_pipedrive(contacts: list[CRMContact], warm: bool = False) -> Report:
@@ -432,8 +449,17 @@ def bench_pipedrive(contacts: list[CRMContact], warm: bool = False) -> Report:
     unbound = Pipedrive(PipedriveConfig(api_token=SecretStr(free.credentials["api_token"]),
                                         base_url=free.credentials["base_url"], plan="ultimate",
                                         seats=100), time_scale=1e-9)  # fmt: skip
-    run_one(unbound.ensure_fields())
+    ukeys = run_one(unbound.ensure_fields())
     unpaced = timed([unbound.upsert_contacts(p) for p in slices(contacts, WORKERS)])
+    # Control: the raw baseline paced by plain sleeps to the same search rate, on a share
+    # of the contacts (a thread that sleeps between calls pays more CPU per call).
+    control = [] if warm else contacts[: PIPEDRIVE_CONTROL[0]]
+    paced_base = None
+    if control:
+        others = make_contacts(len(contacts) + len(control))[len(contacts) :]
+        paced_base = pipedrive_baseline(free.credentials["base_url"],
+                                        free.credentials["api_token"], others, ukeys,
+                                        interval=2 * scale / 10)  # fmt: skip
     free.stop()
     searches = len(contacts)  # the binding window: 10 searches per 2 s
     return Report("pipedrive", len(contacts), 2 * len(contacts), _ideal(searches, 10, 2 * scale),
@@ -441,7 +467,9 @@ def bench_pipedrive(contacts: list[CRMContact], warm: bool = False) -> Report:
                   ours.cpu / len(contacts) * 1e6, base.cpu / len(contacts) * 1e6,
                   all(r.status is UpsertStatus.CREATED for r in ours.results)
                   and len(ours.results) == len(contacts),
-                  unpaced_cpu_per_contact_us=unpaced.cpu / len(contacts) * 1e6)  # fmt: skip
+                  unpaced_cpu_per_contact_us=unpaced.cpu / len(contacts) * 1e6,
+                  paced_baseline_cpu_per_contact_us=paced_base.cpu / len(control) * 1e6
+                  if paced_base else 0.0)  # fmt: skip
 
 
 BENCHES = {"hubspot": bench_hubspot, "salesforce": bench_salesforce, "pipedrive": bench_pipedrive}
@@ -459,8 +487,10 @@ def main() -> int:
     parser.add_argument("--contacts", type=int, default=20_000)
     parser.add_argument("--vendor", choices=sorted(BENCHES), action="append")
     parser.add_argument("--pipedrive-scale", type=float, default=PIPEDRIVE_SCALE[0])
+    parser.add_argument("--pipedrive-control", type=int, default=PIPEDRIVE_CONTROL[0])
     args = parser.parse_args()
     PIPEDRIVE_SCALE[0] = args.pipedrive_scale
+    PIPEDRIVE_CONTROL[0] = args.pipedrive_control
     contacts = make_contacts(args.contacts)
     warm_up()
     failed = False
@@ -478,6 +508,12 @@ def main() -> int:
             + (
                 f"unpaced={r.unpaced_cpu_per_contact_us:.0f}us ({r.unpaced_ratio:.2f}) "
                 if r.unpaced_cpu_per_contact_us
+                else ""
+            )
+            + (
+                f"paced-baseline={r.paced_baseline_cpu_per_contact_us:.0f}us "
+                f"({r.cpu_per_contact_us / r.paced_baseline_cpu_per_contact_us:.2f}) "
+                if r.paced_baseline_cpu_per_contact_us
                 else ""
             )
             + ("OK" if ok else "FAIL"),
