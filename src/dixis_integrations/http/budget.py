@@ -45,11 +45,15 @@ class Slot:
                     budget._cond.notify_all()
 
 
-@dataclass
+@dataclass(slots=True)
 class _WindowState:
     window: Window
     seconds: float
     done: deque[float]  # finish times of completed calls, oldest first
+    limit: int = 0
+
+    def __post_init__(self) -> None:
+        self.limit = self.window.limit
 
 
 class Budget:
@@ -117,10 +121,22 @@ class Budget:
     def acquire(self) -> Slot:
         """Block the calling thread until the budget allows one more call."""
         with self._lock:  # fast path: capacity now, decided without the condition
-            if self._wait_needed(self._clock()) <= 0:
-                self._inflight += 1
-                self.calls += 1
-                return Slot(self)
+            # _wait_needed(now) <= 0, inlined: it runs once per call
+            inflight = self._inflight
+            cap = self._concurrency
+            if cap is None or inflight < cap:
+                now = self._clock()
+                for state in self._windows:
+                    done = state.done
+                    seconds = state.seconds
+                    while done and done[0] + seconds <= now:
+                        done.popleft()
+                    if inflight + len(done) >= state.limit:
+                        break
+                else:
+                    self._inflight = inflight + 1
+                    self.calls += 1
+                    return Slot(self)
         while True:
             with self._lock:
                 wait = self._wait_needed(self._clock())
