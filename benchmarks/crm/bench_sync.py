@@ -8,10 +8,16 @@ client's alone), with its real limits on scaled time. We report:
 - how many throttling answers the emulator gave and how many ``RateLimited`` errors
   reached the caller (both must be zero: the client-side budget keeps us under);
 - client CPU per contact against a raw-httpx baseline sending the same wire payloads in
-  the same run (to an emulator without limits), which must be at most 1.5x.
+  the same run (to an emulator without limits), which must be at most 1.5x;
+- for context, not judged: the client's CPU under the baseline's own conditions
+  (``unpaced``: limits lifted on both ends) and, for Pipedrive, the baseline paced by
+  plain sleeps to the same search rate (``paced-baseline``).
 
-Run: ``.venv/bin/python benchmarks/crm/bench_sync.py`` (about a minute and a half).
-``--contacts N`` and ``--vendor NAME`` make shorter runs.
+Garbage is collected before each clock starts, so no side pays for another's.
+
+Run: ``.venv/bin/python benchmarks/crm/bench_sync.py`` (HubSpot and Salesforce about
+two and a half minutes, Pipedrive about ten). ``--contacts N`` and ``--vendor NAME``
+make shorter runs.
 """
 
 from __future__ import annotations
