@@ -510,3 +510,14 @@ def test_a_failed_lead_create_is_not_sent_again_blindly(
         run(sandbox, adapter.create_lead(lead()))
     posts = [r for r in sandbox.requests if r.url.path.endswith("/sobjects/Lead")]
     assert [r.method for r in posts] == ["POST"]  # a POST without a key is never replayed
+
+
+def test_the_allocation_left_is_read_from_sforce_limit_info(run: Runner) -> None:
+    box = SalesforceSandbox(daily_api_requests=50)
+    box.bind("http://salesforce.test")
+    adapter = adapter_for(box)
+    run(box, adapter.upsert_contacts([contact(1), contact(2)]))
+    assert adapter.api_usage == (1, 50)
+    status = run(box, adapter.check())
+    assert adapter.api_usage == (2, 50)
+    assert status.quota_remaining == 48
