@@ -619,10 +619,18 @@ def _run_ranges(plan: _Plan, ranges: list[tuple[int, int]], first_line: int) -> 
             if process.is_alive():
                 process.kill()
                 process.join()
-    ids = sorted(stats)
-    packed = list(map(stats.__getitem__, ids))
+    # Both dicts hold the same keys in the same order (built and updated together), so
+    # one sorting permutation serves all three lists: list indexing, no hash lookups.
+    keys = list(stats)
+    order = sorted(range(len(keys)), key=keys.__getitem__)
+    ids = list(map(keys.__getitem__, order))
+    del keys
+    values = list(stats.values())
     del stats
-    instants = list(map(last.__getitem__, ids))
+    packed = list(map(values.__getitem__, order))
+    values = list(last.values())
+    del last
+    instants = list(map(values.__getitem__, order))
     return ids, packed, instants
 
 
@@ -662,31 +670,27 @@ def write_csv(columns: _Columns, rules: RuleSet, out: IO[str], *, batch: int = 6
     out.write(",".join(CSV_COLUMNS) + "\n")
     names = [*(_csv_text(rule.name) for rule in rules.rules), _csv_text(rules.fallback)]
     flags = ("false", "true")
-    scores = ("0", "1", "2", "3", "4", "5")
     hundredths = tuple(f"{c:02d}" for c in range(100))
+    row = "{},{},{},{}.{},{},{},{},{},{},{},{}".format
     ids = columns.customer_ids
     if any(c in "\x00".join(ids) for c in ',"\r\n'):
         ids = list(map(_csv_text, ids))
     for low in range(0, len(ids), batch):
         part = slice(low, low + batch)
         cents = columns.cents[part]
-        money = map(
-            "{}.{}".format,
+        rows = map(
+            row,
+            ids[part],
+            columns.recency_days[part],
+            columns.frequency[part],
             map(floordiv, cents, repeat(100)),
             map(hundredths.__getitem__, map(mod, cents, repeat(100))),
-        )
-        rows = zip(
-            ids[part],
-            map(str, columns.recency_days[part]),
-            map(str, columns.frequency[part]),
-            money,
-            map(scores.__getitem__, columns.r[part]),
-            map(scores.__getitem__, columns.f[part]),
-            map(scores.__getitem__, columns.m[part]),
+            columns.r[part],
+            columns.f[part],
+            columns.m[part],
             map(names.__getitem__, columns.rule_index[part]),
             map(flags.__getitem__, columns.high_value[part]),
             map(flags.__getitem__, columns.frequent_buyer[part]),
             map(flags.__getitem__, columns.at_risk[part]),
-            strict=True,
         )
-        out.write("\n".join(map(",".join, rows)) + "\n")
+        out.write("\n".join(rows) + "\n")
