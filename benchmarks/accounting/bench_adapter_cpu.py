@@ -112,7 +112,7 @@ def bench_xero(orders: list[Any]) -> None:
                                                               vendor="xero") for o in orders], N),
              None),
             ("payload", _best(build, N), None),
-            ("encode bulk bodies", _best(lambda: [_wire.dumps(d) for d in documents], N),
+            ("encode bulk bodies", _best(lambda: [_wire.dumps_marked(d) for d in documents], N),
              _best(lambda: [json.dumps(d).encode() for d in plain], N)),
             ("decode answers", _best(lambda: [_wire.loads(b) for b in bodies], N),
              _best(lambda: [json.loads(b) for b in bodies], N)),
@@ -161,7 +161,7 @@ def bench_quickbooks(orders: list[Any]) -> None:
         [
             ("checks + VAT draft", _best(lambda: [adapter._check(o) for o in orders], N), None),
             ("payload", _best(build, N), None),
-            ("encode bulk bodies", _best(lambda: [_wire.dumps(d) for d in documents], N),
+            ("encode bulk bodies", _best(lambda: [_wire.dumps_marked(d) for d in documents], N),
              _best(lambda: [json.dumps(d).encode() for d in plain], N)),
             ("decode answers", _best(lambda: [_wire.loads(b) for b in bodies], N),
              _best(lambda: [json.loads(b) for b in bodies], N)),

@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from tests.accounting.conftest import Runner, StaticBearer
 from tests.models.factories import make_customer, make_line, make_order, orders
 
-from dixis_integrations.accounting._wire import dumps, loads
+from dixis_integrations.accounting._wire import dumps, dumps_marked, loads
 from dixis_integrations.accounting.quickbooks import (
     QuickBooks,
     QuickBooksConfig,
@@ -26,7 +26,7 @@ from dixis_integrations.accounting.quickbooks import (
     parse_webhook,
     select,
 )
-from dixis_integrations.accounting.tax import TaxCodeMap, invoice_lines
+from dixis_integrations.accounting.tax import TaxCodeMap, invoice_lines, lean_lines, tax_plan
 from dixis_integrations.errors import (
     AuthError,
     ConfigurationError,
@@ -844,3 +844,36 @@ def test_a_refund_larger_than_the_invoice_is_refused_before_any_write(
         r for r in sandbox.requests if r.method == "POST" and not r.url.path.endswith("/query")
     ]
     assert writes == []
+
+
+# -- the bulk path's lean body equals the careful one -----------------------------------------
+def _no_bare_decimal(value: Any) -> bool:
+    if isinstance(value, Decimal):
+        return False
+    if isinstance(value, dict):
+        return all(_no_bare_decimal(v) for v in value.values())
+    if isinstance(value, list):
+        return all(_no_bare_decimal(v) for v in value)
+    return True
+
+
+@settings(max_examples=120, deadline=None)
+@given(orders())
+def test_the_lean_body_equals_the_careful_one(order: Order) -> None:
+    qbo = QuickBooks(QuickBooksConfig(realm_id="1", tax_codes=QBO_CODES, due_days=7))
+    lean = lean_lines(order, tax_plan(qbo.codes))
+    assert lean is not None
+    lines, gross, vat = lean
+    ids = {line.sku: f"i{n}" for n, line in enumerate(order.lines)}
+    ids |= {"Shipping": "s", "Discount": "d"}
+    body = qbo._lean_invoice(order, lines, "58", ids)
+    draft = qbo._check(order)
+    careful = build_invoice(
+        order, draft.lines, qbo.config, qbo.codes, tenant=qbo.tenant, customer_id="58",
+        item_ids=ids,
+    )  # fmt: skip
+    assert body == careful
+    assert (gross, vat) == (draft.gross_amount, draft.vat_amount)
+    assert _no_bare_decimal(body)  # so the fast writer may write it
+    request = {"BatchItemRequest": [{"bId": "0", "operation": "create", "Invoice": body}]}
+    assert dumps_marked(request) == dumps(request)

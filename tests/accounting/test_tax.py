@@ -17,7 +17,10 @@ from dixis_integrations.accounting.tax import (
     check_order,
     check_tenant_codes,
     codes_from_config,
+    draft_invoice,
     invoice_lines,
+    lean_lines,
+    tax_plan,
 )
 from dixis_integrations.errors import ConfigurationError, InvalidInput
 from dixis_integrations.models import Money, Order, VatCategory
@@ -151,3 +154,40 @@ def test_the_discount_split_on_ints_equals_money_allocate(cents: int, weights: l
         weights = [*weights[:-1], 1]
     discount = Money.from_cents(cents)
     assert _allocate(discount, weights, 2) == [m.amount for m in discount.allocate(weights)]
+
+
+# -- the bulk path's lean lines equal the careful draft ------------------------------------
+@settings(max_examples=150, deadline=None)
+@given(orders())
+def test_lean_lines_equal_the_careful_draft_line_for_line(order: Order) -> None:
+    draft = draft_invoice(order)
+    lean = lean_lines(order, tax_plan(CODES))
+    assert lean is not None
+    lines, gross, vat = lean
+    assert (gross, vat) == (draft.gross_amount, draft.vat_amount)
+    assert [(x.gross_amount, x.vat_amount) for x in draft.lines] == [(x[6], x[7]) for x in lines]
+    assert lines == [
+        (
+            x.kind, x.description, x.sku, x.quantity, x.unit_amount, x.discount_amount,
+            x.gross_amount, x.vat_amount, CODES.codes[x.category],
+        )
+        for x in draft.lines
+    ]  # fmt: skip
+
+
+def test_lean_lines_leave_every_problem_to_the_careful_path() -> None:
+    codes = TaxCodeMap(codes={VatCategory.STANDARD: "TAX001"})
+    plan = tax_plan(codes)
+    standard = make_order(lines=[make_line(vat_category=VatCategory.STANDARD)])
+    assert lean_lines(standard, plan) is not None
+    unmapped = make_order(lines=[make_line(vat_category=VatCategory.REDUCED)])
+    nameless = standard.model_copy(
+        update={
+            "customer": make_customer().model_copy(update={"first_name": None, "last_name": None})
+        }
+    )
+    stated = standard.model_copy(update={"stated_total": Money.of("999.00")})
+    for order in (unmapped, nameless, stated):
+        assert lean_lines(order, plan) is None
+        with pytest.raises(InvalidInput):  # the careful path reports it
+            check_order(order, codes, tenant="t", vendor="v")

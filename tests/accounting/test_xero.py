@@ -15,8 +15,8 @@ from hypothesis import HealthCheck, given, settings
 from tests.accounting.conftest import GREEK_XERO_CODES, Runner, StaticBearer
 from tests.models.factories import make_customer, make_line, make_order, orders
 
-from dixis_integrations.accounting._wire import dumps, loads
-from dixis_integrations.accounting.tax import TaxCodeMap, invoice_lines
+from dixis_integrations.accounting._wire import dumps, dumps_marked, loads
+from dixis_integrations.accounting.tax import TaxCodeMap, check_order, invoice_lines
 from dixis_integrations.accounting.xero import (
     Xero,
     XeroConfig,
@@ -789,3 +789,33 @@ def test_a_refund_rerun_after_a_crash_finishes_the_refund_payment_once(
     assert run(xero.record_refund(refund)).created is False
     assert len(credit["Payments"]) == 1  # paid back once
     assert len(tenant.credit_notes) == 1
+
+
+# -- the bulk path's lean body equals the careful one -----------------------------------------
+def _no_bare_decimal(value: Any) -> bool:
+    if isinstance(value, Decimal):
+        return False
+    if isinstance(value, dict):
+        return all(_no_bare_decimal(v) for v in value.values())
+    if isinstance(value, list):
+        return all(_no_bare_decimal(v) for v in value)
+    return True
+
+
+@settings(max_examples=120, deadline=None)
+@given(orders())
+def test_the_lean_body_equals_the_careful_one(order: Order) -> None:
+    xero = Xero(XeroConfig(tenant_id="t", tax_codes=GREEK_XERO_CODES, due_days=14))
+    lean = xero._lean(order)
+    assert lean is not None
+    body, total, tax = lean
+    draft = check_order(order, xero.codes, tenant=xero.tenant, vendor="xero")
+    name = (order.customer.full_name or order.customer.company or "").strip()
+    careful = build_invoice(
+        order, draft.lines, xero.config, xero.codes, tenant=xero.tenant,
+        contact={"ContactNumber": order.customer.id, "Name": name},
+    )  # fmt: skip
+    assert body == careful
+    assert (total, tax) == (draft.gross, draft.vat)
+    assert _no_bare_decimal(body)  # so the fast writer may write it
+    assert dumps_marked({"Invoices": [body]}) == dumps({"Invoices": [body]})

@@ -10,6 +10,7 @@ import base64
 import hashlib
 import hmac
 from datetime import date, datetime
+from decimal import Decimal
 from typing import Any, Final, TypeVar
 from zoneinfo import ZoneInfo
 
@@ -21,9 +22,12 @@ from dixis_integrations.models.customer import Customer
 from dixis_integrations.models.money import Money
 
 __all__ = [
+    "MONEY_FIELDS",
+    "POSTED_FIELDS",
     "check_customer",
     "created_item",
     "local_date",
+    "money",
     "posted_invoice",
     "signature_matches",
     "trusted",
@@ -32,22 +36,31 @@ __all__ = [
 _M = TypeVar("_M", bound=BaseModel)
 _NEW: Final = object.__new__
 _SET: Final = object.__setattr__
+POSTED_FIELDS: Final = set(PostedInvoice.model_fields)
+MONEY_FIELDS: Final = set(Money.model_fields)
+_ITEM_FIELDS: Final = set(BatchItemResult.model_fields)
 
 
-def trusted(cls: type[_M], fields: dict[str, Any]) -> _M:
+def trusted(cls: type[_M], fields: dict[str, Any], names: set[str] | None = None) -> _M:
     """An instance of a frozen result model from ``fields`` that are already valid, with
     no validation pass (what ``model_construct`` does, without its per-call field scan).
 
     Only for values the adapter computed from validated models, or checked itself: each
     result is otherwise validated twice per invoice on the bulk path. ``fields`` must
-    name every field (defaults are not filled in) and becomes the instance's own dict.
+    name every field (defaults are not filled in) and becomes the instance's own dict;
+    ``names``, when given, is the set of those names (copied: cheaper than rebuilding it).
     """
     new = _NEW(cls)
     _SET(new, "__dict__", fields)
-    _SET(new, "__pydantic_fields_set__", set(fields))
+    _SET(new, "__pydantic_fields_set__", set(fields) if names is None else names.copy())
     _SET(new, "__pydantic_extra__", None)
     _SET(new, "__pydantic_private__", None)
     return new
+
+
+def money(amount: Decimal, currency: str) -> Money:
+    """A :class:`Money` from an amount computed from validated ones (no validation)."""
+    return trusted(Money, {"amount": amount, "currency": currency}, MONEY_FIELDS)
 
 
 def local_date(moment: datetime, timezone: str) -> date:
@@ -116,6 +129,7 @@ def posted_invoice(
             "tax": tax,
             "vendor_tax": vendor_tax,
         },
+        POSTED_FIELDS,
     )
 
 
@@ -131,4 +145,5 @@ def created_item(reference: str, invoice: PostedInvoice) -> BatchItemResult:
             "reason": None,
             "invoice": invoice,
         },
+        _ITEM_FIELDS,
     )

@@ -13,13 +13,15 @@ from decimal import Decimal
 from typing import Any
 
 import httpx
+from pydantic_core import to_json
 
-__all__ = ["MalformedBody", "dumps", "loads", "number", "response_json"]
+__all__ = ["MalformedBody", "dumps", "dumps_marked", "loads", "number", "response_json"]
 
 _MARK = "\x1f"
 _PLACEHOLDER = re.compile(r'"\\u001f(-?[0-9]+(?:\.[0-9]+)?)\\u001f"')
 _CACHE = "dixis.accounting.json"
 _ESCAPED = "\\u001f"
+_ESCAPED_BYTES = b"\\u001f"
 
 
 class _Encoder:
@@ -46,7 +48,7 @@ def number(value: Decimal) -> str:
     text = str(value)
     if "E" in text:
         text = f"{value:f}"
-    return _MARK + text + _MARK
+    return f"\x1f{text}\x1f"
 
 
 def dumps(body: Any) -> bytes:
@@ -65,6 +67,34 @@ def dumps(body: Any) -> bytes:
     else:  # some text carried U+001F itself: unwrap only well-formed numbers
         text = _PLACEHOLDER.sub(r"\1", text)
     return text.encode()
+
+
+def dumps_marked(body: Any) -> bytes:
+    """:func:`dumps` for a body whose amounts are all :func:`number` marks (no bare
+    ``Decimal``, no float): the bulk invoice bodies our builders write. One call of
+    pydantic-core's JSON writer, several times faster than ``json.dumps``, then the
+    marks are unwrapped on the bytes. Same output as :func:`dumps` for such a body.
+
+    A bare ``Decimal`` would be written as a JSON *string* by that writer: only bodies
+    built entirely with :func:`number` go through here (the builders' tests check that
+    their bodies hold no bare ``Decimal``); anything else goes through :func:`dumps`.
+
+    Raises:
+        TypeError: a value JSON cannot hold.
+    """
+    raw = to_json(body, fallback=_refuse, serialize_unknown=False)
+    marks = raw.count(_ESCAPED_BYTES)
+    if not marks:
+        return raw
+    opening = raw.count(b'"' + _ESCAPED_BYTES)
+    if marks == 2 * opening and opening == raw.count(_ESCAPED_BYTES + b'"'):
+        return raw.replace(b'"' + _ESCAPED_BYTES, b"").replace(_ESCAPED_BYTES + b'"', b"")
+    # Some text carried U+001F itself: unwrap only well-formed numbers.
+    return _PLACEHOLDER.sub(r"\1", raw.decode()).encode()
+
+
+def _refuse(value: object) -> Any:
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
 
 
 def loads(content: bytes | str) -> Any:

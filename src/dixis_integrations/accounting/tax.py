@@ -17,7 +17,7 @@ from typing import Final, NamedTuple
 
 from pydantic import BaseModel, ConfigDict
 
-from dixis_integrations.accounting._common import trusted
+from dixis_integrations.accounting._common import MONEY_FIELDS, trusted
 from dixis_integrations.errors import ConfigurationError, FieldError, InvalidInput
 from dixis_integrations.models.money import Money, minor_units
 from dixis_integrations.models.order import Order
@@ -31,6 +31,13 @@ _EXACT = Context(prec=80, rounding=ROUND_HALF_UP)  # exact products of bounded a
 _ONE = Decimal(1)
 _HUNDRED = Decimal(100)
 _CATEGORIES: Final = tuple(VatCategory)
+# Greece's rates as (pct, 100 + pct), for the VAT in a gross amount; None for a zero rate.
+_GREEK_DIVISORS: Final[dict[VatCategory, tuple[Decimal, Decimal] | None]] = {
+    c: (p, _HUNDRED + p) if p else None for c, p in GREEK_VAT_RATES.items()
+}
+_MISSING: Final = (Decimal(-1), Decimal(-1))  # a sentinel, compared by identity
+# InvoiceLine(...) runs a Python-level __new__; tuple.__new__ builds the same tuple.
+_new_line: Final = tuple.__new__
 
 __all__ = [
     "InvoiceDraft",
@@ -43,6 +50,8 @@ __all__ = [
     "codes_from_config",
     "draft_invoice",
     "invoice_lines",
+    "lean_lines",
+    "tax_plan",
 ]
 
 
@@ -222,12 +231,14 @@ class InvoiceDraft:
     def gross(self) -> Money:
         """What the customer pays: the order's gross total."""
         # Sums of the order's validated amounts, exact: no second validation.
-        return trusted(Money, {"amount": self.gross_amount, "currency": self.currency})
+        return trusted(
+            Money, {"amount": self.gross_amount, "currency": self.currency}, MONEY_FIELDS
+        )
 
     @property
     def vat(self) -> Money:
         """The VAT in :attr:`gross`."""
-        return trusted(Money, {"amount": self.vat_amount, "currency": self.currency})
+        return trusted(Money, {"amount": self.vat_amount, "currency": self.currency}, MONEY_FIELDS)
 
 
 def _vat_in(gross: Decimal, pct: Decimal, quantum: Decimal) -> Decimal:
@@ -291,49 +302,54 @@ def draft_invoice(
     table: VatTable | None = None,
 ) -> InvoiceDraft:
     """:func:`invoice_lines` with the sums of gross and VAT (computed once, exactly)."""
-    table = table or VatTable.greece()
     currency = order.currency
     quantum = _QUANTA.get(currency)
     if quantum is None:
         quantum = _QUANTA[currency] = Decimal(1).scaleb(-minor_units(currency))
-    rates: dict[VatCategory, Decimal] = dict(GREEK_VAT_RATES) if table is VatTable.greece() else {}
+    if table is None or table is _GREEK_TABLE:
+        table, rates = _GREEK_TABLE, _GREEK_DIVISORS
+    else:
+        rates = {}
     out: list[InvoiceLine] = []
     gross_by_category: dict[VatCategory, Decimal] = {}
+    gross_total = vat_total = _ZERO
     multiply = _EXACT.multiply
     for index, line in enumerate(order.lines):
         category = line.vat_category
-        pct = rates.get(category)
-        if pct is None:
-            pct = rates[category] = table.rate(category)
         unit = line.unit_price.amount
         discount = line.discount.amount
         # As OrderLine.gross: the exact product, rounded half up to the cent, less discount.
         gross = multiply(unit, line.quantity).quantize(quantum, ROUND_HALF_UP, _EXACT) - discount
+        rate = rates.get(category, _MISSING)
+        if rate is _MISSING:
+            rate = _divisor(table, category, rates)
+        # As models.tax.vat_from_gross, on bare Decimals: gross * pct / (100 + pct).
+        vat = (gross * rate[0] / rate[1]).quantize(quantum, ROUND_HALF_UP) if rate else _ZERO
         out.append(
-            InvoiceLine(
+            _new_line(InvoiceLine, (
                 LineKind.ITEM, line.name, line.sku, line.quantity, currency, unit, discount,
-                gross, _vat_in(gross, pct, quantum), category, index,
-            )
+                gross, vat, category, index,
+            ))
         )  # fmt: skip
         gross_by_category[category] = gross_by_category.get(category, _ZERO) + gross
+        gross_total += gross
+        vat_total += vat
     shipping = order.shipping_fee.amount
     if shipping:
         category = order.shipping_vat_category
-        pct = rates.get(category)
-        if pct is None:
-            pct = rates[category] = table.rate(category)
+        rate = rates.get(category, _MISSING)
+        if rate is _MISSING:
+            rate = _divisor(table, category, rates)
+        vat = (shipping * rate[0] / rate[1]).quantize(quantum, ROUND_HALF_UP) if rate else _ZERO
         out.append(
-            InvoiceLine(
+            _new_line(InvoiceLine, (
                 LineKind.SHIPPING, shipping_description, None, _ONE, currency, shipping,
-                _ZERO, shipping, _vat_in(shipping, pct, quantum), category,
-            )
+                _ZERO, shipping, vat, category, None,
+            ))
         )  # fmt: skip
         gross_by_category[category] = gross_by_category.get(category, _ZERO) + shipping
-    gross_total = _ZERO
-    vat_total = _ZERO
-    for made in out:
-        gross_total += made.gross_amount
-        vat_total += made.vat_amount
+        gross_total += shipping
+        vat_total += vat
     if order.discount.amount:
         categories = [c for c in _CATEGORIES if c in gross_by_category]
         exponent = minor_units(currency)
@@ -342,16 +358,34 @@ def draft_invoice(
         for category, amount in zip(categories, shares, strict=True):
             if not amount:
                 continue
-            vat = _vat_in(amount, rates[category], quantum)
+            rate = rates[category]  # seen on a line above
+            vat = (amount * rate[0] / rate[1]).quantize(quantum, ROUND_HALF_UP) if rate else _ZERO
             out.append(
-                InvoiceLine(
+                _new_line(InvoiceLine, (
                     LineKind.DISCOUNT, f"{discount_description} ({category.value})", None,
-                    _ONE, currency, -amount, _ZERO, -amount, -vat, category,
-                )
+                    _ONE, currency, -amount, _ZERO, -amount, -vat, category, None,
+                ))
             )  # fmt: skip
             gross_total -= amount
             vat_total -= vat
-    return InvoiceDraft(tuple(out), currency, gross_total, vat_total)
+    return _new_draft(out, currency, gross_total, vat_total)
+
+
+def _divisor(
+    table: VatTable,
+    category: VatCategory,
+    rates: dict[VatCategory, tuple[Decimal, Decimal] | None],
+) -> tuple[Decimal, Decimal] | None:
+    # The table's rate (raising as VatTable.rate does for a category it lacks), cached.
+    pct = table.rate(category)
+    rate = rates[category] = (pct, _HUNDRED + pct) if pct else None
+    return rate
+
+
+def _new_draft(
+    lines: list[InvoiceLine], currency: str, gross: Decimal, vat: Decimal
+) -> InvoiceDraft:
+    return InvoiceDraft(tuple(lines), currency, gross, vat)
 
 
 def check_order(
@@ -376,7 +410,7 @@ def check_order(
     """
     errors: list[FieldError] = []
     draft = draft_invoice(order)
-    if order.stated_total is not None and order.stated_total.amount.compare(draft.gross.amount):
+    if order.stated_total is not None and order.stated_total.amount.compare(draft.gross_amount):
         errors.append(
             FieldError(
                 ("stated_total",),
@@ -410,6 +444,103 @@ def check_order(
     if errors:
         raise InvalidInput("order cannot be posted", errors=errors, vendor=vendor)
     return draft
+
+
+TaxPlan = dict[VatCategory, tuple[str, Decimal, Decimal]]
+"""Per tenant: each mapped category -> (the tenant's code, rate in percent, 100 + rate)."""
+
+LeanLine = tuple[LineKind, str, "str | None", Decimal, Decimal, Decimal, Decimal, Decimal, str]
+"""An invoice line as a plain tuple: (kind, description, sku, quantity, unit amount,
+discount, gross, VAT, the tenant's code)."""
+
+
+def tax_plan(mapping: TaxCodeMap) -> TaxPlan:
+    """What :func:`lean_lines` needs per tenant, computed once: Greece's rates."""
+    plan: TaxPlan = {}
+    for category, code in mapping.codes.items():
+        pct = _GREEK_RATES[category]
+        plan[category] = (code, pct, _HUNDRED + pct)
+    return plan
+
+
+def lean_lines(
+    order: Order,
+    plan: TaxPlan,
+    *,
+    shipping_description: str = "Shipping",
+    discount_description: str = "Discount",
+) -> tuple[list[LeanLine], Decimal, Decimal] | None:
+    """:func:`draft_invoice`'s lines (Greek VAT), each with the tenant's code, and their
+    gross and VAT sums: the bulk path's draft, without a line object per line.
+
+    ``None`` when the order needs :func:`check_order`'s careful path: a VAT category
+    without a code, a stated total the lines do not reach, a customer without a name.
+    That path then reports every problem (or, for anything this one does not cover,
+    drafts the order itself). Same arithmetic as :func:`draft_invoice`, line for line:
+    a test holds the two equal.
+    """
+    customer = order.customer
+    if not (customer.first_name or customer.last_name or customer.company):
+        return None
+    currency = order.currency
+    quantum = _QUANTA.get(currency)
+    if quantum is None:
+        quantum = _QUANTA[currency] = Decimal(1).scaleb(-minor_units(currency))
+    multiply = _EXACT.multiply
+    out: list[LeanLine] = []
+    gross_by_category: dict[VatCategory, Decimal] = {}
+    gross_total = vat_total = _ZERO
+    for line in order.lines:
+        category = line.vat_category
+        entry = plan.get(category)
+        if entry is None:
+            return None
+        code, pct, divisor = entry
+        unit = line.unit_price.amount
+        discount = line.discount.amount
+        gross = multiply(unit, line.quantity).quantize(quantum, ROUND_HALF_UP, _EXACT) - discount
+        vat = (gross * pct / divisor).quantize(quantum, ROUND_HALF_UP) if pct else _ZERO
+        out.append(
+            (LineKind.ITEM, line.name, line.sku, line.quantity, unit, discount, gross, vat, code)
+        )
+        gross_by_category[category] = gross_by_category.get(category, _ZERO) + gross
+        gross_total += gross
+        vat_total += vat
+    shipping = order.shipping_fee.amount
+    if shipping:
+        category = order.shipping_vat_category
+        entry = plan.get(category)
+        if entry is None:
+            return None
+        code, pct, divisor = entry
+        vat = (shipping * pct / divisor).quantize(quantum, ROUND_HALF_UP) if pct else _ZERO
+        out.append(
+            (LineKind.SHIPPING, shipping_description, None, _ONE, shipping, _ZERO, shipping,
+             vat, code)
+        )  # fmt: skip
+        gross_by_category[category] = gross_by_category.get(category, _ZERO) + shipping
+        gross_total += shipping
+        vat_total += vat
+    if order.discount.amount:
+        categories = [c for c in _CATEGORIES if c in gross_by_category]
+        exponent = minor_units(currency)
+        weights = [int(gross_by_category[c].scaleb(exponent)) for c in categories]
+        shares = _allocate(order.discount, weights, exponent)
+        for category, amount in zip(categories, shares, strict=True):
+            if not amount:
+                continue
+            code, pct, divisor = plan[category]
+            vat = (amount * pct / divisor).quantize(quantum, ROUND_HALF_UP) if pct else _ZERO
+            out.append(
+                (LineKind.DISCOUNT, f"{discount_description} ({category.value})", None, _ONE,
+                 -amount, _ZERO, -amount, -vat, code)
+            )  # fmt: skip
+            gross_total -= amount
+            vat_total -= vat
+    stated = order.stated_total
+    if stated is not None and stated.amount.compare(gross_total):
+        return None
+    return out, gross_total, vat_total
 
 
 def codes_from_config(raw: Mapping[str, str]) -> TaxCodeMap:
