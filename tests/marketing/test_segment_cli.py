@@ -421,3 +421,18 @@ def test_read_parts_are_sorted_and_agree_with_the_aggregates(tmp_path: Path) -> 
             assert (
                 datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=instants[index]) == last
             )
+
+
+def test_sorted_columns_align_values_whatever_the_dicts_order() -> None:
+    from dixis_integrations.marketing._seg_files import _sorted_columns
+
+    assert _sorted_columns({"b": 1, "a": 2, "c": 3}, {"b": 10, "a": 20, "c": 30}) == (
+        ["a", "b", "c"],
+        [2, 1, 3],
+        [20, 10, 30],
+    )
+    assert _sorted_columns({"b": 1, "a": 2, "c": 3}, {"c": 30, "a": 20, "b": 10}) == (
+        ["a", "b", "c"],
+        [2, 1, 3],
+        [20, 10, 30],
+    )

@@ -21,7 +21,7 @@ from itertools import compress, pairwise, repeat
 from multiprocessing.connection import Connection
 from operator import add, floordiv, itemgetter, le, lt, methodcaller, mod
 from pathlib import Path
-from typing import IO, Any, Literal
+from typing import IO, Any, Literal, TypeVar
 
 from dixis_integrations.errors import FieldError, InvalidInput
 from dixis_integrations.marketing.segmentation import (
@@ -158,6 +158,8 @@ class _Packed(dict[bytes, int]):
         return value
 
 
+_K = TypeVar("_K", str, bytes)
+_V = TypeVar("_V")
 #: Customer ids sorted, with their packed stats and last-order instants (µs), aligned.
 _Parts = tuple[list[str], list[int], list[int]]
 _DECODE = methodcaller("decode", "utf-8", "surrogatepass")
@@ -211,14 +213,32 @@ class _Accumulator:
         """Everything, sorted by customer id, stamps as instants; empties the accumulator."""
         stats, last = self.stats, self.last
         self.stats, self.last = {}, {}
-        ids = sorted(stats)
-        packed = list(map(stats.__getitem__, ids))
-        del stats
-        keys = list(map(last.__getitem__, ids))
-        del last
+        ids, packed, keys = _sorted_columns(stats, last)
+        del stats, last
         instants = _keys_to_us(keys)
         del keys
         return list(map(_DECODE, ids)), packed, instants
+
+
+def _sorted_columns(
+    stats: dict[_K, int], last: dict[_K, _V]
+) -> tuple[list[_K], list[int], list[_V]]:
+    """The keys sorted, with both dicts' values aligned to them.
+
+    Both dicts normally hold the same keys in the same order (they are built and updated
+    together), so one sorting permutation over their lists serves all three, with no hash
+    lookups; otherwise the values are looked up.
+    """
+    keys = list(stats)
+    order = sorted(range(len(keys)), key=keys.__getitem__)
+    ids = list(map(keys.__getitem__, order))
+    if list(last) == keys:  # identical objects: a pointer comparison per key
+        del keys
+        values = list(stats.values())
+        packed = list(map(values.__getitem__, order))
+        later = list(last.values())
+        return ids, packed, list(map(later.__getitem__, order))
+    return ids, list(map(stats.__getitem__, ids)), list(map(last.__getitem__, ids))
 
 
 def _fast_csv_chunk(data: bytes, plan: _Plan, acc: _Accumulator) -> bool:
@@ -619,18 +639,7 @@ def _run_ranges(plan: _Plan, ranges: list[tuple[int, int]], first_line: int) -> 
             if process.is_alive():
                 process.kill()
                 process.join()
-    # Both dicts hold the same keys in the same order (built and updated together), so
-    # one sorting permutation serves all three lists: list indexing, no hash lookups.
-    keys = list(stats)
-    order = sorted(range(len(keys)), key=keys.__getitem__)
-    ids = list(map(keys.__getitem__, order))
-    del keys
-    values = list(stats.values())
-    del stats
-    packed = list(map(values.__getitem__, order))
-    values = list(last.values())
-    del last
-    instants = list(map(values.__getitem__, order))
+    ids, packed, instants = _sorted_columns(stats, last)
     return ids, packed, instants
 
 
