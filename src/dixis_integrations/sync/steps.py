@@ -16,7 +16,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from dixis_integrations.crm.aggregates import CustomerAggregate
-from dixis_integrations.errors import FieldError, InvalidInput
+from dixis_integrations.errors import DixisError, FieldError, InvalidInput, NotFound
 from dixis_integrations.http.driver import Operation
 from dixis_integrations.models.address import Address
 from dixis_integrations.models.crm import CRMContact
@@ -423,7 +423,23 @@ def _void(ctx: StepContext) -> Operation[Any]:
 
 def _cancel_shipment(ctx: StepContext) -> Operation[Any]:
     shipment = Shipment.model_validate(ctx.deps["shipment"].result)
-    return ctx.adapter.cancel(shipment)  # type: ignore[no-any-return]
+    if ctx.job.attempts <= 1 and not ctx.job.interrupted:
+        return ctx.adapter.cancel(shipment)  # type: ignore[no-any-return]
+    return _cancel_again(ctx.adapter, shipment)
+
+
+def _cancel_again(adapter: Any, shipment: Shipment) -> Operation[Shipment]:
+    """A cancellation tried before, whose answer may have been lost (a worker killed after
+    the carrier answered): carriers answer "not found" for a voucher already cancelled.
+    The voucher is ours (its shipment job is done), so a carrier that no longer finds it
+    has it cancelled: done, not dead."""
+    try:
+        cancelled: Shipment = yield from adapter.cancel(shipment)
+    except DixisError as exc:
+        if not (isinstance(exc, NotFound) or "not found" in str(exc).lower()):
+            raise
+        return shipment.model_copy(update={"cancellable": False})
+    return cancelled
 
 
 def _inventory_release(ctx: StepContext) -> Operation[list[StockLevel]]:
