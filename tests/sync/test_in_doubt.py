@@ -510,3 +510,80 @@ def test_replay_all_dead_leaves_the_jobs_in_doubt_to_a_person(
         assert journal.jobs(state=JobState.DEAD) == []
     finally:
         journal.close()
+
+
+def test_a_job_found_at_the_vendor_is_resolved_by_hand_and_its_dependants_run(
+    tmp_path: Any, clock: Clock, vendor: Vendor, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from dixis_integrations.cli import main
+
+    journal = SQLiteJournal(tmp_path / "j.db", clock=clock)
+    engine = make_engine(journal, clock, vendor, Blind())
+    event = an_order()
+    engine.submit(event)
+    vendor.script = ["503"]  # the vendor acted, then failed: the parcel exists
+    engine.drain()
+    (parked,) = engine.in_doubt_jobs()
+    assert vendor.effects[event.order.id] == 1
+    journal.close()
+    config = tmp_path / "dixis.toml"
+    config.write_text(f'[journal]\nurl = "sqlite:///{tmp_path / "j.db"}"\n', encoding="utf-8")
+    jobs = ["jobs", "--config", str(config)]
+    assert main([*jobs, "resolve", parked.key, "--external-id", " "]) == 2
+    assert main([*jobs, "resolve", parked.key, "--external-id", "V-1", "--result", "{"]) == 2
+    assert main([*jobs, "resolve", "no-such-key", "--external-id", "V-1"]) == 2
+    capsys.readouterr()
+    assert main([*jobs, "resolve", parked.key, "--external-id", f"V-{event.order.id}"]) == 0
+    assert "1 job(s) waiting on it back to pending" in capsys.readouterr().out
+    assert main([*jobs, "resolve", parked.key, "--external-id", "V-2"]) == 1  # not dead now
+    journal = SQLiteJournal(tmp_path / "j.db", clock=clock)
+    engine = make_engine(journal, clock, vendor, Blind())
+    try:
+        done = journal.get(parked.key)
+        assert done is not None
+        assert done.state is JobState.DONE
+        assert done.external_id == f"V-{event.order.id}"
+        engine.drain()
+        assert {j.step: j.state for j in journal.jobs()} == {
+            "send": JobState.DONE,
+            "after": JobState.DONE,
+        }
+        assert vendor.effects[event.order.id] == 1  # never sent twice
+    finally:
+        journal.close()
+
+
+def test_the_shipment_step_rebuilds_the_shipment_a_person_found(tmp_path: Any) -> None:
+    from dixis_integrations.models.shipping import Shipment
+    from dixis_integrations.sync.journal import JobSpec
+
+    journal = SQLiteJournal(tmp_path / "j.db")
+    try:
+        event = an_order()
+        spec = JobSpec(
+            tenant=event.tenant,
+            event_id=event.event_id,
+            event_type=event.type,
+            step="shipment",
+            kind="shipping",
+            provider="acs",
+            payload=event.model_dump_json(),
+        )
+        journal.enqueue([spec])
+        (job,) = journal.claim("w", lease=30)
+        journal.kill(job.key, "w", error_code=IN_DOUBT, message="check ACS")
+        engine = Engine(journal)
+        with pytest.raises(InvalidInput):
+            engine.resolve("missing", "7401234567")
+        assert engine.resolve(job.key, "7401234567") == [job.key]
+        resolved = journal.get(job.key)
+        assert resolved is not None
+        assert resolved.result is not None
+        shipment = Shipment.model_validate(resolved.result)
+        assert (shipment.carrier, shipment.reference, shipment.tracking_number) == (
+            "acs",
+            event.order.id,
+            "7401234567",
+        )
+    finally:
+        journal.close()

@@ -235,6 +235,35 @@ def test_jobs_filter_by_step_provider_kind_external_id_and_event_prefix(
     assert journal.jobs(event_prefix="order.paid:o1%") == []  # no wildcards
 
 
+def test_resolve_marks_only_a_dead_job_done_with_its_id_and_result(journal: Journal) -> None:
+    shipment = spec(step="shipment")
+    journal.enqueue([shipment])
+    assert journal.resolve(shipment.key, external_id="V-9") == []  # pending: not dead
+    journal.claim("w1", lease=30)
+    journal.kill(shipment.key, "w1", error_code="in_doubt", message="check the carrier")
+    changed = journal.resolve(shipment.key, external_id="V-9", result={"tracking": "V-9"})
+    assert changed == [shipment.key]
+    done = journal.get(shipment.key)
+    assert done is not None
+    assert (done.state, done.external_id, done.result) == (
+        JobState.DONE,
+        "V-9",
+        {"tracking": "V-9"},
+    )
+    assert journal.resolve(shipment.key, external_id="V-10") == []  # only dead jobs
+
+
+def test_resolve_revives_dependants_left_dead(journal: Journal) -> None:
+    shipment = spec(step="shipment")
+    label = spec(step="label", deps=(shipment.key,))
+    journal.enqueue([shipment, label])
+    journal.claim("w1", lease=30)
+    journal.kill(shipment.key, "w1", error_code="in_doubt", message="check the carrier")
+    assert journal.resolve(shipment.key, external_id="V-9") == [shipment.key, label.key]
+    (job,) = journal.claim("w1", lease=30)
+    assert job.key == label.key
+
+
 def test_claim_by_key_claims_only_that_job_when_due(journal: Journal) -> None:
     a, b = spec(step="a"), spec(step="b")
     journal.enqueue([a, b])

@@ -1,4 +1,5 @@
-"""``dixis-integrations jobs``: list journal jobs, show one, replay dead ones."""
+"""``dixis-integrations jobs``: list journal jobs, show one, replay dead ones, resolve
+one found at its vendor."""
 
 from __future__ import annotations
 
@@ -42,6 +43,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--all-dead",
         action="store_true",
         help="every dead job but those in doubt (replay those by KEY after checking)",
+    )
+
+    resolve = sub.add_parser(
+        "resolve",
+        help="mark a dead job done: its effect was found at the vendor (a job in doubt)",
+    )
+    resolve.add_argument("key")
+    resolve.add_argument(
+        "--external-id", required=True, help="the id the effect has at the vendor (a voucher)"
+    )
+    resolve.add_argument(
+        "--result", help="the step's result as JSON (default: rebuilt from the id)"
     )
 
 
@@ -113,6 +126,8 @@ def run(args: argparse.Namespace) -> int:
                 return 1
             print(json.dumps(_row(job), indent=2, ensure_ascii=False))
             return 0
+        if args.action == "resolve":
+            return _resolve(journal, args)
         keys = _replayable(journal.jobs(state=JobState.DEAD)) if args.all_dead else [args.key]
         if not keys or keys == [None]:
             print("dixis-integrations jobs replay: give a KEY or --all-dead", file=sys.stderr)
@@ -122,3 +137,29 @@ def run(args: argparse.Namespace) -> int:
         return 0 if revived else 1
     finally:
         journal.close()
+
+
+def _resolve(journal: SQLiteJournal | PostgresJournal, args: argparse.Namespace) -> int:
+    """``jobs resolve KEY --external-id ID``: 0 when resolved, 1 when not dead, 2 on bad
+    input."""
+    from dixis_integrations.errors import InvalidInput
+    from dixis_integrations.sync.engine import Engine
+
+    try:
+        result = json.loads(args.result) if args.result else None
+    except json.JSONDecodeError as exc:
+        print(f"dixis-integrations jobs resolve: --result is not JSON: {exc}", file=sys.stderr)
+        return 2
+    try:
+        changed = Engine(journal).resolve(args.key, args.external_id, result)
+    except InvalidInput as exc:
+        print(f"dixis-integrations jobs resolve: {exc}", file=sys.stderr)
+        return 2
+    if not changed:
+        print(f"dixis-integrations jobs resolve: {args.key} is not dead", file=sys.stderr)
+        return 1
+    print(
+        f"{args.key} done as {args.external_id}; {len(changed) - 1} job(s) waiting on it back "
+        "to pending; run 'dixis-integrations sync --resume'"
+    )
+    return 0

@@ -25,12 +25,14 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pydantic
+from pydantic import BaseModel
 
 from dixis_integrations.errors import (
     AuthError,
     ConfigurationError,
     Conflict,
     DixisError,
+    FieldError,
     IdempotencyConflict,
     InvalidInput,
     NotSupported,
@@ -646,6 +648,33 @@ class Engine:
     def replay(self, key: str) -> list[str]:
         """Put a dead job (and the jobs it took down) back to pending."""
         return self.journal.replay(key)
+
+    def resolve(self, key: str, external_id: str, result: Any = None) -> list[str]:
+        """Mark a dead job done by a person's word: its effect exists at the vendor as
+        ``external_id`` (an in-doubt voucher found at the carrier, say). The jobs it took
+        down go back to pending. ``result`` is the step's result (a model or a dict);
+        omitted, the step's ``on_resolve`` rebuilds it from the id. The keys changed
+        (empty when the job is not dead).
+
+        Raises:
+            InvalidInput: the job does not exist, or ``external_id`` is empty.
+        """
+        job = self.journal.get(key)
+        if job is None:
+            raise InvalidInput(
+                f"no job {key!r} to resolve", errors=[FieldError(("key",), "no such job")]
+            )
+        if not external_id.strip():
+            raise InvalidInput(
+                "a resolved job needs the id its effect has at the vendor",
+                errors=[FieldError(("external_id",), "must not be empty")],
+            )
+        if result is None and job.step in self.steps:
+            rebuild = self.steps.get(job.step).on_resolve
+            if rebuild is not None:
+                result = rebuild(parse_event(job.payload), job.provider, external_id)
+        data = result_data(result) if isinstance(result, BaseModel) else result
+        return self.journal.resolve(key, external_id=external_id, result=data)
 
     def close(self) -> None:
         """Close the drivers and the journal."""

@@ -214,6 +214,14 @@ class Journal(Protocol):
         """Dead -> pending (attempts reset), with the dependents it took down; the keys."""
         ...
 
+    def resolve(
+        self, key: str, *, external_id: str | None, result: dict[str, Any] | None = None
+    ) -> list[str]:
+        """Dead -> done by a person's word (the effect exists at the vendor as
+        ``external_id``), and the dependents it took down back to pending; the keys
+        changed (empty when the job is not dead)."""
+        ...
+
     def get(self, key: str) -> Job | None:
         """One job by key."""
         ...
@@ -729,27 +737,60 @@ class _SQLJournal:
             if not _rowcount(cur):
                 return revived
             revived.append(key)
-            frontier = [key]
-            while frontier:
-                dep = frontier.pop()
+            revived += self._revive_dependants(cur, key, now)
+        return revived
+
+    def resolve(
+        self, key: str, *, external_id: str | None, result: dict[str, Any] | None = None
+    ) -> list[str]:
+        now = self._clock()
+        changed: list[str] = []
+        with self._tx() as cur:
+            cur.execute(
+                self._q(
+                    "UPDATE dixis_jobs SET state = 'done', external_id = ?, result = ?, "
+                    "error_code = NULL, error_message = NULL, next_attempt_at = NULL, "
+                    "lease_until = NULL, worker = 'resolved', finished_at = ?, "
+                    "interrupted = 0, updated_at = ? WHERE key = ? AND state = 'dead'"
+                ),
+                (
+                    external_id,
+                    json.dumps(result, default=str) if result is not None else None,
+                    now,
+                    now,
+                    key,
+                ),
+            )
+            if not _rowcount(cur):
+                return changed
+            changed.append(key)
+            changed += self._revive_dependants(cur, key, now)
+        return changed
+
+    def _revive_dependants(self, cur: _Cursor, key: str, now: float) -> list[str]:
+        """The jobs ``key``'s death took down (``dependency_dead``), back to pending."""
+        revived: list[str] = []
+        frontier = [key]
+        while frontier:
+            dep = frontier.pop()
+            cur.execute(
+                self._q(
+                    "SELECT j.key FROM dixis_job_deps d JOIN dixis_jobs j ON j.key = d.key "
+                    "WHERE d.dep = ? AND j.state = 'dead' AND j.error_code = 'dependency_dead'"
+                ),
+                (dep,),
+            )
+            for (child,) in cur.fetchall():
                 cur.execute(
                     self._q(
-                        "SELECT j.key FROM dixis_job_deps d JOIN dixis_jobs j ON j.key = d.key "
-                        "WHERE d.dep = ? AND j.state = 'dead' AND j.error_code = 'dependency_dead'"
+                        "UPDATE dixis_jobs SET state = 'pending', attempts = 0, "
+                        "error_code = NULL, error_message = NULL, finished_at = NULL, "
+                        "interrupted = 0, updated_at = ? WHERE key = ?"
                     ),
-                    (dep,),
+                    (now, child),
                 )
-                for (child,) in cur.fetchall():
-                    cur.execute(
-                        self._q(
-                            "UPDATE dixis_jobs SET state = 'pending', attempts = 0, "
-                            "error_code = NULL, error_message = NULL, finished_at = NULL, "
-                            "interrupted = 0, updated_at = ? WHERE key = ?"
-                        ),
-                        (now, child),
-                    )
-                    revived.append(child)
-                    frontier.append(child)
+                revived.append(child)
+                frontier.append(child)
         return revived
 
     def get(self, key: str) -> Job | None:

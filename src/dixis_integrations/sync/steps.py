@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -141,6 +142,10 @@ class StepDefinition:
     ``lane_key`` as well, one at a time per provider *and* key (one customer's contact
     jobs, say), so jobs of different keys still run side by side; a key of ``None`` falls
     back to the provider's lane.
+    ``on_resolve``: builds the step's result from ``(event, provider, external_id)`` when a
+    person resolves a dead job by saying the effect exists at the vendor under that id
+    (:meth:`~dixis_integrations.sync.engine.Engine.resolve`), so the jobs waiting on it
+    can run (the shipment step rebuilds the shipment for its label).
     ``repeatable``: whether an attempt that may have reached the vendor can be made again
     with this adapter without a second effect (the vendor takes our idempotency key, or
     the step looks the first effect up by our reference); ``None``: always. When it says
@@ -159,6 +164,7 @@ class StepDefinition:
     serial: bool = False
     repeatable: Callable[[Any], bool] | None = None
     lane_key: Callable[[Event, StepSettings], str | None] | None = None
+    on_resolve: Callable[[Event, str, str], Any] | None = None
 
     def lane(self, event: Event, provider: str, settings: StepSettings) -> str | None:
         """The lane a job of this step for ``event`` at ``provider`` runs in (``None``:
@@ -360,6 +366,19 @@ def _shipment(ctx: StepContext) -> Operation[Any]:
     return (yield from ctx.adapter.create_shipment(request))
 
 
+def shipment_found(event: Event, provider: str, tracking_number: str) -> Shipment:
+    """The shipment of an order's in-doubt job, found at the carrier by a person under
+    ``tracking_number``."""
+    order = event.order if isinstance(event, OrderCreated) else None
+    reference = order.id if order is not None else str(getattr(event, "order_id", ""))
+    return Shipment(
+        carrier=provider,
+        reference=reference,
+        tracking_number=tracking_number,
+        created_at=datetime.now(UTC),
+    )
+
+
 def _label(ctx: StepContext) -> Operation[Any]:
     shipment = Shipment.model_validate(ctx.deps["shipment"].result)
     return ctx.adapter.label(shipment, ctx.settings.label_format)  # type: ignore[no-any-return]
@@ -485,6 +504,7 @@ def builtin_steps() -> list[StepDefinition]:
             (),
             "create the voucher",
             repeatable=can_repeat_shipments,
+            on_resolve=shipment_found,
         ),
         StepDefinition(
             "label",
