@@ -191,27 +191,37 @@ def _finish_line(line: order.OrderLine) -> bool:
 def _finish_order(row: Any, item: order.Order) -> bool:
     data = item.__dict__
     currency: str = data["currency"]
+    zero = Money.zero(currency)  # shared and immutable: every default of this order
     lines: tuple[order.OrderLine, ...] = data["lines"]
     line_rows = row.get("lines")
     if type(line_rows) not in (list, tuple) or len(line_rows) != len(lines):
         return False
     for line_row, line in zip(line_rows, lines, strict=True):
-        # a line given as a model instance is taken as it is (as the full schema does)
-        if line is not line_row and (type(line_row) is not dict or not _finish_line(line)):
-            return False
         line_data = line.__dict__
-        if line_data["unit_price"].currency != currency:
+        price: Money = line_data["unit_price"]
+        if price.currency != currency:
             return False
+        # a line given as a model instance is taken as it is (as the full schema does)
+        if line is not line_row:
+            if type(line_row) is not dict:
+                return False
+            if line_data["discount"] is _MISSING:  # the common case, _finish_line inlined
+                if price.amount < 0:
+                    return False
+                line_data["discount"] = zero  # Money.zero(price.currency): the same object
+                continue
+            if not _finish_line(line):
+                return False
         if line_data["discount"].currency != currency:
             return False
     fee = data["shipping_fee"]
     if fee is _MISSING:
-        data["shipping_fee"] = fee = Money.zero(currency)
+        data["shipping_fee"] = fee = zero
     elif not _ok_charge(fee, currency):
         return False
     discount = data["discount"]
     if discount is _MISSING:
-        data["discount"] = discount = Money.zero(currency)
+        data["discount"] = discount = zero
     elif not _ok_charge(discount, currency):
         return False
     cod = data["cod_amount"]
@@ -228,7 +238,7 @@ def _finish_order(row: Any, item: order.Order) -> bool:
     ):
         return False
     if discount.amount:
-        ceiling = order._gross_total(lines, fee, Money.zero(currency))
+        ceiling = order._gross_total(lines, fee, zero)
         if discount > ceiling:
             return False
     return True
