@@ -1,5 +1,6 @@
-"""The Celery app the real-worker tests start: the market vendor at $DIXIS_TEST_MARKET_URL,
-the journal at $DIXIS_TEST_JOURNAL, the broker at $DIXIS_TEST_BROKER."""
+"""The Celery app the real-worker tests start: the market vendor at $DIXIS_TEST_MARKET_URL
+(or, for the soak, the served sandboxes of $DIXIS_TEST_SANDBOXES), the journal at
+$DIXIS_TEST_JOURNAL, the broker at $DIXIS_TEST_BROKER."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from dixis_integrations.sync.engine import CallRecorder, Engine, JobPolicy
 from dixis_integrations.sync.journal import SQLiteJournal
 from dixis_integrations.sync.marketday import SENDER
 from dixis_integrations.sync.steps import StepSettings
+from sync._queue_soak import soak_engine
 from sync.market import connections
 
 app = Celery("dixis_test", broker=os.environ.get("DIXIS_TEST_BROKER", "redis://127.0.0.1:6379/0"))
@@ -32,6 +34,8 @@ app.conf.update(
 
 
 def build_engine() -> Engine:
+    if os.environ.get("DIXIS_TEST_SANDBOXES"):  # the soak: the vendors' own sandboxes
+        return soak_engine()
     journal = SQLiteJournal(os.environ["DIXIS_TEST_JOURNAL"])
     return Engine(
         journal,

@@ -1,5 +1,6 @@
 """The Dramatiq broker and actor the real-worker tests start: the market vendor at
-$DIXIS_TEST_MARKET_URL, the journal at $DIXIS_TEST_JOURNAL, RabbitMQ at $DIXIS_TEST_BROKER."""
+$DIXIS_TEST_MARKET_URL (or, for the soak, the served sandboxes of $DIXIS_TEST_SANDBOXES),
+the journal at $DIXIS_TEST_JOURNAL, RabbitMQ at $DIXIS_TEST_BROKER."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from dixis_integrations.sync.engine import CallRecorder, Engine, JobPolicy
 from dixis_integrations.sync.journal import SQLiteJournal
 from dixis_integrations.sync.marketday import SENDER
 from dixis_integrations.sync.steps import StepSettings
+from sync._queue_soak import soak_engine
 from sync.market import connections
 
 broker = RabbitmqBroker(
@@ -26,6 +28,8 @@ dramatiq.set_broker(broker)
 
 
 def build_engine() -> Engine:
+    if os.environ.get("DIXIS_TEST_SANDBOXES"):  # the soak: the vendors' own sandboxes
+        return soak_engine()
     journal = SQLiteJournal(os.environ["DIXIS_TEST_JOURNAL"])
     return Engine(
         journal,

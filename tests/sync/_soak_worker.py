@@ -18,7 +18,7 @@ from dixis_integrations.sync.engine import JobPolicy, spread_by_order
 from dixis_integrations.sync.journal import CallRow
 from dixis_integrations.sync.runners import PoolRunner
 
-SOAK_PLAN: dict[str, list[str]] = {"order.cancelled": []}
+THREADS = 6
 
 
 def main() -> int:
@@ -30,12 +30,12 @@ def main() -> int:
     hub = Integrations.attach(
         sandboxes,
         journal_url=f"sqlite:///{journal_path}",
-        time_scale=float(os.environ.get("DIXIS_SOAK_TIME_SCALE", "0.01")),
+        time_scale=float(os.environ.get("DIXIS_SOAK_TIME_SCALE", "0.001")),
+        # A lease outlives the longest attempt (a QuickBooks Retry-After is whole seconds).
         policy=JobPolicy(lease=3.0, backoff_initial=0.02, backoff_max=0.5, max_attempts=40),
         router=spread_by_order(("shipping",), exclude=("boxnow",)),
-        plan=SOAK_PLAN,
         token_store=store,
-        retry=RetryPolicy(backoff_initial=0.01, backoff_max=0.1, max_retry_after=5.0),
+        retry=RetryPolicy(backoff_initial=0.002, backoff_max=0.02, max_retry_after=5.0),
     )
     writes = 0
     lock = threading.Lock()
@@ -50,8 +50,8 @@ def main() -> int:
                 os.kill(os.getpid(), signal.SIGKILL)
 
     hub.recorder.listeners.append(crash_point)
-    with hub, PoolRunner(hub.engine, workers=6) as pool:
-        finished = pool.join(timeout=float(os.environ.get("DIXIS_SOAK_TIMEOUT", "400")))
+    with hub, PoolRunner(hub.engine, workers=THREADS) as pool:
+        finished = pool.join(timeout=float(os.environ.get("DIXIS_SOAK_TIMEOUT", "600")))
     return 0 if finished else 3
 
 

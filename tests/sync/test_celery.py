@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
 import sys
 import time
 import uuid
+from contextlib import ExitStack
 from pathlib import Path
 
 import pytest
 
 from _services import require_redis
+from dixis_integrations.hub import Integrations
 from dixis_integrations.models.events import OrderCreated
 from dixis_integrations.sandbox.serve import serve
 from dixis_integrations.sync.engine import Engine
@@ -20,7 +23,9 @@ from dixis_integrations.sync.journal import JobState, SQLiteJournal
 from dixis_integrations.sync.marketday import SENDER, market_day
 from dixis_integrations.sync.steps import StepSettings
 
+from ._queue_soak import ORDERS_ENV, ROUTER, env_for, kill, settled, wait, workers
 from .market import MarketEmulator, connections
+from .test_soak import KEY, LATER, TIME_SCALE, check_effects, sandbox_config, served_sandboxes
 
 pytestmark = [pytest.mark.services, pytest.mark.slow]
 TESTS = Path(__file__).resolve().parents[1]
@@ -39,7 +44,7 @@ def env(tmp_path: Path) -> dict[str, str]:
     }
 
 
-def start_worker(env: dict[str, str], name: str) -> subprocess.Popen[bytes]:
+def start_worker(env: dict[str, str], name: str, *, threads: int = 2) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
         [
             sys.executable,
@@ -49,7 +54,7 @@ def start_worker(env: dict[str, str], name: str) -> subprocess.Popen[bytes]:
             "sync._celery_app",
             "worker",
             "-c",
-            "2",
+            str(threads),
             "-P",
             "threads",
             "-Q",
@@ -66,6 +71,7 @@ def start_worker(env: dict[str, str], name: str) -> subprocess.Popen[bytes]:
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
+        start_new_session=True,
     )
 
 
@@ -120,3 +126,48 @@ def test_two_celery_workers_one_killed_still_give_one_effect_per_step(
     assert len(emulator.invoices) == len(orders)
     assert sorted(emulator.vouchers) == sorted(o.id for o in orders)
     assert len(emulator.messages) == len(orders)
+
+
+@pytest.mark.timeout(900)
+def test_celery_soak_on_the_sandboxes_with_one_of_two_workers_killed(
+    env: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The soak of ``test_soak`` on Celery: the vendors' own sandboxes served over HTTP
+    with 20% faults, two worker processes, one killed with SIGKILL mid-run, then resume;
+    the effects counted at the vendors."""
+    orders = int(os.environ.get(ORDERS_ENV, "200"))
+    day = market_day(orders=orders, seed=41)
+    with ExitStack() as stack:
+        sandboxes = served_sandboxes(stack)
+        sandboxes["cin7"][0].seed_stock(day.opening_stock)
+        config = tmp_path / "sandboxes.json"
+        sandbox_config(sandboxes, config)
+        env.update(env_for(tmp_path, config, TIME_SCALE, KEY))
+        for name, value in env.items():
+            if name.startswith("DIXIS_"):
+                monkeypatch.setenv(name, value)
+        monkeypatch.syspath_prepend(str(TESTS))
+        from dixis_integrations.sync.celery import CeleryRunner
+        from sync import _celery_app
+
+        host = Integrations.attach(
+            json.loads(config.read_text(encoding="utf-8")),
+            journal_url=f"sqlite:///{env['DIXIS_TEST_JOURNAL']}",
+            time_scale=TIME_SCALE,
+            router=ROUTER,
+        )
+        stack.callback(host.close)
+        stack.callback(_celery_app.app.control.purge)
+        runner = CeleryRunner(host.engine, _celery_app.execute_job)
+        procs = stack.enter_context(workers(lambda name: start_worker(env, name, threads=4)))
+        for event in day.events:
+            if event.type not in LATER:
+                runner.dispatch(event)
+        first = len(host.journal.jobs())
+        wait(runner, lambda: host.journal.counts()[JobState.DONE] >= first // 3, timeout=300)
+        kill(procs[0])  # mid-run: its claimed jobs' leases expire, its messages come back
+        wait(runner, lambda: settled(host.engine), timeout=600)
+        for event in day.events:  # at-least-once: everything again, and the day's follow-ups
+            runner.dispatch(event)
+        wait(runner, lambda: settled(host.engine), timeout=600)
+        check_effects(day, sandboxes, host.journal.jobs())
