@@ -22,6 +22,7 @@ full schema, which then produces the usual result or errors. The differential te
 
 from __future__ import annotations
 
+import functools
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -312,9 +313,10 @@ def _own_validators(classes: set[type[Any]]) -> Iterator[None]:
                 type.__setattr__(cls, "__pydantic_complete__", value)
 
 
+@functools.cache
 def fast_list_validator(model: type[Any]) -> tuple[SchemaValidator, _Finish | None] | None:
     """The fast validator of ``list[model]`` and its final pass, or ``None`` if there is
-    no fast path for ``model``.
+    no fast path for ``model`` (built once per model and process).
 
     Raises:
         RuntimeError: if a rule the fast path relies on is no longer in the schema.
