@@ -317,6 +317,7 @@ _SCHEMA = (
     "CREATE INDEX IF NOT EXISTS dixis_jobs_due ON dixis_jobs (state, next_attempt_at)",
     "CREATE INDEX IF NOT EXISTS dixis_jobs_event ON dixis_jobs (tenant, event_id)",
     "CREATE INDEX IF NOT EXISTS dixis_jobs_lane ON dixis_jobs (lane, state)",
+    "CREATE INDEX IF NOT EXISTS dixis_jobs_queue ON dixis_jobs (state, created_at, key)",
     "CREATE INDEX IF NOT EXISTS dixis_jobs_step ON dixis_jobs (tenant, step, provider)",
     "CREATE INDEX IF NOT EXISTS dixis_jobs_external ON dixis_jobs (external_id)",
     """CREATE TABLE IF NOT EXISTS dixis_job_deps (
@@ -369,6 +370,27 @@ _LANE_FREE = (
     "(lane IS NULL OR NOT EXISTS (SELECT 1 FROM dixis_jobs r WHERE r.lane = dixis_jobs.lane"
     " AND r.state = 'running' AND r.lease_until > {p}))"
 )
+
+_DEPS_DONE = (
+    "NOT EXISTS (SELECT 1 FROM dixis_job_deps d LEFT JOIN dixis_jobs j2 ON j2.key = d.dep"
+    " WHERE d.key = dixis_jobs.key AND (j2.state IS NULL OR j2.state <> 'done'))"
+)
+_DUE_BY_STATE = (
+    "state = 'pending' AND (next_attempt_at IS NULL OR next_attempt_at <= {p})",
+    "state = 'failed' AND next_attempt_at <= {p}",
+    "state = 'running' AND lease_until <= {p}",
+)
+_QUEUE_HEAD = (
+    "SELECT key FROM ("
+    + " UNION ALL ".join(
+        "SELECT * FROM (SELECT key, created_at FROM dixis_jobs WHERE "
+        f"{state} AND {_DEPS_DONE} AND {_LANE_FREE} ORDER BY created_at, key LIMIT {{p}})"
+        for state in _DUE_BY_STATE
+    )
+    + ") ORDER BY created_at, key LIMIT {p}"
+)
+"""The oldest due jobs, per state in the (state, created_at) index, so finding them reads
+a few rows instead of sorting every due job (SQLite: no row locks to take)."""
 
 
 def _row_to_job(row: Sequence[Any]) -> Job:
@@ -453,6 +475,7 @@ class _SQLJournal:
 
     _p = "?"
     _claim_lock = ""
+    _scan_first = False
 
     def __init__(self, *, clock: Callable[[], float] = time.time) -> None:
         self._clock = clock
@@ -556,8 +579,30 @@ class _SQLJournal:
         now = self._clock()
         due = _DUE.format(p=self._p)
         lane_free = _LANE_FREE.format(p=self._p)
+        found: list[str] | None = None
+        if key is None and self._scan_first:
+            # One writer at a time: the candidates are found in a read transaction
+            # (readers never wait), the write lock is taken only to claim them, each
+            # checked again by key. An idle worker never takes it.
+            n = limit * 4 + 4
+            with self._tx(write=False) as cur:
+                cur.execute(
+                    _QUEUE_HEAD.format(p=self._p), (now, now, n, now, now, n, now, now, n, n)
+                )
+                found = [r[0] for r in cur.fetchall()]
+            if not found:
+                return []
         with self._tx() as cur:
-            if key is not None:
+            if found is not None:
+                marks = ", ".join("?" for _ in found)
+                cur.execute(
+                    self._q(
+                        f"SELECT key, lane FROM dixis_jobs WHERE key IN ({marks}) AND {due} "
+                        "ORDER BY created_at, key"
+                    ),
+                    (*found, now, now, now),
+                )
+            elif key is not None:
                 cur.execute(
                     self._q(
                         f"SELECT key, lane FROM dixis_jobs WHERE key = ? AND {due}"
@@ -936,6 +981,7 @@ class SQLiteJournal(_SQLJournal):
     """
 
     _p = "?"
+    _scan_first = True
 
     def __init__(self, path: str | os.PathLike[str], *, clock: Callable[[], float] = time.time):
         super().__init__(clock=clock)
