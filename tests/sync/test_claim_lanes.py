@@ -1,9 +1,14 @@
 """Claims look past a busy lane: a backlog of one lane at the head of the queue does not
-hide the jobs behind it (on SQLite and PostgreSQL)."""
+hide the jobs behind it (on SQLite and PostgreSQL). On SQLite, a claim with nothing due
+never takes the write lock."""
 
 from __future__ import annotations
 
-from dixis_integrations.sync.journal import JobSpec, Journal
+import sqlite3
+import time
+from pathlib import Path
+
+from dixis_integrations.sync.journal import JobSpec, Journal, SQLiteJournal
 
 from .conftest import Clock
 
@@ -38,3 +43,20 @@ def test_a_busy_lane_does_not_hide_the_jobs_behind_it(journal: Journal, clock: C
     assert journal.claim("w6", lease=10) == []
     clock.advance(20)
     assert [j.event_id for j in journal.claim("w7", lease=10)] == ["e01"]
+
+
+def test_an_idle_sqlite_claim_never_waits_for_the_write_lock(tmp_path: Path) -> None:
+    journal = SQLiteJournal(tmp_path / "journal.db")
+    journal.enqueue([job("e", "crm_contact", None)])
+    (running,) = journal.claim("w1", lease=60)
+    other = sqlite3.connect(tmp_path / "journal.db", isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")  # another process is writing
+    try:
+        started = time.monotonic()
+        assert journal.claim("w2", lease=60) == []  # nothing due: no write lock needed
+        assert time.monotonic() - started < 5  # the busy timeout is 60 s
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+    assert journal.complete(running.key, "w1", external_id=None, result=None)
+    journal.close()
