@@ -521,3 +521,39 @@ def test_the_allocation_left_is_read_from_sforce_limit_info(run: Runner) -> None
     status = run(box, adapter.check())
     assert adapter.api_usage == (2, 50)
     assert status.quota_remaining == 48
+
+
+def test_a_failed_sign_in_leaves_no_lock_behind(sandbox: SalesforceSandbox) -> None:
+    import threading
+
+    from dixis_integrations.crm.salesforce import SalesforceJWTAuth
+
+    creds = sandbox.credentials()
+    auth = SalesforceJWTAuth(
+        client_id=creds["client_id"],
+        username=creds["username"],
+        private_key=SecretStr(creds["private_key"]),
+        login_url=creds["base_url"],
+    )
+    calls = {"n": 0}
+
+    def flaky(request: httpx.Request) -> httpx.Response:
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise httpx.ConnectError("down", request=request)
+        return sandbox.handle(request)
+
+    url = f"{creds['base_url']}/services/data/v59.0/limits"
+    outcome: list[int] = []
+
+    def twice() -> None:
+        with httpx.Client(transport=httpx.MockTransport(flaky), auth=auth) as client:
+            with pytest.raises(httpx.ConnectError):
+                client.get(url)
+            outcome.append(client.get(url).status_code)  # would block on a leaked lock
+
+    worker = threading.Thread(target=twice, daemon=True)
+    worker.start()
+    worker.join(timeout=30)
+    assert outcome == [200]
+    assert auth.token_requests == 1
