@@ -1,8 +1,8 @@
 """Where the adapters' CPU per invoice goes, step by step, next to the raw-JSON baseline.
 
 For 500 orders (the shapes of ``bench_push.py``) and each vendor, in one process: the
-checks and VAT draft (``check_order``), building the vendor payload, encoding a bulk
-call's body, decoding the vendor's answer with exact decimals, and parsing it into
+checks, VAT lines and vendor payload (one pass, as the bulk path does them), encoding a
+bulk call's body, decoding the vendor's answer with exact decimals, and parsing it into
 result models; the baseline is ``json.dumps``/``json.loads`` of the same documents (what
 the raw-httpx baseline of ``bench_push.py`` spends on them). The answers are real ones,
 from the in-process emulators. Best of 5 timed runs after a warm-up, CPU time.
@@ -26,7 +26,8 @@ sys.path.insert(0, str(Path(__file__).parent))
 from bench_push import QBO_CODES, XERO_CODES, Bearer, make_orders
 
 from dixis_integrations.accounting import _wire, quickbooks, xero
-from dixis_integrations.accounting.tax import check_order
+from dixis_integrations.accounting._common import money
+from dixis_integrations.accounting.tax import lean_lines
 from dixis_integrations.http import Driver
 from dixis_integrations.sandbox.quickbooks import QuickBooksSandbox
 from dixis_integrations.sandbox.xero import XeroSandbox
@@ -91,14 +92,8 @@ def bench_xero(orders: list[Any]) -> None:
     plain = [json.loads(_wire.dumps(d)) for d in documents]
     decoded = [_wire.loads(b)["Invoices"] for b in bodies]
 
-    drafts = [check_order(o, adapter.codes, tenant="t", vendor="xero") for o in orders]
-
-    def build() -> list[dict[str, Any]]:
-        return [
-            xero.build_invoice(o, d.lines, config, adapter.codes, tenant="t",
-                               contact={"ContactNumber": o.customer.id, "Name": "n"})
-            for o, d in zip(orders, drafts, strict=True)
-        ]  # fmt: skip
+    def prepare() -> list[Any]:  # checks, VAT and the body, in one pass (the bulk path)
+        return [adapter._prepare(o) for o in orders]
 
     def parse() -> None:
         for chunk, answers in zip(range(0, N, 50), decoded, strict=True):
@@ -108,10 +103,7 @@ def bench_xero(orders: list[Any]) -> None:
     _report(
         "Xero",
         [
-            ("checks + VAT draft", _best(lambda: [check_order(o, adapter.codes, tenant="t",
-                                                              vendor="xero") for o in orders], N),
-             None),
-            ("payload", _best(build, N), None),
+            ("checks, VAT and payload", _best(prepare, N), None),
             ("encode bulk bodies", _best(lambda: [_wire.dumps_marked(d) for d in documents], N),
              _best(lambda: [json.dumps(d).encode() for d in plain], N)),
             ("decode answers", _best(lambda: [_wire.loads(b) for b in bodies], N),
@@ -130,13 +122,15 @@ def bench_quickbooks(orders: list[Any]) -> None:
     bodies = _answers(sandbox, adapter, orders, "/batch")
     drafts = [adapter._check(o) for o in orders]
     ids = {**adapter._items, "Shipping": "1", "Discount": "1"}
+    plan = adapter._plan
 
-    def build() -> list[dict[str, Any]]:
-        return [
-            quickbooks.build_invoice(o, d.lines, config, adapter.codes, tenant="t",
-                                     customer_id="1", item_ids=ids)
-            for o, d in zip(orders, drafts, strict=True)
-        ]  # fmt: skip
+    def build() -> list[dict[str, Any]]:  # checks, VAT and the body (the bulk path)
+        out = []
+        for o in orders:
+            lean = lean_lines(o, plan)
+            assert lean is not None
+            out.append(adapter._lean_invoice(o, lean[0], "1", ids))
+        return out
 
     built = build()
     documents = [
@@ -152,15 +146,16 @@ def bench_quickbooks(orders: list[Any]) -> None:
         for answers in decoded:
             for answer in answers:
                 draft = next(drafts_iter)
-                invoice = quickbooks.parse_invoice(answer["Invoice"], reference="r",
-                                                   total=draft.gross, tax=draft.vat)  # fmt: skip
+                invoice = quickbooks.parse_invoice(
+                    answer["Invoice"], reference="r", total=money(draft.gross_amount, "EUR"),
+                    tax=money(draft.vat_amount, "EUR"),
+                )  # fmt: skip
                 _created(quickbooks, "r", invoice)
 
     _report(
         "QuickBooks",
         [
-            ("checks + VAT draft", _best(lambda: [adapter._check(o) for o in orders], N), None),
-            ("payload", _best(build, N), None),
+            ("checks, VAT and payload", _best(build, N), None),
             ("encode bulk bodies", _best(lambda: [_wire.dumps_marked(d) for d in documents], N),
              _best(lambda: [json.dumps(d).encode() for d in plain], N)),
             ("decode answers", _best(lambda: [_wire.loads(b) for b in bodies], N),

@@ -42,3 +42,22 @@ def test_response_json_parses_once_and_reports_malformed_bodies() -> None:
     assert first == {"Total": Decimal("12.40")}
     with pytest.raises(MalformedBody):
         response_json(httpx.Response(200, content=b'{"Total": '))
+
+
+def test_results_built_without_validation_behave_as_validated_ones() -> None:
+    from dixis_integrations.accounting.xero import parse_invoice
+    from dixis_integrations.models import Money
+    from dixis_integrations.models.accounting import PostedInvoice
+
+    data = {"InvoiceID": "i-1", "InvoiceNumber": "o-1", "Status": "AUTHORISED",
+            "Total": Decimal("12.40"), "TotalTax": Decimal("1.43"), "CurrencyCode": "EUR"}  # fmt: skip
+    first = parse_invoice(data, total=Money.of("12.40"), tax=Money.of("1.43"))
+    second = parse_invoice({**data, "InvoiceID": "i-2"})
+    validated = PostedInvoice.model_validate(first.model_dump())
+    assert first == validated
+    assert first.model_dump(exclude_unset=True) == validated.model_dump(exclude_unset=True)
+    changed = first.model_copy(update={"status": "PAID"})
+    assert (changed.status, first.status) == ("PAID", "AUTHORISED")
+    # The shared set of fields set is never changed by a copy.
+    assert first.model_fields_set == second.model_fields_set == set(PostedInvoice.model_fields)
+    assert hash(first.total) == hash(Money.of("12.40"))

@@ -47,12 +47,17 @@ def trusted(cls: type[_M], fields: dict[str, Any], names: set[str] | None = None
 
     Only for values the adapter computed from validated models, or checked itself: each
     result is otherwise validated twice per invoice on the bulk path. ``fields`` must
-    name every field (defaults are not filled in) and becomes the instance's own dict;
-    ``names``, when given, is the set of those names (copied: cheaper than rebuilding it).
+    name every field (defaults are not filled in) and becomes the instance's own dict.
+
+    ``names``, when given, is the set of those names and becomes the instances' set of
+    fields set, shared by every instance built with it (one object less per result,
+    which a bulk push keeps by the thousand). Sharing is safe for frozen models:
+    pydantic never adds to that set on a frozen model, and ``model_copy`` copies it
+    before adding the updated names. It must not be changed in place.
     """
     new = _NEW(cls)
     _SET(new, "__dict__", fields)
-    _SET(new, "__pydantic_fields_set__", set(fields) if names is None else names.copy())
+    _SET(new, "__pydantic_fields_set__", set(fields) if names is None else names)
     _SET(new, "__pydantic_extra__", None)
     _SET(new, "__pydantic_private__", None)
     return new

@@ -1017,22 +1017,18 @@ class Xero:
         with the customer's own contact (found or created as in :meth:`upsert_customer`).
         """
         results: list[BatchItemResult | None] = [None] * len(orders)
-        ready: list[tuple[int, Order, dict[str, Any], Money, Money]] = []
+        ready: list[tuple[int, Order]] = []
         for index, order in enumerate(orders):
-            try:
-                body, total, tax = self._prepare(order)
-            except InvalidInput as exc:
-                results[index] = BatchItemResult(
-                    reference=order.id,
-                    status=BatchItemStatus.REJECTED,
-                    error_code=exc.code,
-                    reason=str(exc),
-                )
-                continue
-            ready.append((index, order, body, total, tax))
+            if not self._plainly_valid(order):
+                try:  # the careful check: every problem reported at once
+                    self._prepare(order)
+                except InvalidInput as exc:
+                    results[index] = _rejected(order.id, exc)
+                    continue
+            ready.append((index, order))
         if ready:
             api = yield from self._ready()
-            yield from self._items_for(o for _, o, *_ in ready)
+            yield from self._items_for(o for _, o in ready)
             duplicates: dict[str, tuple[int, Money, Money]] = {}
             renamed = yield from self._push(api, ready, "create_invoices", results, duplicates)
             if renamed:
@@ -1040,39 +1036,72 @@ class Xero:
                 # customer (a suffixed name if need be), then send those invoices again
                 # with the ContactID.
                 ids: dict[str, str] = {}
-                for _, order, *_ in renamed:
+                for _, order in renamed:
                     if order.customer.id not in ids:
                         record = yield from self.upsert_customer(order.customer)
                         ids[order.customer.id] = record.external_id
-                again = [
-                    (i, o, {**body, "Contact": {"ContactID": ids[o.customer.id]}}, total, tax)
-                    for i, o, body, total, tax in renamed
-                ]
-                yield from self._push(api, again, "create_invoices.contact", results, duplicates)
+                yield from self._push(
+                    api, renamed, "create_invoices.contact", results, duplicates, contacts=ids
+                )
             yield from self._read_back(api, duplicates, results)
         return [r for r in results if r is not None]
+
+    def _plainly_valid(self, order: Order) -> bool:
+        """Whether ``order`` passes every check of :meth:`_prepare`, as far as can be told
+        without drafting it (a stated total needs the draft). Orders it is unsure of go
+        through :meth:`_prepare` first, which reports every problem.
+        """
+        if order.stated_total is not None:
+            return False
+        codes = self.codes.codes
+        for line in order.lines:
+            if line.vat_category not in codes or len(line.sku) > _MAX_ITEM_CODE:
+                return False
+        if order.shipping_fee.amount and order.shipping_vat_category not in codes:
+            return False
+        customer = order.customer
+        name = customer.full_name or customer.company or ""
+        return bool(name.strip()) and len(customer.id) <= _MAX_CONTACT_NUMBER
 
     def _push(
         self,
         api: Endpoint,
-        ready: list[tuple[int, Order, dict[str, Any], Money, Money]],
+        ready: list[tuple[int, Order]],
         operation: str,
         results: list[BatchItemResult | None],
         duplicates: dict[str, tuple[int, Money, Money]],
-    ) -> Operation[list[tuple[int, Order, dict[str, Any], Money, Money]]]:
+        *,
+        contacts: dict[str, str] | None = None,
+    ) -> Operation[list[tuple[int, Order]]]:
         """PUT ``ready`` in chunks of 50; fill ``results``, collect duplicates, and return
-        the invoices refused only because their contact's name is taken.
+        the invoices refused only because their contact's name is taken. ``contacts``
+        (our customer id -> ``ContactID``) replaces the contacts written by name.
+
+        Each chunk's bodies are built just before its call and dropped once encoded, so
+        a large push never holds every invoice body at once.
         """
-        renamed = []
+        renamed: list[tuple[int, Order]] = []
         for start in range(0, len(ready), BATCH_SIZE):
-            chunk = ready[start : start + BATCH_SIZE]
-            refs = ",".join(order.id for _, order, *_ in chunk)
-            response = yield self._put_invoices(
-                api, [body for _, _, body, _, _ in chunk], self._key(operation, refs)
-            )
+            chunk: list[tuple[int, Order, Money, Money]] = []
+            bodies: list[dict[str, Any]] = []
+            for index, order in ready[start : start + BATCH_SIZE]:
+                try:
+                    body, total, tax = self._prepare(order)
+                except InvalidInput as exc:  # checked before the first call; kept safe
+                    results[index] = _rejected(order.id, exc)
+                    continue
+                if contacts is not None:
+                    body["Contact"] = {"ContactID": contacts[order.customer.id]}
+                bodies.append(body)
+                chunk.append((index, order, total, tax))
+            if not chunk:
+                continue
+            refs = ",".join(order.id for _, order, _, _ in chunk)
+            request = self._put_invoices(api, bodies, self._key(operation, refs))
+            bodies = []
+            response = yield request
             answered = response_json(response).get("Invoices") or []
-            for position, item in enumerate(chunk):
-                index, order, _, total, tax = item
+            for position, (index, order, total, tax) in enumerate(chunk):
                 data = answered[position] if position < len(answered) else {}
                 if not data.get("HasErrors") and data.get("InvoiceID"):
                     invoice = parse_invoice(data, total=total, tax=tax)
@@ -1082,10 +1111,8 @@ class Xero:
                 if any(_UNIQUE_NUMBER.search(m) for m in messages):
                     duplicates[order.id] = (index, total, tax)
                     continue
-                if operation == "create_invoices" and any(
-                    _CONTACT_NAME_TAKEN.search(m) for m in messages
-                ):
-                    renamed.append(item)
+                if contacts is None and any(_CONTACT_NAME_TAKEN.search(m) for m in messages):
+                    renamed.append((index, order))
                     continue
                 results[index] = BatchItemResult(
                     reference=order.id,
@@ -1505,6 +1532,15 @@ def _record(kind: str, external_id: Any, reference: str, *, created: bool = True
 
 def _contact_record(data: dict[str, Any], reference: str, *, created: bool = True) -> LedgerRecord:
     return _record("customer", data["ContactID"], reference, created=created)
+
+
+def _rejected(reference: str, error: InvalidInput) -> BatchItemResult:
+    return BatchItemResult(
+        reference=reference,
+        status=BatchItemStatus.REJECTED,
+        error_code=error.code,
+        reason=str(error),
+    )
 
 
 def _item_error(data: dict[str, Any]) -> ValidationRejected:
