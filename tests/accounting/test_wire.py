@@ -49,8 +49,14 @@ def test_results_built_without_validation_behave_as_validated_ones() -> None:
     from dixis_integrations.models import Money
     from dixis_integrations.models.accounting import PostedInvoice
 
-    data = {"InvoiceID": "i-1", "InvoiceNumber": "o-1", "Status": "AUTHORISED",
-            "Total": Decimal("12.40"), "TotalTax": Decimal("1.43"), "CurrencyCode": "EUR"}  # fmt: skip
+    data = {
+        "InvoiceID": "i-1",
+        "InvoiceNumber": "o-1",
+        "Status": "AUTHORISED",
+        "Total": Decimal("12.40"),
+        "TotalTax": Decimal("1.43"),
+        "CurrencyCode": "EUR",
+    }
     first = parse_invoice(data, total=Money.of("12.40"), tax=Money.of("1.43"))
     second = parse_invoice({**data, "InvoiceID": "i-2"})
     validated = PostedInvoice.model_validate(first.model_dump())
