@@ -877,3 +877,37 @@ def test_the_lean_body_equals_the_careful_one(order: Order) -> None:
     assert _no_bare_decimal(body)  # so the fast writer may write it
     request = {"BatchItemRequest": [{"bId": "0", "operation": "create", "Invoice": body}]}
     assert dumps_marked(request) == dumps(request)
+
+
+def test_bad_orders_in_a_bulk_push_are_rejected_and_never_sent(
+    sandbox: QuickBooksSandbox, run: Runner
+) -> None:
+    qbo = _adapter(
+        sandbox,
+        tax_codes={k: v for k, v in QBO_CODES.items() if k is not VatCategory.ISLAND_REDUCED},
+    )
+    nameless = make_customer().model_copy(update={"first_name": None, "last_name": None})
+    batch = [
+        _order(id="good-1"),
+        _order(id="unmapped", lines=[make_line(vat_category=VatCategory.ISLAND_REDUCED)]),
+        _order(id="stated").model_copy(update={"stated_total": Money.of("1.00")}),
+        _order(id="nameless").model_copy(update={"customer": nameless}),
+        _order(id="X" * 22),
+        _order(id="good-2"),
+    ]
+    results = run(qbo.post_invoices(batch))
+    assert [r.reference for r in results] == [o.id for o in batch]
+    assert [r.status for r in results] == [
+        BatchItemStatus.CREATED,
+        *[BatchItemStatus.REJECTED] * 4,
+        BatchItemStatus.CREATED,
+    ]
+    assert {r.error_code for r in results[1:5]} == {"invalid_input"}
+    sent = [
+        item["Invoice"]["DocNumber"]
+        for r in sandbox.requests
+        if r.url.path.endswith("/batch")
+        for item in json.loads(r.content)["BatchItemRequest"]
+        if "Invoice" in item
+    ]
+    assert sent == ["good-1", "good-2"]

@@ -819,3 +819,34 @@ def test_the_lean_body_equals_the_careful_one(order: Order) -> None:
     assert (total, tax) == (draft.gross, draft.vat)
     assert _no_bare_decimal(body)  # so the fast writer may write it
     assert dumps_marked({"Invoices": [body]}) == dumps({"Invoices": [body]})
+
+
+def test_bad_orders_in_a_bulk_push_are_rejected_and_never_sent(
+    sandbox: XeroSandbox, run: Runner
+) -> None:
+    codes = {k: v for k, v in GREEK_XERO_CODES.items() if k is not VatCategory.ISLAND_REDUCED}
+    xero = _adapter(sandbox, tax_codes=codes)
+    nameless = make_customer().model_copy(update={"first_name": None, "last_name": None})
+    batch = [
+        _order(id="good-1"),
+        _order(id="unmapped", lines=[make_line(vat_category=VatCategory.ISLAND_REDUCED)]),
+        _order(id="stated").model_copy(update={"stated_total": Money.of("1.00")}),
+        _order(id="nameless").model_copy(update={"customer": nameless}),
+        _order(id="long-sku", lines=[make_line(sku="S" * 31)]),
+        _order(id="good-2"),
+    ]
+    results = run(xero.post_invoices(batch))
+    assert [r.reference for r in results] == [o.id for o in batch]
+    assert [r.status for r in results] == [
+        BatchItemStatus.CREATED,
+        *[BatchItemStatus.REJECTED] * 4,
+        BatchItemStatus.CREATED,
+    ]
+    assert {r.error_code for r in results[1:5]} == {"invalid_input"}
+    sent = [
+        inv["InvoiceNumber"]
+        for r in sandbox.requests
+        if r.method == "PUT" and r.url.path.endswith("/Invoices")
+        for inv in json.loads(r.content)["Invoices"]
+    ]
+    assert sent == ["good-1", "good-2"]
