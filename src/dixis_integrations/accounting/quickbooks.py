@@ -1,5 +1,5 @@
 """QuickBooks Online Accounting API (v3) adapter: customers, items, invoices, payments,
-credit memos, batch, webhooks and CDC, with ``minorversion`` pinned.
+credit memos, refund receipts, batch, webhooks and CDC, with ``minorversion`` pinned.
 
 Every operation is a sans-I/O generator run by a driver. Writes carry a ``requestid``
 derived from (tenant, operation, our reference), so QBO replays instead of acting twice,
