@@ -69,8 +69,9 @@ def _errors(exc: ValidationError) -> tuple[str, str, str]:
 def _fast(adapter: ListAdapter[Any], rows: list[Any]) -> list[Any] | None:
     """What the fast path alone makes of ``rows`` (``None``: refused)."""
     assert adapter._fast is not None
+    rows = copy.deepcopy(rows)  # the pass may fill in models built from these rows
     try:
-        items = adapter._fast.validate_python(copy.deepcopy(rows))
+        items = adapter._fast.validate_python(rows)
     except ValidationError:
         return None
     finish = adapter._finish
@@ -147,8 +148,9 @@ class _Int(int):
 
 
 def _mostly(common: list[Any], odd: list[Any]) -> st.SearchStrategy[Any]:
-    """Common values four times out of five, so that many generated batches are valid."""
-    return st.sampled_from(common * 4 + odd)  # hypothesis leans to the first entries
+    """Mostly common values, so that many generated batches are valid."""
+    repeat = max(4, -(-5 * len(odd) // len(common)))  # odd values about one time in six
+    return st.sampled_from(common * repeat + odd)  # hypothesis leans to the first entries
 
 
 def _rarely(draw: st.DrawFn, one_in: int) -> bool:
@@ -381,7 +383,7 @@ def test_fast_customers_match_the_schema(rows: list[Any]) -> None:
 def test_the_generated_orders_exercise_both_paths() -> None:
     taken = refused = 0
 
-    @settings(max_examples=300, deadline=None, database=None)
+    @settings(max_examples=300, deadline=None, database=None, derandomize=True)
     @given(_order())
     def run(row: Any) -> None:
         nonlocal taken, refused
@@ -391,5 +393,5 @@ def test_the_generated_orders_exercise_both_paths() -> None:
             refused += 1
 
     run()
-    assert taken >= 10
+    assert taken >= 10  # derandomized: the same examples on every run
     assert refused >= 10

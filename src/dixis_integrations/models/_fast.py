@@ -26,6 +26,7 @@ import functools
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, Final
 
@@ -34,6 +35,7 @@ from pydantic_core import SchemaValidator, core_schema
 
 from dixis_integrations.models import _types, money, order
 from dixis_integrations.models._types import EMAIL_PATTERN
+from dixis_integrations.models.customer import Customer
 from dixis_integrations.models.money import Money, _exponent, _times
 
 __all__ = ["fast_list_validator"]
@@ -189,9 +191,38 @@ def _finish_line(line: order.OrderLine) -> bool:
     return bool(amount <= _times(price.amount, data["quantity"], exponent))
 
 
+def _finish_customer(row: Any, item: Customer) -> bool:
+    """Customer's rules left to the pass: a name or a company; times in UTC."""
+    data = item.__dict__
+    if data["company"] is None and not (data["first_name"] or data["last_name"]):
+        return False
+    created: datetime = data["created_at"]
+    if created.tzinfo is not UTC:  # ensure_utc
+        data["created_at"] = created.astimezone(UTC)
+    consent = data["consent"]
+    if consent is not row.get("consent", consent):  # built from the row's own value
+        if type(row["consent"]) is not dict:
+            return False
+        consent_data = consent.__dict__
+        stamp: datetime | None = consent_data["timestamp"]
+        if stamp is not None and stamp.tzinfo is not UTC:
+            consent_data["timestamp"] = stamp.astimezone(UTC)
+    return True
+
+
 def _finish_order(row: Any, item: order.Order) -> bool:
     data = item.__dict__
     currency: str = data["currency"]
+    created: datetime = data["created_at"]
+    if created.tzinfo is not UTC:  # ensure_utc
+        data["created_at"] = created.astimezone(UTC)
+    customer = data["customer"]
+    customer_row = row.get("customer")
+    # a customer given as a model instance is taken as it is (as the full schema does)
+    if customer is not customer_row and (
+        type(customer_row) is not dict or not _finish_customer(customer_row, customer)
+    ):
+        return False
     zero = Money.zero(currency)  # shared and immutable: every default of this order
     lines: tuple[order.OrderLine, ...] = data["lines"]
     line_rows = row.get("lines")
@@ -272,7 +303,8 @@ def _rules() -> dict[type[Any], tuple[_Rewrite, _Finish | None]]:
         _key(order.Order._check_stated_total),
     }
     order_fill = {_key(order._zero_in_price_currency), _key(order._zero_in_order_currency)}
-    from dixis_integrations.models.customer import Customer
+    # in an order, the customer's name rule and every UTC conversion are in the pass
+    order_drop |= {_key(Customer._require_a_name), _key(_types.ensure_utc)}
 
     return {
         order.Order: (_Rewrite(replace, order_drop, order_fill), _finish_orders),
