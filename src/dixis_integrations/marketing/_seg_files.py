@@ -223,22 +223,30 @@ class _Accumulator:
 def _sorted_columns(
     stats: dict[_K, int], last: dict[_K, _V]
 ) -> tuple[list[_K], list[int], list[_V]]:
-    """The keys sorted, with both dicts' values aligned to them.
+    """The keys sorted, with both dicts' values aligned to them; empties both dicts.
 
     Both dicts normally hold the same keys in the same order (they are built and updated
     together), so one sorting permutation over their lists serves all three, with no hash
-    lookups; otherwise the values are looked up.
+    lookups; otherwise the values are looked up. Each dict is emptied once read.
     """
     keys = list(stats)
+    if list(last) != keys:  # same objects in the same order: a pointer comparison per key
+        keys.sort()
+        packed = list(map(stats.__getitem__, keys))
+        stats.clear()
+        later = list(map(last.__getitem__, keys))
+        last.clear()
+        return keys, packed, later
     order = sorted(range(len(keys)), key=keys.__getitem__)
     ids = list(map(keys.__getitem__, order))
-    if list(last) == keys:  # identical objects: a pointer comparison per key
-        del keys
-        values = list(stats.values())
-        packed = list(map(values.__getitem__, order))
-        later = list(last.values())
-        return ids, packed, list(map(later.__getitem__, order))
-    return ids, list(map(stats.__getitem__, ids)), list(map(last.__getitem__, ids))
+    del keys
+    values = list(stats.values())
+    stats.clear()
+    packed = list(map(values.__getitem__, order))
+    del values
+    instants = list(last.values())
+    last.clear()
+    return ids, packed, list(map(instants.__getitem__, order))
 
 
 def _fast_csv_chunk(data: bytes, plan: _Plan, acc: _Accumulator) -> bool:
