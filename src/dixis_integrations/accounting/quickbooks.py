@@ -1057,15 +1057,19 @@ class QuickBooks:
         Returns (our customer id -> QBO id, SKU or item name -> QBO id).
         """
         wanted: dict[str, tuple[str, str, Money]] = {}
+        currencies: set[str] = set()
         for order in orders:
             for line in order.lines:
-                wanted.setdefault(line.sku, (line.sku, line.name, line.unit_price))
-            zero = Money.zero(order.currency)
-            for name, text in (
-                (self.config.shipping_item_name, "Shipping"),
-                (self.config.discount_item_name, "Order discount"),
-            ):
-                wanted.setdefault(name, (name, text, zero))
+                if line.sku not in wanted:
+                    wanted[line.sku] = (line.sku, line.name, line.unit_price)
+            if order.currency not in currencies:
+                currencies.add(order.currency)
+                zero = Money.zero(order.currency)
+                for name, text in (
+                    (self.config.shipping_item_name, "Shipping"),
+                    (self.config.discount_item_name, "Order discount"),
+                ):
+                    wanted.setdefault(name, (name, text, zero))
         names: dict[str, tuple[Customer, str]] = {}
         for customer in customers:
             if customer.id not in self._customers and customer.id not in names:
@@ -1240,6 +1244,22 @@ class QuickBooks:
             number_field="id",
         )
 
+    def _plainly_valid(self, order: Order) -> bool:
+        """Whether ``order`` passes every check of :meth:`_check`, as far as can be told
+        without drafting it (a stated total needs the draft). Orders it is unsure of go
+        through :meth:`_check` first, which reports every problem.
+        """
+        if order.stated_total is not None or len(order.id) > DOC_NUMBER_MAX:
+            return False
+        codes = self.codes.codes
+        for line in order.lines:
+            if line.vat_category not in codes:
+                return False
+        if order.shipping_fee.amount and order.shipping_vat_category not in codes:
+            return False
+        customer = order.customer
+        return bool(customer.first_name or customer.last_name or customer.company)
+
     def _lean_invoice(
         self, order: Order, lines: list[LeanLine], customer_id: str, item_ids: dict[str, str]
     ) -> dict[str, Any]:
@@ -1352,61 +1372,62 @@ class QuickBooks:
         (or ours, for input refused before sending; nothing is sent for those).
         """
         results: list[BatchItemResult | None] = [None] * len(orders)
-        # (position, order, its lines: lean tuples or a careful draft, our gross, our VAT)
-        ready: list[tuple[int, Order, list[LeanLine] | InvoiceDraft, Decimal, Decimal]] = []
-        plan = self._plan
+        ready: list[tuple[int, Order]] = []
         for index, order in enumerate(orders):
-            lean = lean_lines(order, plan) if len(order.id) <= DOC_NUMBER_MAX else None
-            if lean is not None:
-                ready.append((index, order, *lean))
-                continue
-            try:  # the careful path: every problem reported at once
-                draft = self._check(order)
-            except InvalidInput as exc:
-                results[index] = BatchItemResult(
-                    reference=order.id,
-                    status=BatchItemStatus.REJECTED,
-                    error_code=exc.code,
-                    reason=str(exc),
-                )
-                continue
-            ready.append((index, order, draft, draft.gross_amount, draft.vat_amount))
+            if not self._plainly_valid(order):
+                try:  # the careful check: every problem reported at once
+                    self._check(order)
+                except InvalidInput as exc:
+                    results[index] = _rejected(order.id, exc)
+                    continue
+            ready.append((index, order))
         if ready:
             customers, items = yield from self._references(
-                [o.customer for _, o, *_ in ready], [o for _, o, *_ in ready]
+                [o.customer for _, o in ready], [o for _, o in ready]
             )
+            plan = self._plan
             for start in range(0, len(ready), BATCH_SIZE):
-                chunk = ready[start : start + BATCH_SIZE]
-                requests = [
-                    {
-                        "bId": str(n),
-                        "operation": "create",
-                        "Invoice": build_invoice(
-                            order,
-                            lines.lines,
-                            self.config,
-                            self.codes,
-                            tenant=self.tenant,
-                            customer_id=customers[order.customer.id],
-                            item_ids=items,
-                        )
-                        if isinstance(lines, InvoiceDraft)
-                        else self._lean_invoice(order, lines, customers[order.customer.id], items),
-                    }
-                    for n, (_, order, lines, _, _) in enumerate(chunk)
-                ]
-                response = yield self._batch_request(
+                # Each chunk's invoices are drafted and written just before its call and
+                # dropped once encoded: a large push never holds every body at once.
+                chunk: list[tuple[int, Order, Decimal, Decimal]] = []
+                requests = []
+                for index, order in ready[start : start + BATCH_SIZE]:
+                    customer_id = customers[order.customer.id]
+                    lean = lean_lines(order, plan)
+                    if lean is not None:
+                        lines, gross, vat = lean
+                        body = self._lean_invoice(order, lines, customer_id, items)
+                    else:  # an order the lean path does not cover, drafted line by line
+                        try:
+                            draft = self._check(order)
+                        except InvalidInput as exc:  # checked above; kept safe
+                            results[index] = _rejected(order.id, exc)
+                            continue
+                        gross, vat = draft.gross_amount, draft.vat_amount
+                        body = build_invoice(
+                            order, draft.lines, self.config, self.codes, tenant=self.tenant,
+                            customer_id=customer_id, item_ids=items,
+                        )  # fmt: skip
+                    requests.append(
+                        {"bId": str(len(chunk)), "operation": "create", "Invoice": body}
+                    )
+                    chunk.append((index, order, gross, vat))
+                if not chunk:
+                    continue
+                request = self._batch_request(
                     requests,
                     operation="create_invoices",
                     marked=True,
-                    key=self._key("create_invoices", ",".join(o.id for _, o, *_ in chunk)),
+                    key=self._key("create_invoices", ",".join(o.id for _, o, _, _ in chunk)),
                 )
+                requests = []
+                response = yield request
                 answers = {
                     str(item.get("bId")): item
                     for item in response_json(response).get("BatchItemResponse") or ()
                 }
                 duplicates: dict[str, tuple[int, Money, Money]] = {}
-                for n, (index, order, _, gross, vat) in enumerate(chunk):
+                for n, (index, order, gross, vat) in enumerate(chunk):
                     answer = answers.get(str(n), {})
                     fault = parse_fault(answer)
                     currency = order.currency
@@ -1815,6 +1836,15 @@ def parse_tax_codes(
             )
         )
     return out
+
+
+def _rejected(reference: str, error: InvalidInput) -> BatchItemResult:
+    return BatchItemResult(
+        reference=reference,
+        status=BatchItemStatus.REJECTED,
+        error_code=error.code,
+        reason=str(error),
+    )
 
 
 def _with_payload(key: str, content: bytes) -> str:

@@ -848,9 +848,8 @@ class Xero:
         wanted: dict[str, tuple[str, str, Money, VatCategory]] = {}
         for order in orders:
             for line in order.lines:
-                wanted.setdefault(
-                    line.sku, (line.sku, line.name, line.unit_price, line.vat_category)
-                )
+                if line.sku not in wanted:
+                    wanted[line.sku] = (line.sku, line.name, line.unit_price, line.vat_category)
         if self._known_items is not None and set(wanted) <= self._known_items:
             return
         yield from self._ensure_items(wanted.values())
