@@ -89,6 +89,9 @@ def test_two_celery_workers_one_killed_still_give_one_effect_per_step(
         from dixis_integrations.sync.celery import CeleryRunner
         from sync import _celery_app
 
+        # the app is imported once per test session: its queue is the one to consume
+        env["DIXIS_TEST_QUEUE"] = _celery_app.app.conf.task_default_queue
+
         journal = SQLiteJournal(env["DIXIS_TEST_JOURNAL"])
         engine = Engine(journal, connections(served.base_url), settings=StepSettings(sender=SENDER))
         runner = CeleryRunner(engine, _celery_app.execute_job)
@@ -149,6 +152,9 @@ def test_celery_soak_on_the_sandboxes_with_one_of_two_workers_killed(
         monkeypatch.syspath_prepend(str(TESTS))
         from dixis_integrations.sync.celery import CeleryRunner
         from sync import _celery_app
+
+        # the app is imported once per test session: its queue is the one to consume
+        env["DIXIS_TEST_QUEUE"] = _celery_app.app.conf.task_default_queue
 
         host = Integrations.attach(
             json.loads(config.read_text(encoding="utf-8")),

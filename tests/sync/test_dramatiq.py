@@ -81,6 +81,9 @@ def test_two_dramatiq_workers_one_killed_still_give_one_effect_per_step(
         from dixis_integrations.sync.dramatiq import DramatiqRunner
         from sync import _dramatiq_app
 
+        # the actor is declared once per test session: its queue is the one to consume
+        env["DIXIS_TEST_QUEUE"] = _dramatiq_app.execute_job.queue_name
+
         journal = SQLiteJournal(env["DIXIS_TEST_JOURNAL"])
         engine = Engine(journal, connections(served.base_url), settings=StepSettings(sender=SENDER))
         runner = DramatiqRunner(engine, _dramatiq_app.execute_job)
@@ -143,6 +146,9 @@ def test_dramatiq_soak_on_the_sandboxes_with_one_of_two_workers_killed(
         monkeypatch.syspath_prepend(str(TESTS))
         from dixis_integrations.sync.dramatiq import DramatiqRunner
         from sync import _dramatiq_app
+
+        # the actor is declared once per test session: its queue is the one to consume
+        env["DIXIS_TEST_QUEUE"] = _dramatiq_app.execute_job.queue_name
 
         host = Integrations.attach(
             json.loads(config.read_text(encoding="utf-8")),
