@@ -207,3 +207,51 @@ def test_a_window_needs_a_positive_limit_and_length() -> None:
         Window(0, 1.0)
     with pytest.raises(ValueError, match="positive"):
         Window(1, 0.0)
+
+
+class _CountingCondition:
+    """The budget's condition, counting the waits of its sleepers."""
+
+    def __init__(self, inner: threading.Condition) -> None:
+        self.inner = inner
+        self.waits = 0
+
+    def wait(self, timeout: float | None = None) -> bool:
+        self.waits += 1
+        return self.inner.wait(timeout)
+
+    def notify_all(self) -> None:
+        self.inner.notify_all()
+
+
+def test_a_release_does_not_wake_a_thread_waiting_for_a_window_to_expire() -> None:
+    # a release moves a call from "in flight" to "done": it never frees room in a window
+    budget = Budget((Window(3, 60.0),), None, time_scale=0.005)  # a 0.3 s window
+    counting = _CountingCondition(budget._cond)
+    budget._cond = counting  # type: ignore[assignment]
+    first, second, third = budget.acquire(), budget.acquire(), budget.acquire()
+    first.release()
+    started = time.monotonic()
+    got: list[float] = []
+    waiter = threading.Thread(target=lambda: got.append(budget.acquire() and time.monotonic()))
+    waiter.start()
+    time.sleep(0.05)
+    second.release()
+    third.release()
+    waiter.join(5)
+    assert got, "the waiter never got its slot"
+    assert got[0] - started >= 0.25  # it waited for the oldest call's window to expire
+    assert counting.waits == 1  # one sleep, not woken by the two releases
+
+
+def test_a_thread_waiting_for_the_concurrency_cap_is_woken_by_a_release() -> None:
+    budget = Budget((), 1)
+    slot = budget.acquire()
+    got = threading.Event()
+    waiter = threading.Thread(target=lambda: (budget.acquire(), got.set()))
+    waiter.start()
+    time.sleep(0.05)
+    assert not got.is_set()
+    slot.release()
+    assert got.wait(5)
+    waiter.join(5)

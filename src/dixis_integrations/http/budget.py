@@ -77,24 +77,40 @@ class Budget:
         self._clock = clock
         self._lock = threading.Lock()
         self._cond = threading.Condition(self._lock)
-        self._sleepers = 0  # threads waiting on _cond: release() wakes them only if any
+        self._sleepers = 0  # threads only a release can help: release() wakes them if any
         self.waited = 0.0
         self.calls = 0
 
     def _wait_needed(self, now: float) -> float:
         """Seconds until one more call fits (0 when it fits now). Holds ``_cond``."""
+        return self._wait_and_why(now)[0]
+
+    def _wait_and_why(self, now: float) -> tuple[float, bool]:
+        """Seconds until one more call fits (0 when it fits now), and whether only a
+        release can shorten that wait (the concurrency cap, or a window full of calls
+        still in flight). Holds ``_cond``.
+
+        A release never frees room in a window (the call leaves the calls in flight and
+        joins the window's completed calls), so a thread waiting for a window's oldest
+        call to expire sleeps until then and is not woken by every release.
+        """
         inflight = self._inflight
         if self._concurrency is not None and inflight >= self._concurrency:
-            return _POLL  # a release wakes sync waiters at once
+            return _POLL, True  # a release wakes sync waiters at once
         wait = 0.0
+        on_release = False
         for state in self._windows:
             done = state.done
             seconds = state.seconds
             while done and done[0] + seconds <= now:
                 done.popleft()
             if inflight + len(done) >= state.window.limit:
-                wait = max(wait, done[0] + seconds - now if done else _POLL)
-        return wait
+                if done:
+                    wait = max(wait, done[0] + seconds - now)
+                else:  # full of calls in flight: the first release starts the clock
+                    wait = max(wait, _POLL)
+                    on_release = True
+        return wait, on_release
 
     def _take(self) -> Slot:
         self._inflight += 1
@@ -139,10 +155,14 @@ class Budget:
                     return Slot(self)
         while True:
             with self._lock:
-                wait = self._wait_needed(self._clock())
+                wait, on_release = self._wait_and_why(self._clock())
                 if wait <= 0:
                     return self._take()
                 self.waited += wait
+                if not on_release:
+                    # only time frees room in a window: sleep until it does, unwoken
+                    self._cond.wait(timeout=wait)
+                    continue
                 self._sleepers += 1
                 try:
                     self._cond.wait(timeout=wait)
