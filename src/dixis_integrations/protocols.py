@@ -155,7 +155,9 @@ class AccountingProvider(Adapter, Protocol):
         ...
 
     def record_refund(self, refund: Refund) -> Operation[LedgerRecord]:
-        """Record a refund as a credit note allocated to the order's invoice."""
+        """Record a refund against the order's invoice: a credit note allocated to it for
+        what is still open, and money paid back out (a refund receipt, or a refund payment
+        on the credit note) for what was already paid; idempotent by the refund's id."""
         ...
 
 

@@ -98,8 +98,9 @@ class BatchItemResult(BaseModel):
 class LedgerChange(BaseModel):
     """One record that changed at the vendor (from a webhook or a reconciliation pass).
 
-    ``kind`` is ours (``invoice``, ``customer``, ``payment``, ``credit_note``, ``item``
-    or the vendor's own entity name in lower case when we have no name for it).
+    ``kind`` is ours (``invoice``, ``customer``, ``payment``, ``credit_note``,
+    ``refund_receipt``, ``item`` or the vendor's own entity name in lower case when we
+    have no name for it).
     """
 
     model_config = _FROZEN
