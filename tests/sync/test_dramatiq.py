@@ -132,7 +132,7 @@ def test_dramatiq_soak_on_the_sandboxes_with_one_of_two_workers_killed(
     """The soak of ``test_soak`` on Dramatiq: the vendors' own sandboxes served over HTTP
     with 20% faults, two worker processes, one killed with SIGKILL mid-run, then resume;
     the effects counted at the vendors."""
-    orders = int(os.environ.get(ORDERS_ENV, "500"))
+    orders = int(os.environ.get(ORDERS_ENV, "1000"))
     day = market_day(orders=orders, seed=43)
     with ExitStack() as stack:
         sandboxes = served_sandboxes(stack)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from dixis_integrations.models.events import OrderCreated
+from dixis_integrations.models.events import OrderCreated, OrderPaid
 from dixis_integrations.sync import InlineRunner, JobState, PoolRunner, SQLiteJournal
 from dixis_integrations.sync.engine import Engine, JobPolicy, spread_by_order
 from dixis_integrations.sync.marketday import SENDER, market_day
@@ -82,4 +82,38 @@ def test_stale_keys_are_the_due_jobs_nobody_touched(
     stale = stale_keys(engine, older_than=60)
     assert sorted(stale) == sorted(keys)  # pending ones and the one whose lease ran out
     assert claimed.key in stale
+    engine.close()
+
+
+def test_a_waiting_job_backs_off_and_a_task_takes_the_due_jobs_behind_its_own(
+    tmp_path: Path,
+) -> None:
+    from datetime import UTC, datetime
+
+    from dixis_integrations.sync.runners import dependency_wait, next_attempt
+
+    assert [dependency_wait(n) for n in range(7)] == [1.0, 2.0, 4.0, 8.0, 16.0, 30.0, 30.0]
+    assert dependency_wait(10_000) == 30.0
+    emulator = MarketEmulator()
+    engine = engine_on(tmp_path, emulator)
+    day = market_day(orders=2, seed=1)
+    event = next(e for e in day.events if isinstance(e, OrderCreated))
+    paid = next(e for e in day.events if isinstance(e, OrderPaid) and e.order_id == event.order.id)
+    keys = engine.submit(event)
+    jobs = {engine.journal.get(k).step: k for k in keys}  # type: ignore[union-attr]
+    (payment,) = engine.submit(paid)
+    # the payment waits for the invoice: its message is told to come back, later each time
+    before = datetime.now(UTC)
+    state, retry_at = next_attempt(engine, payment, waited=3)
+    assert state == "pending"
+    assert retry_at is not None
+    assert 7.5 <= (retry_at - before).total_seconds() <= 9.0
+    # the invoice's task takes the due jobs after its own (at most follow_on of them)
+    state, retry_at = next_attempt(engine, jobs["invoice"], follow_on=2)
+    assert (state, retry_at) == ("done", None)
+    done = [k for k in keys if engine.journal.get(k).state is JobState.DONE]  # type: ignore[union-attr]
+    assert len(done) == 3
+    # a message of a job already taken finds it done and is not sent again
+    taken = next(k for k in done if k != jobs["invoice"])
+    assert next_attempt(engine, taken) == ("done", None)
     engine.close()

@@ -22,10 +22,15 @@ __all__ = ["TASK_NAME", "CeleryRunner", "install"]
 TASK_NAME = "dixis_integrations.execute_job"
 
 
-def install(app: Any, engine_factory: Callable[[], Engine], *, queue: str | None = None) -> Any:
+def install(
+    app: Any, engine_factory: Callable[[], Engine], *, queue: str | None = None, follow_on: int = 4
+) -> Any:
     """Register the job task on a Celery ``app``; returns the task.
 
     ``engine_factory`` builds the engine once per worker process (on first task).
+    ``follow_on``: after its own job, a task executes up to this many more due jobs from the
+    journal, so jobs freed by it (a lane, a dependency) do not wait for their message's
+    next delivery; a job found waiting is retried later and later (1 s doubling to 30 s).
     """
     engines: dict[str, Engine] = {}
     lock = threading.Lock()
@@ -49,7 +54,9 @@ def install(app: Any, engine_factory: Callable[[], Engine], *, queue: str | None
 
     @app.task(**options)  # type: ignore[untyped-decorator]
     def execute_job(self: Any, key: str) -> str:
-        state, retry_at = next_attempt(engine(), key)
+        state, retry_at = next_attempt(
+            engine(), key, waited=self.request.retries, follow_on=follow_on
+        )
         if retry_at is not None:
             raise self.retry(eta=retry_at, countdown=None)
         return state

@@ -144,6 +144,7 @@ class PoolRunner:
 
 
 _WAIT_FOR_DEPENDENCY = 1.0
+_MAX_WAIT_FOR_DEPENDENCY = 30.0
 _local = threading.local()
 
 
@@ -155,8 +156,24 @@ def _queue_worker() -> str:
     return name
 
 
-def next_attempt(engine: Engine, key: str) -> tuple[str, datetime | None]:
-    """Claim and execute one job; (state, when to try again or ``None``)."""
+def dependency_wait(waited: int) -> float:
+    """Seconds before a job waiting on a dependency or a busy lane is looked at again,
+    after ``waited`` earlier looks: 1 s, doubling, at most 30 s. Tasks that finish a job
+    also take the due jobs behind it (``follow_on``), so a waiting job rarely needs its own
+    message to come back."""
+    return min(_WAIT_FOR_DEPENDENCY * 2.0 ** max(0, min(waited, 16)), _MAX_WAIT_FOR_DEPENDENCY)
+
+
+def next_attempt(
+    engine: Engine, key: str, *, waited: int = 0, follow_on: int = 0
+) -> tuple[str, datetime | None]:
+    """Claim and execute one job; (state, when to try again or ``None``).
+
+    ``waited``: how many times this job's message already found it waiting (its next
+    look backs off, see :func:`dependency_wait`). ``follow_on``: after executing the job,
+    execute up to this many more due jobs from the journal (their own messages then find
+    them done), so work freed by this one (a lane, a dependency) goes on at once.
+    """
     name = _queue_worker()
     jobs = engine.journal.claim(name, lease=engine.policy.lease, key=key)
     now = datetime.now(UTC)
@@ -168,8 +185,10 @@ def next_attempt(engine: Engine, key: str) -> tuple[str, datetime | None]:
             return job.state.value, job.next_attempt_at
         if job.state is JobState.RUNNING and job.lease_until is not None:
             return job.state.value, job.lease_until
-        return job.state.value, now + timedelta(seconds=_WAIT_FOR_DEPENDENCY)
+        return job.state.value, now + timedelta(seconds=dependency_wait(waited))
     outcome = engine.execute(jobs[0], name)
+    if follow_on > 0:
+        engine.run_once(name, limit=follow_on)
     if outcome.state is JobState.FAILED:
         return outcome.state.value, outcome.retry_at or now
     return outcome.state.value, None
