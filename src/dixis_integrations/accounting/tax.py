@@ -351,13 +351,7 @@ def draft_invoice(
         gross_total += shipping
         vat_total += vat
     if order.discount.amount:
-        categories = [c for c in _CATEGORIES if c in gross_by_category]
-        exponent = minor_units(currency)
-        weights = [int(gross_by_category[c].scaleb(exponent)) for c in categories]
-        shares = _allocate(order.discount, weights, exponent)
-        for category, amount in zip(categories, shares, strict=True):
-            if not amount:
-                continue
+        for category, amount in _discount_shares(order, gross_by_category, currency):
             rate = rates[category]  # seen on a line above
             vat = (amount * rate[0] / rate[1]).quantize(quantum, ROUND_HALF_UP) if rate else _ZERO
             out.append(
@@ -369,6 +363,18 @@ def draft_invoice(
             gross_total -= amount
             vat_total -= vat
     return _new_draft(out, currency, gross_total, vat_total)
+
+
+def _discount_shares(
+    order: Order, gross_by_category: dict[VatCategory, Decimal], currency: str
+) -> list[tuple[VatCategory, Decimal]]:
+    """The order discount split over the VAT categories in proportion to their gross, to
+    the cent, without lost cents; categories whose share is zero left out."""
+    categories = [c for c in _CATEGORIES if c in gross_by_category]
+    exponent = minor_units(currency)
+    weights = [int(gross_by_category[c].scaleb(exponent)) for c in categories]
+    shares = _allocate(order.discount, weights, exponent)
+    return [(c, amount) for c, amount in zip(categories, shares, strict=True) if amount]
 
 
 def _divisor(
@@ -522,13 +528,7 @@ def lean_lines(
         gross_total += shipping
         vat_total += vat
     if order.discount.amount:
-        categories = [c for c in _CATEGORIES if c in gross_by_category]
-        exponent = minor_units(currency)
-        weights = [int(gross_by_category[c].scaleb(exponent)) for c in categories]
-        shares = _allocate(order.discount, weights, exponent)
-        for category, amount in zip(categories, shares, strict=True):
-            if not amount:
-                continue
+        for category, amount in _discount_shares(order, gross_by_category, currency):
             code, pct, divisor = plan[category]
             vat = (amount * pct / divisor).quantize(quantum, ROUND_HALF_UP) if pct else _ZERO
             out.append(
