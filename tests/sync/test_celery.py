@@ -25,7 +25,15 @@ from dixis_integrations.sync.steps import StepSettings
 
 from ._queue_soak import ORDERS_ENV, ROUTER, env_for, kill, settled, wait, workers
 from .market import MarketEmulator, connections
-from .test_soak import KEY, LATER, TIME_SCALE, check_effects, sandbox_config, served_sandboxes
+from .test_soak import (
+    KEY,
+    LATER,
+    TIME_SCALE,
+    check_effects,
+    resolve_by_hand,
+    sandbox_config,
+    served_sandboxes,
+)
 
 pytestmark = [pytest.mark.services, pytest.mark.slow]
 TESTS = Path(__file__).resolve().parents[1]
@@ -176,4 +184,12 @@ def test_celery_soak_on_the_sandboxes_with_one_of_two_workers_killed(
         for event in day.events:  # at-least-once: everything again, and the day's follow-ups
             runner.dispatch(event)
         wait(runner, lambda: settled(host.engine), timeout=600)
+
+        def resume() -> None:  # the replayed or resolved jobs, and those waiting on them
+            runner.resend_stale(older_than=0)
+            wait(runner, lambda: settled(host.engine), timeout=600)
+
+        parked = resolve_by_hand(host.engine, sandboxes, resume)
+        if orders >= 500:
+            assert parked, "the faults parked no shipment: the operator's rounds went untested"
         check_effects(day, sandboxes, host.journal.jobs())

@@ -23,7 +23,7 @@ import signal
 import subprocess
 import sys
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack
 from decimal import Decimal
 from pathlib import Path
@@ -38,7 +38,7 @@ from dixis_integrations.registry import Registry
 from dixis_integrations.sandbox import catalog
 from dixis_integrations.sandbox.kit import Fault, FaultPlan
 from dixis_integrations.sandbox.serve import serve
-from dixis_integrations.sync.engine import IN_DOUBT, spread_by_order
+from dixis_integrations.sync.engine import IN_DOUBT, Engine, spread_by_order
 from dixis_integrations.sync.journal import Job, JobState
 from dixis_integrations.sync.marketday import MarketDay, market_day
 from dixis_integrations.sync.steps import can_repeat_shipments
@@ -230,34 +230,34 @@ def soak(tmp_path: Path, sandboxes: dict[str, Any], *, orders: int, crashes: int
             -signal.SIGKILL,
         )
         assert run_worker(config, journal, 0) == 0
-        parked = resolve_by_hand(submitter, sandboxes, config, journal)
+        parked = resolve_by_hand(
+            submitter.engine, sandboxes, lambda: run_worker(config, journal, 0) == 0
+        )
         jobs = submitter.journal.jobs()
     if orders >= 500:
         assert parked, "the faults parked no shipment: the operator's rounds went untested"
     check_effects(day, sandboxes, jobs)
 
 
-def resolve_by_hand(
-    submitter: Integrations, sandboxes: dict[str, Any], config: Path, journal: Path
-) -> int:
+def resolve_by_hand(engine: Engine, sandboxes: dict[str, Any], resume: Callable[[], object]) -> int:
     """The operator's rounds: each shipment parked in doubt is looked for at its carrier
     by our order reference, then resolved with the voucher found (the label and any
-    cancellation waiting on it then run) or replayed (nothing there: created now, once).
-    A replayed creation may meet another fault and be parked again: another round. The
-    number of jobs parked in all."""
+    cancellation waiting on it then run) or replayed (nothing there: created now, once),
+    and the workers ``resume``. A replayed creation may meet another fault and be parked
+    again: another round. The number of jobs parked in all."""
     parked = 0
     for _ in range(8):
-        doubtful = submitter.engine.in_doubt_jobs()
+        doubtful = engine.in_doubt_jobs()
         if not doubtful:
             return parked
         parked += len(doubtful)
         for job in doubtful:
             found = voucher_found(job.provider, sandboxes[job.provider][0], order_of(job))
             if found is None:
-                assert submitter.engine.replay(job.key)
+                assert engine.replay(job.key)
             else:
-                assert submitter.engine.resolve(job.key, found["tracking_number"], found)
-        assert run_worker(config, journal, 0) == 0
+                assert engine.resolve(job.key, found["tracking_number"], found)
+        assert resume() is not False
     raise AssertionError("shipments still parked after eight rounds")
 
 
