@@ -23,12 +23,12 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Literal, Protocol, runtime_checkable
+from typing import Any, Literal, Protocol, runtime_checkable
 from urllib.parse import parse_qsl, urlsplit
 
 from pydantic import SecretStr
 
-from dixis_integrations.errors import WebhookError
+from dixis_integrations.errors import ConfigurationError, WebhookError
 
 __all__ = [
     "DeliveryStore",
@@ -38,8 +38,11 @@ __all__ = [
     "SQLiteDeliveryStore",
     "WebhookRequest",
     "WebhookVerifier",
+    "basic_auth",
+    "given_secret",
     "sign_payload",
     "verify_signature",
+    "webhook_secret",
 ]
 
 Encoding = Literal["base64", "hex"]
@@ -375,3 +378,41 @@ class SQLiteDeliveryStore(_ClaimCheck):
         if db is not None:
             db.close()
             self._local.db = None
+
+
+def webhook_secret(options: Mapping[str, Any], key: str, integration: str) -> SecretStr:
+    """The secret ``key`` of an integration's webhook options (what a vendor that signs
+    nothing sends back: a basic-auth password, a secret in the URL...).
+
+    Raises:
+        ConfigurationError: it is not configured (the key is named).
+    """
+    value = options.get(key)
+    if value is None:
+        raise ConfigurationError(
+            f"webhooks of {integration} need {key!r}", key=f"webhooks.{integration}.{key}"
+        )
+    return value if isinstance(value, SecretStr) else SecretStr(str(value))
+
+
+def basic_auth(request: WebhookRequest) -> tuple[str, str] | None:
+    """The (user, password) of a delivery's basic ``Authorization`` header, if any."""
+    header = request.header("authorization") or ""
+    scheme, _, encoded = header.partition(" ")
+    if scheme.lower() != "basic":
+        return None
+    try:
+        user, _, password = base64.b64decode(encoded, validate=True).decode().partition(":")
+    except (binascii.Error, UnicodeDecodeError):
+        return None
+    return user, password
+
+
+def given_secret(request: WebhookRequest, options: Mapping[str, Any]) -> str | None:
+    """The secret a delivery carried: in the URL's query (``secret`` unless the options'
+    ``secret_param`` says otherwise), else as the basic-auth password."""
+    given = request.query(str(options.get("secret_param", "secret")))
+    if given is None:
+        pair = basic_auth(request)
+        given = pair[1] if pair else None
+    return given

@@ -389,3 +389,44 @@ def test_with_a_ledger_the_level_is_observed_there_and_its_crossing_is_the_stock
         "zoho", WebhookRequest(body=body, headers=headers)
     )
     assert not [e for e in again.events if isinstance(e, StockLow)]
+
+
+def test_every_built_in_adapter_that_receives_webhooks_reads_its_own() -> None:
+    from dixis_integrations.registry import Registry
+    from dixis_integrations.webhook_readers import READERS, read_webhook
+    from dixis_integrations.webhooks import WebhookRequest
+
+    receiving = {
+        "quickbooks",
+        "xero",
+        "boxnow",
+        "zoho",
+        "cin7",
+        "hubspot",
+        "pipedrive",
+        "salesforce",
+        "brevo",
+        "mailchimp",
+    }
+    registry = Registry()
+    by_name = {i.name: i.kind for i in registry.list()}
+    for name in receiving:
+        adapter_cls = registry.load(by_name[name], name)
+        assert callable(getattr(adapter_cls, "read_webhook", None)), name
+    assert READERS == {}  # the vendors' wire names live in their adapters
+
+    class Plain:  # a host's adapter without the method: a reader given by name
+        name = "plain"
+
+    request = WebhookRequest(method="POST", url="https://shop.test/hooks", headers={}, body=b"x")
+    assert read_webhook(Plain(), request, readers={"plain": lambda a, r, o: [r.body]}) == [b"x"]
+
+    class Broken:
+        name = "broken"
+
+        def read_webhook(self, request: WebhookRequest, options: object) -> list[object]:
+            raise ValueError("not JSON")
+
+    with pytest.raises(WebhookError) as info:
+        read_webhook(Broken(), request)
+    assert info.value.code == "malformed"

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import hashlib
 import xml.etree.ElementTree as ET
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -100,6 +100,7 @@ from dixis_integrations.models.order import Order, Payment, Refund
 from dixis_integrations.models.product import Product
 from dixis_integrations.models.tax import VatCategory, VatTable, vat_from_gross
 from dixis_integrations.protocols import Capability, HealthStatus
+from dixis_integrations.webhooks import WebhookRequest
 
 __all__ = [
     "QBO_BATCH_LIMITS",
@@ -1724,6 +1725,13 @@ class QuickBooks:
         )
 
     # -- webhooks and CDC --------------------------------------------------------------
+    def read_webhook(
+        self, request: WebhookRequest, options: Mapping[str, Any]
+    ) -> list[LedgerChange]:
+        """Verify and read a delivery as it arrived (``intuit-signature``); see
+        :meth:`parse_webhook`."""
+        return self.parse_webhook(request.body, request.header("intuit-signature"))
+
     def parse_webhook(self, body: bytes, signature: str | None) -> list[LedgerChange]:
         """Verify (Verifier Token) and parse one delivery, legacy or CloudEvents.
 

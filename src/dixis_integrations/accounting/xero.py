@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -93,6 +93,7 @@ from dixis_integrations.models.order import Order, Payment, Refund
 from dixis_integrations.models.product import Product
 from dixis_integrations.models.tax import VatCategory
 from dixis_integrations.protocols import Capability, HealthStatus
+from dixis_integrations.webhooks import WebhookRequest
 
 __all__ = [
     "XERO_LIMITS",
@@ -1365,6 +1366,13 @@ class Xero:
         return _record("credit_note", note_id, refund.id, created=created)
 
     # -- webhooks and reconciliation ---------------------------------------------------
+    def read_webhook(
+        self, request: WebhookRequest, options: Mapping[str, Any]
+    ) -> list[LedgerChange]:
+        """Verify and read a delivery as it arrived (``x-xero-signature``); see
+        :meth:`parse_webhook`."""
+        return self.parse_webhook(request.body, request.header("x-xero-signature"))
+
     def parse_webhook(self, body: bytes, signature: str | None) -> list[LedgerChange]:
         """Verify (``webhook_key``) and parse one delivery.
 

@@ -79,6 +79,7 @@ from dixis_integrations.models.crm import (
     UpsertStatus,
 )
 from dixis_integrations.protocols import Capability, HealthStatus
+from dixis_integrations.webhooks import WebhookRequest
 
 __all__ = [
     "BATCH_SIZE",
@@ -661,6 +662,24 @@ class HubSpot:
             request_id_headers=("x-hubspot-correlation-id",),
         )
         self._properties_ready = False
+
+    def read_webhook(self, request: WebhookRequest, options: Mapping[str, Any]) -> list[Any]:
+        """Verify (signature v3, against ``options["url"]`` when the host's public URL
+        differs from the one received) and read a delivery as it arrived."""
+        secret = options.get("client_secret") or self.config.client_secret
+        if secret is None:
+            raise ConfigurationError(
+                "HubSpot webhooks need the app's client_secret", key="hubspot.client_secret"
+            )
+        return list(
+            verify_webhook(
+                method=request.method,
+                uri=str(options.get("url") or request.url),
+                body=request.body,
+                headers=dict(request.headers),
+                client_secret=secret if isinstance(secret, SecretStr) else SecretStr(str(secret)),
+            )
+        )
 
     def __repr__(self) -> str:
         return f"HubSpot(tenant={self.tenant!r}, base_url={self.config.base_url!r})"

@@ -76,6 +76,7 @@ from dixis_integrations.models.crm import (
     UpsertStatus,
 )
 from dixis_integrations.protocols import Capability, HealthStatus
+from dixis_integrations.webhooks import WebhookRequest, webhook_secret
 
 __all__ = [
     "CUSTOM_FIELDS",
@@ -476,6 +477,18 @@ class Pipedrive:
         )
         self.budget = budget or TokenBudget(30_000 * _MULTIPLIER[config.plan] * config.seats)
         self._keys: dict[str, str] = dict(config.field_keys)
+
+    def read_webhook(self, request: WebhookRequest, options: Mapping[str, Any]) -> list[Any]:
+        """Verify (the basic-auth pair set on the webhook: ``options["username"]`` and
+        ``options["password"]``) and read a delivery as it arrived."""
+        return list(
+            verify_webhook(
+                body=request.body,
+                headers=dict(request.headers),
+                username=str(options.get("username") or ""),
+                password=webhook_secret(options, "password", "pipedrive"),
+            )
+        )
 
     def __repr__(self) -> str:
         return f"Pipedrive(tenant={self.tenant!r}, base_url={self.config.base_url!r})"

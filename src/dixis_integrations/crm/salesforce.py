@@ -73,6 +73,7 @@ from dixis_integrations.models.crm import (
     UpsertStatus,
 )
 from dixis_integrations.protocols import Capability, HealthStatus
+from dixis_integrations.webhooks import WebhookRequest
 
 __all__ = [
     "BATCH_SIZE",
@@ -708,6 +709,16 @@ class Salesforce:
             request_id_headers=("sforce-request-id",),
         )
         self.api_usage: tuple[int, int] | None = None
+
+    def read_webhook(self, request: WebhookRequest, options: Mapping[str, Any]) -> list[Any]:
+        """Verify (``options["organization_id"]``) and read an outbound message."""
+        organization = options.get("organization_id")
+        if not organization:
+            raise ConfigurationError(
+                "Salesforce outbound messages need organization_id",
+                key="webhooks.salesforce.organization_id",
+            )
+        return list(verify_outbound_message(request.body, organization_id=str(organization)))
 
     def __repr__(self) -> str:
         return f"Salesforce(tenant={self.tenant!r}, base_url={self.endpoint.base_url!r})"

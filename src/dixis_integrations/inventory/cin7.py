@@ -47,6 +47,7 @@ from dixis_integrations.models.inventory import (
     StockUpdate,
 )
 from dixis_integrations.protocols import Capability, HealthStatus
+from dixis_integrations.webhooks import WebhookRequest
 
 __all__ = [
     "WEBHOOK_HEADER",
@@ -629,6 +630,10 @@ class Cin7Core:
             _json(stock) or {},
             default_location=self.config.default_location,
         )
+
+    def read_webhook(self, request: WebhookRequest, options: Mapping[str, Any]) -> list[Any]:
+        """Verify and read a delivery as it arrived; see :meth:`parse_webhook`."""
+        return list(self.parse_webhook(dict(request.headers), request.body))
 
     def parse_webhook(
         self, headers: Mapping[str, str], body: bytes, *, received_at: datetime | None = None

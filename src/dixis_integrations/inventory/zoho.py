@@ -53,6 +53,7 @@ from dixis_integrations.models.inventory import (
     StockUpdate,
 )
 from dixis_integrations.protocols import Capability, HealthStatus
+from dixis_integrations.webhooks import WebhookRequest
 
 __all__ = [
     "DATA_CENTRES",
@@ -571,6 +572,10 @@ class ZohoInventory:
         return order.model_copy(update={"external_id": str(created["purchaseorder_id"])})
 
     # -- webhooks ------------------------------------------------------------------------
+    def read_webhook(self, request: WebhookRequest, options: Mapping[str, Any]) -> list[Any]:
+        """Verify and read a delivery as it arrived; see :meth:`parse_webhook`."""
+        return list(self.parse_webhook(dict(request.headers), request.body))
+
     def parse_webhook(
         self, headers: Mapping[str, str], body: bytes, *, now: datetime | None = None
     ) -> list[StockUpdate]:

@@ -51,6 +51,7 @@ from dixis_integrations.models.email import (
     Subscriber,
 )
 from dixis_integrations.protocols import Capability, HealthStatus
+from dixis_integrations.webhooks import WebhookRequest, given_secret, webhook_secret
 
 __all__ = [
     "LIMITS",
@@ -386,6 +387,17 @@ class Brevo:
             )
             for family, limits in LIMITS.items()
         }
+
+    def read_webhook(self, request: WebhookRequest, options: Mapping[str, Any]) -> list[Any]:
+        """Verify (the secret set in the webhook's URL or basic auth:
+        ``options["secret"]``) and read a delivery as it arrived."""
+        change = parse_webhook(
+            request.body,
+            list_ids=getattr(self.config, "list_ids", None),
+            secret=webhook_secret(options, "secret", "brevo"),
+            given_secret=given_secret(request, options),
+        )
+        return [] if change is None else [change]
 
     def __repr__(self) -> str:
         return f"Brevo(tenant={self.tenant!r}, base_url={self.config.base_url!r})"

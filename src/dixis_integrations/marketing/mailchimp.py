@@ -50,6 +50,7 @@ from dixis_integrations.models.email import (
     Subscriber,
 )
 from dixis_integrations.protocols import Capability, HealthStatus
+from dixis_integrations.webhooks import WebhookRequest, given_secret, webhook_secret
 
 __all__ = [
     "BATCH_LIMIT",
@@ -356,6 +357,17 @@ class Mailchimp:
             classify=classify,
             headers={"accept": "application/json"},
         )
+
+    def read_webhook(self, request: WebhookRequest, options: Mapping[str, Any]) -> list[Any]:
+        """Verify (the secret set in the webhook's URL: ``options["secret"]``) and read a
+        delivery as it arrived."""
+        change = parse_webhook(
+            request.body,
+            secret=webhook_secret(options, "secret", "mailchimp"),
+            given_secret=given_secret(request, options),
+            list_id=getattr(self.config, "list_id", None),
+        )
+        return [] if change is None else [change]
 
     def __repr__(self) -> str:
         return f"Mailchimp(list_id={self.config.list_id!r}, tenant={self.endpoint.tenant!r})"

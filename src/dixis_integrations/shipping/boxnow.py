@@ -71,6 +71,7 @@ from dixis_integrations.shipping._base import (
 from dixis_integrations.shipping.rates import RateTable
 from dixis_integrations.shipping.tracking import StatusMap, build_tracking
 from dixis_integrations.shipping.validation import CarrierRules
+from dixis_integrations.webhooks import WebhookRequest
 
 __all__ = [
     "BOXNOW_EVENTS",
@@ -659,6 +660,12 @@ class BoxNow(CarrierBase):
             )
         )
         return parse_destinations(response.json())
+
+    def read_webhook(
+        self, request: WebhookRequest, options: Mapping[str, Any]
+    ) -> list[ShipmentStatusChanged]:
+        """Verify and read a delivery as it arrived; see :meth:`parse_webhook`."""
+        return [self.parse_webhook(request.body)]
 
     def parse_webhook(self, body: bytes) -> ShipmentStatusChanged:
         """Verify a webhook with the configured secret and read the parcel's new status.
