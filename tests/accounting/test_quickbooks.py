@@ -463,6 +463,30 @@ def test_batch_pushes_30_per_call_with_results_in_input_order(
     assert invoice_batches[0]["BatchItemRequest"][0]["bId"] == "0"
 
 
+def test_a_batch_push_keeps_no_parsed_answer_on_its_responses(
+    sandbox: QuickBooksSandbox, mode: str
+) -> None:
+    # Responses often live on in reference cycles until a garbage collection: the
+    # parsed answers (hundreds of objects per call) must not live on with them.
+    seen: list[tuple[httpx.Request, httpx.Response]] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        response: httpx.Response = sandbox.handle(request)
+        seen.append((request, response))
+        return response
+
+    run = Runner(mode, httpx.MockTransport(handler))
+    qbo = _adapter(sandbox)
+    run(qbo.post_invoice(make_order(id="o-2")))
+    results = run(qbo.post_invoices([make_order(id=f"o-{i}") for i in range(40)]))
+    assert results[2].status is BatchItemStatus.ALREADY_EXISTED  # read back by a query
+    assert sum(r.status is BatchItemStatus.CREATED for r in results) == 39
+    writes = [r for q, r in seen if q.url.path.endswith("/batch") and b'"Invoice"' in q.content]
+    read_back = [r for q, r in seen if q.url.path.endswith("/query")][-1]
+    assert len(writes) == 2
+    assert [r.extensions.get("dixis.accounting.json") for r in [*writes, read_back]] == [None] * 3
+
+
 def test_payment_fee_refund_and_void(sandbox: QuickBooksSandbox, run: Runner) -> None:
     qbo = _adapter(sandbox)
     order = _order()

@@ -13,6 +13,7 @@ from dixis_integrations.accounting._wire import (
     loads,
     number,
     response_json,
+    take_json,
 )
 
 
@@ -42,6 +43,19 @@ def test_response_json_parses_once_and_reports_malformed_bodies() -> None:
     assert first == {"Total": Decimal("12.40")}
     with pytest.raises(MalformedBody):
         response_json(httpx.Response(200, content=b'{"Total": '))
+
+
+def test_take_json_reads_the_cached_parse_and_keeps_nothing_on_the_response() -> None:
+    response = httpx.Response(200, content=b'{"Total": 12.40}')
+    first = response_json(response)  # as a classifier does
+    assert take_json(response) is first  # not parsed a second time
+    assert "dixis.accounting.json" not in response.extensions
+    again = take_json(response)  # a later reader parses again, to the same value
+    assert again == first
+    assert again is not first
+    assert response.extensions == {}
+    with pytest.raises(MalformedBody):
+        take_json(httpx.Response(200, content=b"{"))
 
 
 def test_results_built_without_validation_behave_as_validated_ones() -> None:

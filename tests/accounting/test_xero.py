@@ -433,6 +433,26 @@ def test_post_invoices_keeps_input_order_with_per_item_results(
     assert puts == 1 + 3  # the single post, then ceil(119 / 50)
 
 
+def test_a_bulk_push_keeps_no_parsed_answer_on_its_responses(
+    sandbox: XeroSandbox, mode: str
+) -> None:
+    # Responses often live on in reference cycles until a garbage collection: the
+    # parsed answers (hundreds of objects per call) must not live on with them.
+    seen: list[tuple[httpx.Request, httpx.Response]] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        response: httpx.Response = sandbox.handle(request)
+        seen.append((request, response))
+        return response
+
+    run = Runner(mode, httpx.MockTransport(handler))
+    results = run(_adapter(sandbox).post_invoices([make_order(id=f"o-{i}") for i in range(60)]))
+    assert [r.status for r in results] == [BatchItemStatus.CREATED] * 60
+    puts = [r for q, r in seen if q.method == "PUT" and q.url.path.endswith("/Invoices")]
+    assert len(puts) == 2
+    assert [r.extensions.get("dixis.accounting.json") for r in puts] == [None, None]
+
+
 def test_bulk_rejection_carries_xeros_reason(sandbox: XeroSandbox, run: Runner) -> None:
     xero = _adapter(sandbox, sales_account_code="999")
     results = run(xero.post_invoices([make_order(id="a"), make_order(id="b")]))

@@ -15,7 +15,15 @@ from typing import Any
 import httpx
 from pydantic_core import to_json
 
-__all__ = ["MalformedBody", "dumps", "dumps_marked", "loads", "number", "response_json"]
+__all__ = [
+    "MalformedBody",
+    "dumps",
+    "dumps_marked",
+    "loads",
+    "number",
+    "response_json",
+    "take_json",
+]
 
 _MARK = "\x1f"
 _PLACEHOLDER = re.compile(r'"\\u001f(-?[0-9]+(?:\.[0-9]+)?)\\u001f"')
@@ -120,4 +128,20 @@ def response_json(response: httpx.Response) -> Any:
     except ValueError as exc:
         raise MalformedBody(str(exc)) from None
     response.extensions[_CACHE] = value
+    return value
+
+
+def take_json(response: httpx.Response) -> Any:
+    """:func:`response_json` for its last reader: the parse is no longer kept on the
+    response, so it is freed as soon as the caller drops it.
+
+    An httpx response usually sits in a reference cycle (its streams refer back to it)
+    and is only freed by the cyclic garbage collector; a bulk answer's parse cached on
+    it (hundreds of dicts and lists per call) would live, and be traversed, until then.
+
+    Raises:
+        MalformedBody: the body is not JSON.
+    """
+    value = response_json(response)
+    response.extensions.pop(_CACHE, None)
     return value

@@ -46,6 +46,7 @@ from dixis_integrations.accounting._wire import (
     dumps_marked,
     number,
     response_json,
+    take_json,
 )
 from dixis_integrations.accounting.tax import (
     InvoiceDraft,
@@ -1438,7 +1439,7 @@ class QuickBooks:
                 response = yield request
                 answers = {
                     str(item.get("bId")): item
-                    for item in response_json(response).get("BatchItemResponse") or ()
+                    for item in take_json(response).get("BatchItemResponse") or ()
                 }
                 duplicates: dict[str, tuple[int, Money, Money]] = {}
                 for n, (index, order, gross, vat) in enumerate(chunk):
@@ -1467,7 +1468,7 @@ class QuickBooks:
                         select("Invoice", "DocNumber", list(duplicates)),
                         "find_invoices",
                     )
-                    rows = (response_json(response).get("QueryResponse") or {}).get("Invoice")
+                    rows = (take_json(response).get("QueryResponse") or {}).get("Invoice")
                     by_number = {str(r.get("DocNumber")): r for r in rows or ()}
                     for number, (index, total, tax) in duplicates.items():
                         row = by_number.get(number)

@@ -41,6 +41,7 @@ from dixis_integrations.accounting._wire import (
     dumps_marked,
     number,
     response_json,
+    take_json,
 )
 from dixis_integrations.accounting.tax import (
     InvoiceLine,
@@ -1100,7 +1101,7 @@ class Xero:
             request = self._put_invoices(api, bodies, self._key(operation, refs))
             bodies = []
             response = yield request
-            answered = response_json(response).get("Invoices") or []
+            answered = take_json(response).get("Invoices") or []
             for position, (index, order, total, tax) in enumerate(chunk):
                 data = answered[position] if position < len(answered) else {}
                 if not data.get("HasErrors") and data.get("InvoiceID"):
@@ -1139,7 +1140,7 @@ class Xero:
             )
             by_number = {
                 str(inv.get("InvoiceNumber")): inv
-                for inv in response_json(response).get("Invoices") or ()
+                for inv in take_json(response).get("Invoices") or ()
                 if inv.get("Status") not in ("DELETED", "VOIDED")
             }
             for ref in part:
