@@ -12,6 +12,7 @@ from typing import Any
 import httpx
 import pytest
 from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from tests.accounting.conftest import GREEK_XERO_CODES, Runner, StaticBearer
 from tests.models.factories import make_customer, make_line, make_order, orders
 
@@ -839,6 +840,73 @@ def test_the_lean_body_equals_the_careful_one(order: Order) -> None:
     assert (total, tax) == (draft.gross, draft.vat)
     assert _no_bare_decimal(body)  # so the fast writer may write it
     assert dumps_marked({"Invoices": [body]}) == dumps({"Invoices": [body]})
+
+
+# Text a JSON writer must escape: quotes, backslashes, control characters, non-ASCII.
+_odd_text = st.text(
+    alphabet=st.sampled_from('aZ09 -_/"\\\n\t\x00\x7fé€Ωα\u2028😀'), min_size=1, max_size=12
+).filter(str.strip)
+
+
+@st.composite
+def _odd_orders(draw: st.DrawFn) -> Order:
+    order = draw(orders())
+    lines = [
+        line.model_copy(update={"name": draw(_odd_text), "sku": draw(_odd_text)[:30]})
+        for line in order.lines
+    ]
+    customer = order.customer.model_copy(
+        update={"id": draw(_odd_text), "first_name": draw(_odd_text)}
+    )
+    return order.model_copy(
+        update={
+            "lines": lines,
+            "customer": customer,
+            "id": draw(_odd_text),
+            "number": draw(st.none() | _odd_text),
+        }
+    )
+
+
+@settings(max_examples=150, deadline=None)
+@given(_odd_orders(), st.sampled_from([0, 14]), st.booleans(), st.booleans())
+def test_the_bulk_text_is_what_the_fast_writer_writes_for_the_body(
+    order: Order, due_days: int, item_codes: bool, by_id: bool
+) -> None:
+    xero = Xero(
+        XeroConfig(
+            tenant_id="t", tax_codes=GREEK_XERO_CODES, due_days=due_days,
+            use_item_codes=item_codes, shipping_account_code='2"60',
+        )
+    )  # fmt: skip
+    lean = xero._lean(order)
+    assert lean is not None
+    body, total, tax = lean
+    contact = None
+    if by_id:
+        body["Contact"] = {"ContactID": 'c-"1"'}
+        contact = '{"ContactID":"c-\\"1\\""}'
+    written = xero._lean_text(order, contact)
+    assert written is not None
+    text, written_total, written_tax = written
+    assert text.encode() == dumps_marked(body)
+    assert (written_total, written_tax) == (total, tax)
+    assert xero._chunk_content([text, text]) == dumps_marked({"Invoices": [body, body]})
+
+
+def test_the_bulk_text_leaves_what_the_careful_path_reports_to_it() -> None:
+    xero = Xero(XeroConfig(tenant_id="t", tax_codes={VatCategory.REDUCED: "TAX002"}))
+    assert xero._lean_text(_order(lines=[make_line(sku="S" * 31)])) is None
+    assert xero._lean_text(_order(lines=[make_line(vat_category=VatCategory.STANDARD)])) is None
+    nameless = make_customer().model_copy(update={"first_name": None, "last_name": None})
+    assert xero._lean_text(make_order(customer=nameless)) is None
+    assert xero._lean_text(make_order(customer=make_customer(id="c" * 51))) is None
+    assert xero._lean_text(make_order()) is not None
+
+
+def test_a_body_the_encoder_refuses_is_refused_as_before() -> None:
+    with pytest.raises(ValueError, match="surrogates"):
+        Xero._chunk_content(['{"Description":"\ud800"}'])
 
 
 def test_bad_orders_in_a_bulk_push_are_rejected_and_never_sent(

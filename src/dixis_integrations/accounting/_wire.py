@@ -10,7 +10,8 @@ from __future__ import annotations
 import json
 import re
 from decimal import Decimal
-from typing import Any
+from json.encoder import encode_basestring
+from typing import Any, Final
 
 import httpx
 from pydantic_core import to_json
@@ -21,6 +22,8 @@ __all__ = [
     "dumps_marked",
     "loads",
     "number",
+    "plain",
+    "quoted",
     "response_json",
     "take_json",
 ]
@@ -57,6 +60,20 @@ def number(value: Decimal) -> str:
     if "E" in text:
         text = f"{value:f}"
     return f"\x1f{text}\x1f"
+
+
+def plain(value: Decimal) -> str:
+    """``value`` as the exact JSON number :func:`dumps` writes for it (plain notation),
+    for builders that write their JSON text themselves."""
+    text = str(value)
+    if "E" in text:
+        text = f"{value:f}"
+    return text
+
+
+quoted: Final = encode_basestring
+"""A ``str`` as the JSON string the writers here produce for it: UTF-8 kept as it is,
+quotes, backslashes and control characters escaped (``\\n``, ``\\u001f``...)."""
 
 
 def dumps(body: Any) -> bytes:
