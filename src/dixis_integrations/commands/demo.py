@@ -118,7 +118,7 @@ def run(args: argparse.Namespace) -> int:
         keys: list[str] = []
         progress = Progress(planned, "syncing")
         hub.engine.listeners.append(
-            lambda outcome: progress.advance() if outcome.state.value != "failed" else None
+            lambda outcome: progress.advance() if outcome.state.value in ("done", "dead") else None
         )
         with PoolRunner(hub.engine, workers=max(1, args.workers)) as pool:
             for phase in phases:

@@ -116,7 +116,7 @@ class AsyncEngine:
         started = time.monotonic()
         attempt: _Attempt | None = None
         try:
-            attempt = await asyncio.to_thread(engine._prepare, job)
+            attempt = await asyncio.to_thread(engine._prepare, job, worker)
             driver = self.drivers.get((job.kind, job.provider))
             if driver is None:
                 raise _Unconfigured(f"{job.kind} integration {job.provider!r} has no async driver")
@@ -132,6 +132,7 @@ class AsyncEngine:
                 engine._record_done, job, worker, result, time.monotonic() - started
             )
         finally:
+            engine._leases.release(job.key, worker)
             current_job.reset(token)
         return engine._announce(job, outcome, started)
 

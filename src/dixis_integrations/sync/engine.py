@@ -10,6 +10,14 @@ cannot help. Runners (:mod:`.runners`) decide which process claims which job.
 A write that may have reached a vendor which can neither take our idempotency key nor
 be asked by our reference (see :attr:`.steps.StepDefinition.repeatable`) is never sent
 again: the job is parked dead with ``error_code`` :data:`IN_DOUBT` for a person to check.
+
+A job is executed by one worker at a time. Its lease is renewed while it runs (a
+background thread, every quarter of :attr:`JobPolicy.lease`), so a slow attempt is not
+taken over by another worker; and before each write the worker checks that the lease is
+still its own, renewing it on the spot when it is more than half spent. A worker that
+finds the job taken (its process stalled past the lease) stops before sending anything
+more and records nothing: the outcome is :data:`LEASE_LOST`, and the job is the other
+worker's.
 """
 
 from __future__ import annotations
@@ -18,6 +26,7 @@ import contextvars
 import json
 import logging
 import random
+import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -58,6 +67,7 @@ from dixis_integrations.sync.steps import (
 
 __all__ = [
     "IN_DOUBT",
+    "LEASE_LOST",
     "CallRecorder",
     "Connection",
     "DrainSummary",
@@ -85,6 +95,12 @@ IN_DOUBT = "in_doubt"
 can neither take an idempotency key nor be asked by our reference: repeating it could
 make a second effect (a second voucher). A person checks at the vendor, then replays the
 job (nothing there) or leaves it dead (it is there)."""
+
+
+LEASE_LOST = "lease_lost"
+"""The ``error_code`` of an :class:`Outcome` whose worker lost the job's lease before it
+finished (another worker claimed the job): it stopped before its next write and recorded
+nothing. The outcome's state is ``running``: the job is the other worker's."""
 
 
 def may_have_reached_vendor(exc: BaseException) -> bool:
@@ -153,6 +169,116 @@ def _watched(operation: Operation[Any], watch: _WriteWatch) -> Operation[Any]:
 
 class _InDoubt(Exception):
     """The job's previous attempt was lost while running, and it cannot be repeated."""
+
+
+class _LeaseLost(Exception):
+    """Another worker holds the job now: this attempt stops before its next write."""
+
+
+class _Leases:
+    """The leases of the jobs an engine is executing: kept alive while they run, and
+    checked before every write.
+
+    A daemon thread renews every held lease each quarter of the lease; it starts with the
+    first job held and ends when none is. :meth:`held` is the check before a write: it
+    answers from memory while more than half of the lease is left, and renews it on the
+    spot otherwise (``False`` when the journal says another worker has the job).
+    """
+
+    def __init__(self, journal: Journal, lease: float, clock: Callable[[], float]) -> None:
+        self.journal = journal
+        self.lease = lease
+        self._clock = clock
+        self._until: dict[tuple[str, str], float] = {}  # (key, worker) -> deadline by the clock
+        self._lost: set[tuple[str, str]] = set()
+        self._cond = threading.Condition()
+        self._thread: threading.Thread | None = None
+
+    def hold(self, key: str, worker: str, remaining: float) -> bool:
+        """Keep ``key`` alive while ``worker`` runs it, ``remaining`` seconds of its lease
+        left by the clock; ``False`` (nothing held) when another worker has it."""
+        if remaining < self.lease / 2 and not self._renew((key, worker)):
+            return False
+        with self._cond:
+            self._until.setdefault((key, worker), self._clock() + min(remaining, self.lease))
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._keep, name="dixis-leases", daemon=True)
+                self._thread.start()
+        return True
+
+    def release(self, key: str, worker: str) -> None:
+        with self._cond:
+            self._until.pop((key, worker), None)
+            self._lost.discard((key, worker))
+            if not self._until:
+                self._cond.notify()  # the keeper winds down if no job follows soon
+
+    def held(self, key: str, worker: str) -> bool:
+        """Whether ``worker`` still holds ``key``, with at least half a lease left."""
+        item = (key, worker)
+        if item in self._lost:
+            return False
+        until = self._until.get(item)
+        if until is None or until - self._clock() >= self.lease / 2:
+            return until is not None
+        return self._renew(item)
+
+    def _renew(self, item: tuple[str, str]) -> bool:
+        stamp = self._clock()
+        if self.journal.heartbeat(item[0], item[1], lease=self.lease):
+            with self._cond:
+                if item in self._until:
+                    self._until[item] = stamp + self.lease
+                else:  # held() called before hold() stored it
+                    self._until.setdefault(item, stamp + self.lease)
+            return True
+        with self._cond:
+            self._lost.add(item)
+        log.warning("job %s: worker %s lost its lease to another worker", item[0], item[1])
+        return False
+
+    def _keep(self) -> None:
+        while True:
+            with self._cond:
+                self._cond.wait(self.lease / 4)
+                if not self._until:  # idle: wait a little for the next job, then end
+                    self._cond.wait(min(1.0, self.lease / 4))
+                if not self._until:
+                    self._thread = None
+                    return
+                due = [
+                    item
+                    for item, until in self._until.items()
+                    if item not in self._lost and until - self._clock() < self.lease * 0.75
+                ]
+            for item in due:
+                try:
+                    self._renew(item)
+                except Exception:  # the journal is unreachable: try again next round
+                    log.warning("could not renew the lease of job %s", item[0], exc_info=True)
+
+
+_READS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def _fenced(operation: Operation[Any], held: Callable[[], bool]) -> Operation[Any]:
+    """``operation``, stopped with :class:`_LeaseLost` before any write (idempotent or
+    not) once ``held`` says the job's lease is no longer this worker's."""
+    try:
+        request = next(operation)
+        while True:
+            if request.method not in _READS and not held():
+                raise _LeaseLost("another worker took the job before this write was sent")
+            try:
+                response = yield request
+            except DixisError as exc:
+                request = operation.throw(exc)
+            else:
+                request = operation.send(response)
+    except StopIteration as stop:
+        return stop.value
+    finally:
+        operation.close()
 
 
 @dataclass(frozen=True)
@@ -262,6 +388,8 @@ class DrainSummary:
     done: int = 0
     failed: int = 0
     dead: int = 0
+    lost: int = 0
+    """Jobs another worker took over while this drain held them (:data:`LEASE_LOST`)."""
     outcomes: list[Outcome] = field(default_factory=list)
 
     def add(self, outcome: Outcome) -> None:
@@ -271,6 +399,8 @@ class DrainSummary:
             self.done += 1
         elif outcome.state is JobState.DEAD:
             self.dead += 1
+        elif outcome.error_code == LEASE_LOST:
+            self.lost += 1
         else:
             self.failed += 1
         self.outcomes.append(outcome)
@@ -363,6 +493,7 @@ class Engine:
         self.router = router
         self._clock = clock
         self._sleep = sleep
+        self._leases = _Leases(journal, self.policy.lease, clock)
 
     # -- planning ----------------------------------------------------------------------
     def default_provider(self, kind: str) -> str | None:
@@ -474,7 +605,7 @@ class Engine:
         started = time.monotonic()
         attempt: _Attempt | None = None
         try:
-            attempt = self._prepare(job)
+            attempt = self._prepare(job, worker)
             result = attempt.connection.driver.run(attempt.operation)
         except BaseException as exc:
             if not isinstance(exc, Exception):
@@ -483,17 +614,26 @@ class Engine:
         else:
             outcome = self._record_done(job, worker, result, time.monotonic() - started)
         finally:
+            self._leases.release(job.key, worker)
             current_job.reset(token)
         return self._announce(job, outcome, started)
 
-    def _prepare(self, job: Job) -> _Attempt:
+    def _prepare(self, job: Job, worker: str | None = None) -> _Attempt:
         """Make a claimed job ready to run: its connection and its operation (not yet
         started); the writes of a step that cannot be repeated are watched.
 
-        Reads the jobs it waited on from the journal. Raises what executing would raise
-        when the job cannot run (not configured, a payload that does not parse, a lost
-        attempt that cannot be repeated).
+        With ``worker``, the job's lease is held for it from here until
+        ``self._leases.release`` (the caller's ``finally``), and every write of the
+        operation is fenced by it. Reads the jobs it waited on from the journal. Raises
+        what executing would raise when the job cannot run (not configured, a payload that
+        does not parse, a lost attempt that cannot be repeated, a lease already lost).
         """
+        if worker is not None:
+            remaining = 0.0
+            if job.lease_until is not None:
+                remaining = job.lease_until.timestamp() - self._clock()
+            if not self._leases.hold(job.key, worker, remaining):
+                raise _LeaseLost("another worker took the job before it started here")
         connection = self.connections.get((job.kind, job.provider))
         if connection is None:
             raise _Unconfigured(f"{job.kind} integration {job.provider!r} is not configured")
@@ -511,10 +651,13 @@ class Engine:
                 deps[dep.step] = dep
         ctx = StepContext(job, event, connection.adapter, self.settings, deps)
         operation = definition.handler(ctx)
-        if repeatable:
-            return _Attempt(connection, operation, None)
-        watch = _WriteWatch()
-        return _Attempt(connection, _watched(operation, watch), watch)
+        watch = None if repeatable else _WriteWatch()
+        if watch is not None:
+            operation = _watched(operation, watch)
+        if worker is not None:
+            leases, key = self._leases, job.key
+            operation = _fenced(operation, lambda: leases.held(key, worker))
+        return _Attempt(connection, operation, watch)
 
     def _record_done(self, job: Job, worker: str, result: Any, duration: float) -> Outcome:
         external_id = external_id_of(result)
@@ -531,6 +674,11 @@ class Engine:
         attempt: _Attempt | None,
         duration: float,
     ) -> Outcome:
+        if isinstance(exc, _LeaseLost):
+            log.warning("job %s (%s/%s): %s", job.key, job.step, job.provider, exc)
+            return Outcome(
+                job.key, job.step, job.provider, JobState.RUNNING, None, LEASE_LOST, str(exc)
+            )
         now = self._clock()
         if isinstance(exc, _InDoubt) or (
             attempt is not None and attempt.watch is not None and attempt.watch.in_doubt
@@ -601,7 +749,14 @@ class Engine:
     def run_once(self, worker: str, *, limit: int = 10) -> list[Outcome]:
         """Claim up to ``limit`` due jobs and execute them; their outcomes."""
         jobs = self.journal.claim(worker, lease=self.policy.lease, limit=limit)
-        return [self.execute(job, worker) for job in jobs]
+        # held from the claim: the last of them keeps its lease while the first ones run
+        for job in jobs:
+            self._leases.hold(job.key, worker, self.policy.lease)
+        try:
+            return [self.execute(job, worker) for job in jobs]
+        finally:
+            for job in jobs:
+                self._leases.release(job.key, worker)
 
     def drain(
         self,

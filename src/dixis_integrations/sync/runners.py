@@ -191,6 +191,8 @@ def next_attempt(
         engine.run_once(name, limit=follow_on)
     if outcome.state is JobState.FAILED:
         return outcome.state.value, outcome.retry_at or now
+    if outcome.state is JobState.RUNNING:  # another worker took it over: look again later
+        return outcome.state.value, now + timedelta(seconds=engine.policy.lease)
     return outcome.state.value, None
 
 

@@ -1,0 +1,232 @@
+"""Leases: one worker at a time runs a job, however long its attempt takes.
+
+A worker renews the lease of every job it holds while it runs (and of the jobs it
+claimed together, waiting their turn), and checks it still holds the job before every
+write. A worker that lost the job (it stalled past its lease and another claimed it)
+sends nothing more and records nothing: the job is the other worker's.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import httpx
+import pytest
+
+from dixis_integrations.http import AsyncDriver, Driver, RetryPolicy
+from dixis_integrations.models.events import OrderCreated
+from dixis_integrations.sync.aengine import AsyncEngine
+from dixis_integrations.sync.engine import (
+    IN_DOUBT,
+    LEASE_LOST,
+    Connection,
+    DrainSummary,
+    Engine,
+    JobPolicy,
+)
+from dixis_integrations.sync.journal import JobState, PostgresJournal, SQLiteJournal
+from dixis_integrations.sync.marketday import market_day
+
+from .conftest import Clock
+from .test_in_doubt import ADAPTERS, STEPS, Blind, Vendor
+
+AnyJournal = SQLiteJournal | PostgresJournal
+LEASE = 30.0
+
+
+def orders(n: int) -> list[OrderCreated]:
+    return [
+        e
+        for e in market_day(orders=n, seed=8, follow_ups=False).events
+        if isinstance(e, OrderCreated)
+    ]
+
+
+class Meddling(Vendor):
+    """The vendor of ``test_in_doubt``, calling ``on_read`` while a read is in flight
+    (time passing, another worker trying its luck) and counting the writes it sees."""
+
+    def __init__(
+        self, on_read: Callable[[], None], on_write: Callable[[], None] = lambda: None
+    ) -> None:
+        super().__init__()
+        self.on_read = on_read
+        self.on_write = on_write
+        self.writes = 0
+
+    def handler(self, request: httpx.Request) -> httpx.Response:
+        if request.method == "GET":
+            self.on_read()
+        else:
+            self.writes += 1
+            self.on_write()
+        return super().handler(request)
+
+
+def engine_for(
+    journal: AnyJournal, clock: Callable[[], float], vendor: Vendor, adapter: Blind, lease: float
+) -> Engine:
+    client = httpx.Client(transport=httpx.MockTransport(vendor.handler))
+    driver = Driver(client, retry=RetryPolicy(max_attempts=1), sleep=lambda s: None)
+    return Engine(
+        journal,
+        [Connection("shipping", adapter.name, adapter, driver)],
+        plan={"order.created": ["send"]},
+        steps=STEPS,
+        policy=JobPolicy(backoff_initial=1.0, backoff_max=2.0, lease=lease),
+        clock=clock,
+    )
+
+
+@pytest.mark.parametrize("adapter", sorted(ADAPTERS))
+def test_a_slow_attempt_renews_its_lease_before_writing(
+    journal: AnyJournal, clock: Clock, adapter: str
+) -> None:
+    seen: list[int] = []
+
+    def slow_read() -> None:  # the read takes most of the lease; nobody may take the job
+        clock.advance(LEASE * 0.6)
+        seen.append(len(journal.claim("b", lease=LEASE)))
+
+    vendor = Meddling(slow_read)
+    made = ADAPTERS[adapter]()
+    made.read_first = True  # type: ignore[attr-defined]
+    engine = engine_for(journal, clock, vendor, made, LEASE)
+    event = orders(1)[0]
+    engine.submit(event)
+    (outcome,) = engine.run_once("a")
+    assert outcome.state is JobState.DONE
+    assert seen == [0]
+    assert vendor.effects[event.order.id] == 1
+    # renewed before the write: 1.2 leases after the claim, the job was still a's
+    job = journal.get(outcome.key)
+    assert job is not None
+    assert job.worker == "a"
+    assert job.attempts == 1
+
+
+def test_a_renewed_lease_keeps_other_workers_out(journal: AnyJournal, clock: Clock) -> None:
+    taken: list[int] = []
+
+    def slow_read() -> None:
+        clock.advance(LEASE * 0.6)
+
+    def write_in_flight() -> None:  # 1.2 leases after the claim
+        clock.advance(LEASE * 0.6)
+        taken.append(len(journal.claim("b", lease=LEASE)))
+
+    vendor = Meddling(slow_read, write_in_flight)
+    adapter = Blind()
+    adapter.read_first = True  # type: ignore[attr-defined]
+    engine = engine_for(journal, clock, vendor, adapter, LEASE)
+    engine.submit(orders(1)[0])
+    (outcome,) = engine.run_once("a")
+    assert outcome.state is JobState.DONE
+    assert taken == [0]  # without the renewal before the write, b would hold it now
+
+
+@pytest.mark.parametrize("adapter", sorted(ADAPTERS))
+def test_a_worker_that_lost_its_job_sends_nothing_more(
+    journal: AnyJournal, clock: Clock, adapter: str
+) -> None:
+    claimed = []
+
+    def stalled_read() -> None:  # a stalls past its lease; b claims the job meanwhile
+        clock.advance(LEASE + 1)
+        claimed.extend(journal.claim("b", lease=LEASE))
+
+    vendor = Meddling(stalled_read)
+    made = ADAPTERS[adapter]()
+    made.read_first = True  # type: ignore[attr-defined]
+    engine = engine_for(journal, clock, vendor, made, LEASE)
+    event = orders(1)[0]
+    engine.submit(event)
+    summary = DrainSummary()
+    for outcome in engine.run_once("a"):
+        summary.add(outcome)
+    (lost,) = summary.outcomes
+    assert lost.state is JobState.RUNNING
+    assert lost.error_code == LEASE_LOST
+    assert summary.lost == 1
+    assert summary.failed == 0
+    assert vendor.writes == 0  # a stopped before its write
+    (job,) = claimed
+    assert job.interrupted
+    current = journal.get(job.key)
+    assert current is not None
+    assert current.state is JobState.RUNNING
+    assert current.worker == "b"  # a recorded nothing over b's claim
+    assert current.error_code is None
+    # b runs it: a vendor that can tell is simply asked again; one that cannot is parked
+    vendor.on_read = lambda: None
+    outcome = engine.execute(job, "b")
+    if adapter == "keyed":
+        assert outcome.state is JobState.DONE
+        assert vendor.effects[event.order.id] == 1
+    else:
+        assert outcome.error_code == IN_DOUBT
+        assert vendor.effects[event.order.id] == 0
+
+
+def test_a_claimed_job_waiting_its_turn_is_not_run_by_two_workers(tmp_path: Path) -> None:
+    """Real time: a worker claims two jobs and the first takes three leases to answer;
+    the second, waiting its turn, keeps its lease all along, and nobody else runs it."""
+    lease = 0.4
+    journal = SQLiteJournal(tmp_path / "leases.db")
+    first = threading.Event()
+    stolen: list[int] = []
+
+    def slow_first() -> None:
+        if not first.is_set():
+            first.set()
+            time.sleep(lease * 3)
+            stolen.append(len(journal.claim("b", lease=lease)))
+
+    vendor = Meddling(slow_first)
+    adapter = Blind()
+    adapter.read_first = True  # type: ignore[attr-defined]
+    engine = engine_for(journal, time.time, vendor, adapter, lease)
+    events = orders(2)
+    for event in events:
+        engine.submit(event)
+    outcomes = engine.run_once("a", limit=2)
+    assert [o.state for o in outcomes] == [JobState.DONE, JobState.DONE]
+    assert stolen == [0]
+    assert [vendor.effects[e.order.id] for e in events] == [1, 1]
+    assert all(not j.interrupted and j.attempts == 1 for j in journal.jobs())
+
+
+def test_the_async_engine_stops_a_worker_that_lost_its_job(
+    journal: AnyJournal, clock: Clock
+) -> None:
+    claimed = []
+
+    def stalled_read() -> None:
+        clock.advance(LEASE + 1)
+        claimed.extend(journal.claim("b", lease=LEASE))
+
+    vendor = Meddling(stalled_read)
+    adapter = Blind()
+    adapter.read_first = True  # type: ignore[attr-defined]
+    engine = engine_for(journal, clock, vendor, adapter, LEASE)
+    drivers = {
+        ("shipping", "blind"): AsyncDriver(
+            httpx.AsyncClient(transport=httpx.MockTransport(vendor.handler)),
+            retry=RetryPolicy(max_attempts=1),
+        )
+    }
+    aengine = AsyncEngine(engine, drivers)
+    engine.submit(orders(1)[0])
+
+    async def main() -> list[JobState]:
+        outcomes = await aengine.run_once("a")
+        await aengine.aclose()
+        return [o.state for o in outcomes if o.error_code == LEASE_LOST]
+
+    assert asyncio.run(main()) == [JobState.RUNNING]
+    assert vendor.writes == 0
+    assert len(claimed) == 1
