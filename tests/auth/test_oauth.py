@@ -630,3 +630,20 @@ def test_a_forked_worker_does_not_inherit_a_held_flight_lock() -> None:
     finally:
         held.release()
     assert os.waitstatus_to_exitcode(status) == 0
+
+
+def test_token_requests_share_one_tls_context_per_process() -> None:
+    """A fresh client per token request, but not a fresh CA bundle load each time."""
+    from dixis_integrations.auth import oauth
+
+    sync_client, async_client = oauth._default_client(), oauth._default_async_client()
+    try:
+        contexts = {
+            id(sync_client._transport._pool._ssl_context),  # type: ignore[attr-defined]
+            id(async_client._transport._pool._ssl_context),  # type: ignore[attr-defined]
+            id(oauth._default_client()._transport._pool._ssl_context),  # type: ignore[attr-defined]
+        }
+        assert contexts == {id(oauth._tls())}
+        assert oauth._tls().verify_mode.name == "CERT_REQUIRED"
+    finally:
+        sync_client.close()
