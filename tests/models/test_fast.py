@@ -21,6 +21,7 @@ from pydantic import BaseModel, TypeAdapter, ValidationError
 from tests.models.factories import make_customer, make_line
 
 from dixis_integrations.models import (
+    Address,
     Customer,
     ListAdapter,
     Money,
@@ -198,6 +199,40 @@ _TIMES = _mostly(
 )
 
 
+_PHONES = _mostly(
+    ["6912345678", "+306912345678", "210 1234567"],
+    ["12345", "+35799123456", "99123456", "0030 691 234 5678", "", None, 5],
+)
+_POSTCODES = _mostly(["10563", "105 63"], ["1056", " 10563", "ABCDE", "", "12345678901234567", 5])
+
+
+@st.composite
+def _address(draw: st.DrawFn) -> Any:
+    """An address as a row gives it: mostly a dict, sometimes a model or something odd."""
+    kind = draw(st.sampled_from(["dict"] * 8 + ["model", "none", "odd"]))
+    if kind == "none":
+        return None
+    if kind == "odd":
+        return draw(st.sampled_from([[], "Ερμού 10", 5]))
+    row: dict[str, Any] = {
+        "name": "Μαρία Παπαδοπούλου",
+        "street": "Ερμού",
+        "city": "Αθήνα",
+        "postcode": draw(_POSTCODES),
+    }
+    if draw(st.booleans()):
+        row["country"] = draw(_mostly(["GR"], ["CY", "DE", "gr"]))
+    for name in ("phone", "mobile"):
+        if _rarely(draw, 3):
+            row[name] = draw(_PHONES)
+    if kind == "model":
+        try:
+            return Address.model_validate(row)
+        except ValidationError:
+            return None
+    return row
+
+
 def _money(draw: st.DrawFn) -> Any:
     kind = draw(st.sampled_from(["dict"] * 12 + ["money", "number", "extra"]))
     if kind == "money":
@@ -251,11 +286,15 @@ def _customer(draw: st.DrawFn) -> Any:
     if names == "blank":
         row["first_name"] = "  "
     if draw(st.booleans()):
-        row["billing_address"]["postcode"] = draw(
-            _mostly(["10563", "105 63"], ["1056", " 10563", "ABCDE"])
-        )
+        row["billing_address"]["postcode"] = draw(_POSTCODES)
         row["billing_address"]["country"] = draw(_mostly(["GR"], ["CY", "DE", "gr"]))
         row["billing_address"]["email"] = draw(_EMAILS)
+        if _rarely(draw, 3):
+            row["billing_address"]["phone"] = draw(_PHONES)
+    if _rarely(draw, 4):
+        row["billing_address"] = draw(_address())
+    if _rarely(draw, 4):
+        row["shipping_address"] = draw(_address())
     if _rarely(draw, 5):
         row["consent"] = {
             "status": draw(st.sampled_from(["granted", "denied", "nope"])),
@@ -280,6 +319,9 @@ def _order(draw: st.DrawFn) -> Any:
         row["currency"] = draw(_CURRENCIES)
     if _rarely(draw, 4):
         row["payment_method"] = draw(st.sampled_from(["cod", "card", PaymentMethod.COD]))
+    for name in ("shipping_address", "billing_address"):
+        if _rarely(draw, 4):
+            row[name] = draw(_address())
     if _rarely(draw, 10):
         row["lines"] = tuple(row["lines"])
     if _rarely(draw, 21):
@@ -330,6 +372,23 @@ def test_defaults_are_filled_in_the_right_currency() -> None:
         (lambda r: r.update(currency="USD"), (0, "lines", 0, "unit_price", "currency")),
         (lambda r: r["lines"][1].update(quantity=1.5), (0, "lines", 1, "quantity")),
         (lambda r: r["customer"].update(email="nope"), (0, "customer", "email")),
+        (lambda r: r.update(created_at=datetime(2026, 3, 14, 9, 30)), (0, "created_at")),
+        (
+            lambda r: r["customer"].update(created_at="2026-03-14T09:30:00"),
+            (0, "customer", "created_at"),
+        ),
+        (
+            lambda r: r["customer"]["billing_address"].update(postcode="1056"),
+            (0, "customer", "billing_address", "postcode"),
+        ),
+        (
+            lambda r: r.update(shipping_address={**_ADDRESS, "mobile": "12345"}),
+            (0, "shipping_address", "mobile"),
+        ),
+        (
+            lambda r: r.update(billing_address={**_ADDRESS, "country": "CY"}),
+            (0, "billing_address", "postcode"),
+        ),
     ],
 )
 def test_a_refused_batch_gets_the_schemas_errors(change: Any, loc: tuple[Any, ...]) -> None:
@@ -342,6 +401,28 @@ def test_a_refused_batch_gets_the_schemas_errors(change: Any, loc: tuple[Any, ..
         _FULL_ORDERS.validate_python([row])
     assert _errors(caught.value) == _errors(expected.value)
     assert caught.value.errors()[0]["loc"] == loc
+
+
+_ADDRESS = {"name": "Νίκος", "street": "Αγίου Νικολάου", "city": "Λευκωσία", "postcode": "105 63"}
+
+
+def test_addresses_and_times_of_an_order_are_finished_by_the_pass() -> None:
+    row = _order_row()
+    row["customer"]["billing_address"]["phone"] = "210 1234567"
+    row["customer"]["created_at"] = "2026-03-14T11:30:00+02:00"
+    row["shipping_address"] = {**_ADDRESS, "mobile": "0030 691 234 5678"}
+    row["billing_address"] = {**_ADDRESS, "country": "CY", "postcode": "1010", "phone": "99123456"}
+    assert _check(_ORDERS, _FULL_ORDERS, [row])  # taken by the fast path, same models
+    (order,) = _ORDERS.validate_python([row])
+    assert order.customer.billing_address is not None
+    assert order.customer.billing_address.postcode == "10563"
+    assert order.customer.billing_address.phone == "+302101234567"
+    assert order.customer.created_at == _WHEN
+    assert order.customer.created_at.tzinfo is UTC
+    assert order.shipping_address is not None
+    assert order.shipping_address.mobile == "+306912345678"
+    assert order.billing_address is not None
+    assert order.billing_address.phone == "+35799123456"
 
 
 def test_instances_in_a_batch_are_taken_as_they_are_and_not_changed() -> None:

@@ -49,9 +49,11 @@ class WireStrEnum(StrEnum):
     """A ``StrEnum`` that pydantic writes to JSON as its text without Python code.
 
     pydantic's enum serialiser reads ``member.value``, a Python property, for every
-    field it writes; a ``StrEnum`` member *is* its value as a string, so ``str.__str__``
-    (C code) gives the same text. Python-mode dumps still return the member, and the
-    JSON schemas are unchanged (no return schema is declared).
+    field it writes; a ``StrEnum`` member *is* its value as a string, so pydantic-core's
+    own string serialiser writes the same text without calling Python at all (a
+    function serialiser, even ``str.__str__``, costs a call per field). Python-mode
+    dumps still return the member (that serialiser passes ``str`` subclasses through
+    outside JSON mode), and the JSON schemas are unchanged.
     """
 
     @classmethod
@@ -59,9 +61,7 @@ class WireStrEnum(StrEnum):
         cls, source: Any, handler: GetCoreSchemaHandler
     ) -> core_schema.CoreSchema:
         schema = handler(source)
-        schema["serialization"] = core_schema.plain_serializer_function_ser_schema(  # type: ignore[index]
-            str.__str__, info_arg=False, when_used="json"
-        )
+        schema["serialization"] = core_schema.simple_ser_schema("str")  # type: ignore[index]
         return schema
 
 
