@@ -11,6 +11,7 @@ from typing import Any
 import httpx
 import pytest
 from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from tests.accounting.conftest import Runner, StaticBearer
 from tests.models.factories import make_customer, make_line, make_order, orders
 
@@ -18,6 +19,7 @@ from dixis_integrations.accounting._wire import dumps, dumps_marked, loads
 from dixis_integrations.accounting.quickbooks import (
     QuickBooks,
     QuickBooksConfig,
+    _batch_content,
     build_customer,
     build_invoice,
     classify,
@@ -881,26 +883,50 @@ def _no_bare_decimal(value: Any) -> bool:
     return True
 
 
-@settings(max_examples=120, deadline=None)
-@given(orders())
-def test_the_lean_body_equals_the_careful_one(order: Order) -> None:
-    qbo = QuickBooks(QuickBooksConfig(realm_id="1", tax_codes=QBO_CODES, due_days=7))
+# Text a JSON writer must escape: quotes, backslashes, control characters, non-ASCII.
+_odd_text = st.text(
+    alphabet=st.sampled_from('aZ09 -_/"\\\n\t\x00\x7fé€Ωα\u2028😀'), min_size=1, max_size=12
+).filter(str.strip)
+
+
+@settings(max_examples=150, deadline=None)
+@given(orders(), st.booleans(), st.sampled_from([0, 7]), _odd_text, _odd_text)
+def test_the_lean_body_is_what_the_fast_writer_writes_for_the_careful_one(
+    order: Order, odd: bool, due_days: int, text: str, other: str
+) -> None:
+    if odd:  # text the writer must escape, wherever our strings go
+        lines = [line.model_copy(update={"name": text + str(n)}) for n, line in
+                 enumerate(order.lines)]  # fmt: skip
+        order = order.model_copy(update={"lines": lines, "id": other, "number": text})
+    qbo = QuickBooks(QuickBooksConfig(realm_id="1", tax_codes=QBO_CODES, due_days=due_days))
     lean = lean_lines(order, tax_plan(qbo.codes))
     assert lean is not None
     lines, gross, vat = lean
-    ids = {line.sku: f"i{n}" for n, line in enumerate(order.lines)}
+    ids = {line.sku: f"i{n}" if n % 2 or not odd else text for n, line in
+           enumerate(order.lines)}  # fmt: skip
     ids |= {"Shipping": "s", "Discount": "d"}
-    body = qbo._lean_invoice(order, lines, "58", ids)
+    customer_id = other if odd else "58"
+    refs: dict[str, str] = {}
+    written = qbo._lean_invoice_text(order, lines, customer_id, ids, refs)
     draft = qbo._check(order)
     careful = build_invoice(
-        order, draft.lines, qbo.config, qbo.codes, tenant=qbo.tenant, customer_id="58",
+        order, draft.lines, qbo.config, qbo.codes, tenant=qbo.tenant, customer_id=customer_id,
         item_ids=ids,
     )  # fmt: skip
-    assert body == careful
+    assert written.encode() == dumps_marked(careful)
     assert (gross, vat) == (draft.gross_amount, draft.vat_amount)
-    assert _no_bare_decimal(body)  # so the fast writer may write it
-    request = {"BatchItemRequest": [{"bId": "0", "operation": "create", "Invoice": body}]}
-    assert dumps_marked(request) == dumps(request)
+    assert _no_bare_decimal(careful)  # so the fast writer may write it
+    # The references written once are reused, to the same text.
+    assert qbo._lean_invoice_text(order, lines, customer_id, ids, refs) == written
+    items = [{"bId": str(n), "operation": "create", "Invoice": careful} for n in range(2)]
+    texts = [f'{{"bId":"{n}","operation":"create","Invoice":{written}}}' for n in range(2)]
+    assert _batch_content(texts) == dumps_marked({"BatchItemRequest": items})
+    assert dumps_marked({"BatchItemRequest": items}) == dumps({"BatchItemRequest": items})
+
+
+def test_a_batch_the_encoder_refuses_is_refused_as_before() -> None:
+    with pytest.raises(ValueError, match="surrogates"):
+        _batch_content(['{"Description":"\ud800"}'])
 
 
 def test_bad_orders_in_a_bulk_push_are_rejected_and_never_sent(
