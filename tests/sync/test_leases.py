@@ -9,10 +9,13 @@ sends nothing more and records nothing: the job is the other worker's.
 from __future__ import annotations
 
 import asyncio
+import multiprocessing
+import os
 import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -230,3 +233,32 @@ def test_the_async_engine_stops_a_worker_that_lost_its_job(
     assert asyncio.run(main()) == [JobState.RUNNING]
     assert vendor.writes == 0
     assert len(claimed) == 1
+
+
+def _hold_in_child(engine: Engine, answer: Any) -> None:
+    leases = engine._leases
+    held = leases.hold("child-job", "child", engine.policy.lease)
+    thread = leases._thread
+    answer.put((held, thread is not None and thread.is_alive()))
+    leases.release("child-job", "child")
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork (Celery's prefork pool)")
+def test_a_forked_worker_keeps_its_own_leases(tmp_path: Path) -> None:
+    """A worker forked while its parent's keeper ran (Celery prefork) starts its own."""
+    journal = SQLiteJournal(tmp_path / "fork.db")
+    engine = engine_for(journal, time.time, Vendor(), Blind(), 60.0)
+    assert engine._leases.hold("parent-job", "parent", 60.0)
+    parent_thread = engine._leases._thread
+    assert parent_thread is not None
+    assert parent_thread.is_alive()
+    ctx = multiprocessing.get_context("fork")
+    answer = ctx.Queue()
+    child = ctx.Process(target=_hold_in_child, args=(engine, answer))
+    child.start()
+    try:
+        assert answer.get(timeout=30) == (True, True)
+    finally:
+        child.join(30)
+        engine._leases.release("parent-job", "parent")
+    assert child.exitcode == 0

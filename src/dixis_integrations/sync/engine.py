@@ -25,6 +25,7 @@ from __future__ import annotations
 import contextvars
 import json
 import logging
+import os
 import random
 import threading
 import time
@@ -193,10 +194,15 @@ class _Leases:
         self._lost: set[tuple[str, str]] = set()
         self._cond = threading.Condition()
         self._thread: threading.Thread | None = None
+        self._pid = os.getpid()
 
     def hold(self, key: str, worker: str, remaining: float) -> bool:
         """Keep ``key`` alive while ``worker`` runs it, ``remaining`` seconds of its lease
         left by the clock; ``False`` (nothing held) when another worker has it."""
+        if self._pid != os.getpid():  # a forked worker: its parent's keeper did not follow
+            self._pid = os.getpid()
+            self._until, self._lost = {}, set()
+            self._cond, self._thread = threading.Condition(), None
         if remaining < self.lease / 2 and not self._renew((key, worker)):
             return False
         with self._cond:
