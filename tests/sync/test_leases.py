@@ -85,6 +85,19 @@ def engine_for(
     )
 
 
+def one_order(
+    journal: AnyJournal, clock: Clock, vendor: Vendor, adapter: str = "blind"
+) -> tuple[Engine, OrderCreated]:
+    """An engine on ``vendor`` whose send step reads before it writes, and one order
+    submitted to it."""
+    made = ADAPTERS[adapter]()
+    made.read_first = True  # type: ignore[attr-defined]
+    engine = engine_for(journal, clock, vendor, made, LEASE)
+    event = orders(1)[0]
+    engine.submit(event)
+    return engine, event
+
+
 @pytest.mark.parametrize("adapter", sorted(ADAPTERS))
 def test_a_slow_attempt_renews_its_lease_before_writing(
     journal: AnyJournal, clock: Clock, adapter: str
@@ -96,11 +109,7 @@ def test_a_slow_attempt_renews_its_lease_before_writing(
         seen.append(len(journal.claim("b", lease=LEASE)))
 
     vendor = Meddling(slow_read)
-    made = ADAPTERS[adapter]()
-    made.read_first = True  # type: ignore[attr-defined]
-    engine = engine_for(journal, clock, vendor, made, LEASE)
-    event = orders(1)[0]
-    engine.submit(event)
+    engine, event = one_order(journal, clock, vendor, adapter)
     (outcome,) = engine.run_once("a")
     assert outcome.state is JobState.DONE
     assert seen == [0]
@@ -123,10 +132,7 @@ def test_a_renewed_lease_keeps_other_workers_out(journal: AnyJournal, clock: Clo
         taken.append(len(journal.claim("b", lease=LEASE)))
 
     vendor = Meddling(slow_read, write_in_flight)
-    adapter = Blind()
-    adapter.read_first = True  # type: ignore[attr-defined]
-    engine = engine_for(journal, clock, vendor, adapter, LEASE)
-    engine.submit(orders(1)[0])
+    engine, _ = one_order(journal, clock, vendor)
     (outcome,) = engine.run_once("a")
     assert outcome.state is JobState.DONE
     assert taken == [0]  # without the renewal before the write, b would hold it now
@@ -143,11 +149,7 @@ def test_a_worker_that_lost_its_job_sends_nothing_more(
         claimed.extend(journal.claim("b", lease=LEASE))
 
     vendor = Meddling(stalled_read)
-    made = ADAPTERS[adapter]()
-    made.read_first = True  # type: ignore[attr-defined]
-    engine = engine_for(journal, clock, vendor, made, LEASE)
-    event = orders(1)[0]
-    engine.submit(event)
+    engine, event = one_order(journal, clock, vendor, adapter)
     summary = DrainSummary()
     for outcome in engine.run_once("a"):
         summary.add(outcome)
@@ -213,9 +215,7 @@ def test_the_async_engine_stops_a_worker_that_lost_its_job(
         claimed.extend(journal.claim("b", lease=LEASE))
 
     vendor = Meddling(stalled_read)
-    adapter = Blind()
-    adapter.read_first = True  # type: ignore[attr-defined]
-    engine = engine_for(journal, clock, vendor, adapter, LEASE)
+    engine, _ = one_order(journal, clock, vendor)
     drivers = {
         ("shipping", "blind"): AsyncDriver(
             httpx.AsyncClient(transport=httpx.MockTransport(vendor.handler)),
@@ -223,7 +223,6 @@ def test_the_async_engine_stops_a_worker_that_lost_its_job(
         )
     }
     aengine = AsyncEngine(engine, drivers)
-    engine.submit(orders(1)[0])
 
     async def main() -> list[JobState]:
         outcomes = await aengine.run_once("a")
