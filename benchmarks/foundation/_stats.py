@@ -39,6 +39,16 @@ def interleaved(
     return statistics.median(mine), statistics.median(base), statistics.median(ratios)
 
 
+def lowest(steps: dict[str, Callable[[], object]], *, n: int, rounds: int) -> dict[str, float]:
+    """The lowest CPU seconds per call of each step over ``rounds`` interleaved rounds of
+    ``n`` calls: the least disturbed estimate of what each step costs by itself."""
+    best = dict.fromkeys(steps, float("inf"))
+    for _ in range(rounds):
+        for name, fn in steps.items():
+            best[name] = min(best[name], cpu_per_call(fn, n))
+    return best
+
+
 def us(seconds: float) -> str:
     """Seconds as microseconds, for the report."""
     return f"{seconds * 1e6:.1f} µs"
