@@ -11,14 +11,16 @@ Run: python benchmarks/foundation/bench_batch.py [--batch 50] [--n 40] [--rounds
 
 ``--parts`` also prints what each step costs by itself (the lowest of interleaved rounds,
 per record): validation (for the models with a fast path, its pydantic-core part and its
-Python pass apart), writing the JSON body, parsing the reply; and the raw side's
-``json.dumps`` (as httpx's ``json=`` calls it) and ``json.loads``.
+Python pass apart), writing the JSON body, parsing the reply; the raw side's
+``json.dumps`` (as httpx's ``json=`` calls it) and ``json.loads``; both whole paths with
+the garbage collector on and off, and how many collections 100 batches start.
 """
 
 from __future__ import annotations
 
 import argparse
 import functools
+import gc
 import json
 import sys
 from datetime import UTC, datetime
@@ -174,12 +176,33 @@ def _bench(
         # difference between validating with and without it
         steps["core and pass"] = lambda: finish(rows, fast.validate_python(rows))
     assert len(body) > 0
+
+    def collector_off(fn: Any) -> Any:
+        def run() -> Any:
+            gc.disable()
+            try:
+                return fn()
+            finally:
+                gc.enable()
+
+        return run
+
     costs = lowest(steps, n=n, rounds=rounds)
     both = costs.pop("core and pass", None)
     if both is not None:
         costs["  of which the pass"] = both - costs["  of which pydantic-core"]
     for name, seconds in costs.items():
         print(f"    {name:<26} {us(seconds / per):>10} per record")
+    for name, fn in (("whole path", ours), ("raw", raw)):
+        # the collector's share: medians, as it runs in some rounds and not in others
+        off, on, _ = interleaved(collector_off(fn), fn, n=n, rounds=rounds)
+        print(f"    {name}: {us(on / per)} per record, {us(off / per)} with the collector off")
+        before = [generation["collections"] for generation in gc.get_stats()]
+        for _ in range(100):
+            fn()
+        after = [generation["collections"] for generation in gc.get_stats()]
+        counts = ", ".join(str(b - a) for a, b in zip(before, after, strict=True))
+        print(f"    {name}: collections of generations 0, 1, 2 in 100 batches: {counts}")
 
 
 def main() -> int:
