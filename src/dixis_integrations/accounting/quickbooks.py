@@ -26,7 +26,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, Final
 
 import httpx
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
@@ -121,6 +121,8 @@ __all__ = [
 ]
 
 VENDOR = "quickbooks"
+_ITEM_LINE: Final = LineKind.ITEM  # read once: an enum member lookup costs a call
+_SHIPPING_LINE: Final = LineKind.SHIPPING  # read once: an enum member lookup costs a call
 BATCH_SIZE = 30
 MINOR_VERSION = 75
 DOC_NUMBER_MAX = 21
@@ -313,9 +315,9 @@ def build_invoice(
     total_tax = _ZERO
     for line in lines:
         kind = line.kind
-        if kind is LineKind.ITEM:
+        if kind is _ITEM_LINE:
             item = item_ids[line.sku or ""]
-        elif kind is LineKind.SHIPPING:
+        elif kind is _SHIPPING_LINE:
             item = item_ids[config.shipping_item_name]
         else:
             item = item_ids[config.discount_item_name]
@@ -1284,9 +1286,9 @@ class QuickBooks:
         out_lines = []
         total_tax = _ZERO
         for kind, description, sku, quantity, unit, discount, gross, vat, code in lines:
-            if kind is LineKind.ITEM:
+            if kind is _ITEM_LINE:
                 item = item_ids[sku or ""]
-            elif kind is LineKind.SHIPPING:
+            elif kind is _SHIPPING_LINE:
                 item = item_ids[config.shipping_item_name]
             else:
                 item = item_ids[config.discount_item_name]

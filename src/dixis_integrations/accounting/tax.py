@@ -165,6 +165,13 @@ class LineKind(StrEnum):
     DISCOUNT = "discount"
 
 
+# Members read as ``LineKind.ITEM`` cost an enum descriptor call each (several times a
+# dictionary lookup): the per-line paths read these instead.
+_ITEM: Final = LineKind.ITEM
+_SHIPPING: Final = LineKind.SHIPPING
+_DISCOUNT: Final = LineKind.DISCOUNT
+
+
 class InvoiceLine(NamedTuple):
     """One invoice line, VAT-inclusive: ``gross`` is what the customer pays for it.
 
@@ -327,7 +334,7 @@ def draft_invoice(
         vat = (gross * rate[0] / rate[1]).quantize(quantum, ROUND_HALF_UP) if rate else _ZERO
         out.append(
             _new_line(InvoiceLine, (
-                LineKind.ITEM, line.name, line.sku, line.quantity, currency, unit, discount,
+                _ITEM, line.name, line.sku, line.quantity, currency, unit, discount,
                 gross, vat, category, index,
             ))
         )  # fmt: skip
@@ -343,7 +350,7 @@ def draft_invoice(
         vat = (shipping * rate[0] / rate[1]).quantize(quantum, ROUND_HALF_UP) if rate else _ZERO
         out.append(
             _new_line(InvoiceLine, (
-                LineKind.SHIPPING, shipping_description, None, _ONE, currency, shipping,
+                _SHIPPING, shipping_description, None, _ONE, currency, shipping,
                 _ZERO, shipping, vat, category, None,
             ))
         )  # fmt: skip
@@ -356,7 +363,7 @@ def draft_invoice(
             vat = (amount * rate[0] / rate[1]).quantize(quantum, ROUND_HALF_UP) if rate else _ZERO
             out.append(
                 _new_line(InvoiceLine, (
-                    LineKind.DISCOUNT, f"{discount_description} ({category.value})", None,
+                    _DISCOUNT, f"{discount_description} ({category.value})", None,
                     _ONE, currency, -amount, _ZERO, -amount, -vat, category, None,
                 ))
             )  # fmt: skip
@@ -506,9 +513,7 @@ def lean_lines(
         discount = line.discount.amount
         gross = multiply(unit, line.quantity).quantize(quantum, ROUND_HALF_UP, _EXACT) - discount
         vat = (gross * pct / divisor).quantize(quantum, ROUND_HALF_UP) if pct else _ZERO
-        out.append(
-            (LineKind.ITEM, line.name, line.sku, line.quantity, unit, discount, gross, vat, code)
-        )
+        out.append((_ITEM, line.name, line.sku, line.quantity, unit, discount, gross, vat, code))
         gross_by_category[category] = gross_by_category.get(category, _ZERO) + gross
         gross_total += gross
         vat_total += vat
@@ -521,7 +526,7 @@ def lean_lines(
         code, pct, divisor = entry
         vat = (shipping * pct / divisor).quantize(quantum, ROUND_HALF_UP) if pct else _ZERO
         out.append(
-            (LineKind.SHIPPING, shipping_description, None, _ONE, shipping, _ZERO, shipping,
+            (_SHIPPING, shipping_description, None, _ONE, shipping, _ZERO, shipping,
              vat, code)
         )  # fmt: skip
         gross_by_category[category] = gross_by_category.get(category, _ZERO) + shipping
@@ -532,7 +537,7 @@ def lean_lines(
             code, pct, divisor = plan[category]
             vat = (amount * pct / divisor).quantize(quantum, ROUND_HALF_UP) if pct else _ZERO
             out.append(
-                (LineKind.DISCOUNT, f"{discount_description} ({category.value})", None, _ONE,
+                (_DISCOUNT, f"{discount_description} ({category.value})", None, _ONE,
                  -amount, _ZERO, -amount, -vat, code)
             )  # fmt: skip
             gross_total -= amount

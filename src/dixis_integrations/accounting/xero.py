@@ -21,7 +21,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Any, Final, Literal
 
 import httpx
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
@@ -113,6 +113,7 @@ __all__ = [
 ]
 
 VENDOR = "xero"
+_SHIPPING_LINE: Final = LineKind.SHIPPING  # read once: an enum member lookup costs a call
 BATCH_SIZE = 50
 _MAX_ITEM_CODE = 30
 _MAX_ITEM_NAME = 50
@@ -318,7 +319,7 @@ def build_invoice(
             "LineAmount": number(line.gross_amount),
             "TaxType": tax_type,
             "TaxAmount": number(line.vat_amount),
-            "AccountCode": shipping_account if line.kind is LineKind.SHIPPING else sales,
+            "AccountCode": shipping_account if line.kind is _SHIPPING_LINE else sales,
         }
         if line.discount_amount:
             item["DiscountAmount"] = number(line.discount_amount)
@@ -924,7 +925,7 @@ class Xero:
                 "LineAmount": number(line_gross),
                 "TaxType": code,
                 "TaxAmount": number(line_vat),
-                "AccountCode": shipping_account if kind is LineKind.SHIPPING else sales,
+                "AccountCode": shipping_account if kind is _SHIPPING_LINE else sales,
             }
             if discount:
                 item["DiscountAmount"] = number(discount)
@@ -995,7 +996,7 @@ class Xero:
                 f'{{"Description":{quoted(description)},"Quantity":{plain(quantity)},'
                 f'"UnitAmount":{plain(unit)},"LineAmount":{plain(line_gross)},'
                 f'"TaxType":{codes[code]},"TaxAmount":{plain(line_vat)},"AccountCode":'
-                f"{shipping_account if kind is LineKind.SHIPPING else sales}"
+                f"{shipping_account if kind is _SHIPPING_LINE else sales}"
             )
             if discount:
                 item += f',"DiscountAmount":{plain(discount)}'
