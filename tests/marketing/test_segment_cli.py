@@ -436,3 +436,87 @@ def test_sorted_columns_align_values_whatever_the_dicts_order() -> None:
         [2, 1, 3],
         [20, 10, 30],
     )
+
+
+def _rows_file(count: int, status: object = "paid") -> list[str]:
+    return [
+        f"{i},c{i * 7919 % 2003},2025-{1 + i % 12:02d}-{1 + i % 28:02d}T{i % 24:02d}:00:00Z,"
+        f"{i % 400}.{i % 100:02d},{status if isinstance(status, str) else status(i)}\n"
+        for i in range(count)
+    ]
+
+
+@pytest.mark.parametrize(
+    ("bad", "line"), [((24_321,), 24_323), ((5_000,), 5_002), ((5_000, 24_321), 5_002)]
+)
+def test_two_workers_name_the_first_bad_line_in_either_half(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], bad: tuple[int, ...], line: int
+) -> None:
+    rows = _rows_file(30_000)
+    for index in bad:
+        rows[index] = "o,c1,2025-06-01T00:00:00Z,1.00,lost\n"
+    text = "order_id,customer_id,created_at,total_amount,status\n" + "".join(rows)
+    assert segment(tmp_path, text, "--workers", "2") == (2, "")
+    assert f"line[{line}].status" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "status",
+    [
+        lambda i: "paid" if i < 10_000 else "refunded",  # the second process has no customers
+        lambda i: "cancelled" if i < 10_000 else "paid",  # the first one has none
+        lambda i: "refunded",  # nobody has a counting order
+        lambda i: ("paid", "refunded")[i % 2],
+    ],
+)
+def test_two_workers_agree_with_one_whoever_holds_the_customers(
+    tmp_path: Path, status: object
+) -> None:
+    text = "order_id,customer_id,created_at,total_amount,status\n" + "".join(
+        _rows_file(20_000, status)
+    )
+    one = segment(tmp_path, text, "--workers", "1")
+    assert one[0] == 0
+    assert segment(tmp_path, text, "--workers", "2") == one
+
+
+def test_two_workers_write_to_stdout_and_leave_no_temporary_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import tempfile
+
+    spill_dir = tmp_path / "tmp"
+    spill_dir.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(spill_dir))
+    source = tmp_path / "orders.csv"
+    source.write_text(
+        "order_id,customer_id,created_at,total_amount,status\n" + "".join(_rows_file(20_000)),
+        encoding="utf-8",
+    )
+    assert run(namespace(str(source), "--as-of", AS_OF, "--workers", "1")) == 0
+    one = capsys.readouterr().out
+    assert one.count("\n") == 2004  # the header and 2003 customers
+    assert run(namespace(str(source), "--as-of", AS_OF, "--workers", "2")) == 0
+    assert capsys.readouterr().out == one
+    assert list(spill_dir.iterdir()) == []
+
+
+def test_a_failing_second_process_is_reported_and_cleaned_up(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import tempfile
+
+    from dixis_integrations.marketing import _seg_files
+
+    def broken(stats: object) -> bytes:
+        raise MemoryError("no room")
+
+    spill_dir = tmp_path / "tmp"
+    spill_dir.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(spill_dir))
+    monkeypatch.setattr(_seg_files, "_pivot", broken)  # runs in the second process only
+    text = "order_id,customer_id,created_at,total_amount,status\n" + "".join(_rows_file(20_000))
+    with pytest.raises(RuntimeError, match="MemoryError"):
+        segment(tmp_path, text, "--workers", "2")
+    assert not (tmp_path / "out.csv").exists()
+    assert list(spill_dir.iterdir()) == []

@@ -13,11 +13,14 @@ import multiprocessing
 import os
 import pickle
 import re
-from collections.abc import Iterable
+import tempfile
+import threading
+from collections.abc import Callable, Iterable
+from contextlib import AbstractContextManager, suppress
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
-from itertools import compress, pairwise, repeat
+from itertools import compress, islice, pairwise, repeat
 from multiprocessing.connection import Connection
 from operator import add, floordiv, itemgetter, le, lt, methodcaller, mod
 from pathlib import Path
@@ -36,9 +39,14 @@ from dixis_integrations.marketing.segmentation import (
     _absorb,
     _Columns,
     _instant_us,
+    _metric_cutoffs,
+    _Metrics,
+    _metrics,
+    _score_metrics,
+    _score_sorted,
 )
 
-__all__ = ["CSV_COLUMNS", "read_aggregates", "read_parts", "write_csv"]
+__all__ = ["CSV_COLUMNS", "read_aggregates", "read_parts", "segment_file", "write_csv"]
 
 CSV_COLUMNS = (
     "customer_id",
@@ -546,6 +554,25 @@ def read_parts(
     chunk_bytes: int = 1 << 20,
 ) -> _Parts:
     """Like :func:`read_aggregates`, as lists sorted by customer id (ready for scoring)."""
+    prepared = _prepare(path, as_of, thresholds, chunk_bytes)
+    if prepared is None:
+        return [], [], []
+    plan, body, size = prepared
+    if plan.fmt == "csv" and _has_quotes(plan.path, body):
+        return _read_quoted_csv(plan, body)
+    ranges = _ranges(plan.path, body, size, max(1, workers))
+    return _run_ranges(plan, ranges, _first_line(plan))
+
+
+def _first_line(plan: _Plan) -> int:
+    """The line number of the first data line (after a CSV header)."""
+    return 2 if plan.fmt == "csv" else 1
+
+
+def _prepare(
+    path: str | os.PathLike[str], as_of: datetime, thresholds: FlagThresholds, chunk_bytes: int
+) -> tuple[_Plan, int, int] | None:
+    """The reading plan, where the data starts and the file size; ``None`` if no data."""
     source = Path(path)
     window = CustomerAggregates(as_of, thresholds).window_start
     as_of_key = _key(as_of.replace(microsecond=0)).encode("ascii")
@@ -557,7 +584,7 @@ def read_parts(
         fmt = _detect_format(source, head)
         if fmt == "csv":
             if not head.strip():
-                return [], [], []
+                return None
             width, columns = _csv_layout(head)
             body = len(head)
         else:
@@ -573,10 +600,273 @@ def read_parts(
         window_key,
         chunk_bytes,
     )
-    if fmt == "csv" and _has_quotes(plan.path, body):
-        return _read_quoted_csv(plan, body)
-    ranges = _ranges(plan.path, body, size, max(1, workers))
-    return _run_ranges(plan, ranges, 2 if fmt == "csv" else 1)
+    return plan, body, size
+
+
+def segment_file(
+    path: str | os.PathLike[str],
+    as_of: datetime,
+    thresholds: FlagThresholds,
+    rules: RuleSet,
+    opener: Callable[[], AbstractContextManager[IO[str]]],
+    *,
+    workers: int = 1,
+    chunk_bytes: int = 1 << 20,
+) -> None:
+    """Read, score and write an orders file: the ``segment`` command's whole pipeline.
+
+    ``opener`` gives the output stream once the input has been read without error. With
+    two processes, each one also merges, scores and writes one range of customer ids
+    (the score cut-offs still come from every customer), so only the copy of the second
+    range's rows into the output runs in the main process alone.
+    """
+    prepared = _prepare(path, as_of, thresholds, chunk_bytes)
+    if prepared is not None:
+        plan, body, size = prepared
+        if not (plan.fmt == "csv" and _has_quotes(plan.path, body)):
+            ranges = _ranges(plan.path, body, size, max(1, workers))
+            if len(ranges) == 2:
+                _segment_split(plan, ranges, as_of, thresholds, rules, opener)
+                return
+    ids, packed, last_us = read_parts(
+        path, as_of, thresholds, workers=workers, chunk_bytes=chunk_bytes
+    )
+    columns = _score_sorted(ids, packed, last_us, as_of, thresholds, rules)
+    del ids, packed, last_us
+    with opener() as out:
+        write_csv(columns, rules, out)
+
+
+#: Customer ids (UTF-8), packed stats and last-order keys, aligned and in no order.
+_Rows = tuple[list[bytes], list[int], list[bytes]]
+
+
+def _pivot(stats: dict[bytes, int]) -> bytes | None:
+    """A customer id near the middle of ``stats``' ids (the median of a regular sample)."""
+    sample = sorted(islice(stats, 0, None, 64))
+    return sample[len(sample) // 2] if sample else None
+
+
+def _split_rows(acc: _Accumulator, pivot: bytes | None) -> tuple[_Rows, _Rows]:
+    """The accumulator's customers below ``pivot`` and from it on; empties the accumulator."""
+    stats, last = acc.stats, acc.last
+    acc.stats, acc.last = {}, {}
+    keys = list(stats)
+    packed = list(stats.values())
+    stats.clear()
+    # Built together, the two dicts normally hold the same keys in the same order.
+    stamps = list(last.values()) if list(last) == keys else list(map(last.__getitem__, keys))
+    last.clear()
+    if pivot is None:
+        return (keys, packed, stamps), ([], [], [])
+    below = bytes(map(lt, keys, repeat(pivot)))
+    above = below.translate(_NOT)
+    return (
+        (list(compress(keys, below)), list(compress(packed, below)), list(compress(stamps, below))),
+        (list(compress(keys, above)), list(compress(packed, above)), list(compress(stamps, above))),
+    )
+
+
+_NOT = bytes([1, 0]) + bytes(254)
+
+
+def _send(conn: Connection, kind: str, value: object) -> None:
+    conn.send_bytes(pickle.dumps((kind, value), protocol=5))
+
+
+def _send_rows(conn: Connection, rows: _Rows) -> None:
+    """Send ``rows`` in batches, then ``rows-end``; a vanished peer ends it quietly.
+
+    Ids and stamps travel joined by 0xFF, a byte that UTF-8 never holds: one C-level
+    join and split instead of pickling every object.
+    """
+    keys, packed, stamps = rows
+    try:
+        for low in range(0, len(keys), _BATCH):
+            part = slice(low, low + _BATCH)
+            batch = (_SEP.join(keys[part]), packed[part], _SEP.join(stamps[part]))
+            _send(conn, "rows", batch)
+        _send(conn, "rows-end", None)
+    except OSError:
+        pass
+
+
+_SEP = b"\xff"
+
+
+def _exchange(conn: Connection, own: _Rows, outgoing: _Rows, receive: Callable[[], Any]) -> _Parts:
+    """Swap customers with the other process: send ``outgoing``, merge what comes in.
+
+    Sending runs in a thread while this one receives, so neither process can block the
+    other on a full pipe. Returns the merged customers sorted, stamps as instants.
+    """
+    sender = threading.Thread(target=_send_rows, args=(conn, outgoing), daemon=True)
+    sender.start()
+    del outgoing
+    keys, packed, stamps = own
+    stats = dict(zip(keys, packed, strict=True))
+    last = dict(zip(keys, stamps, strict=True))
+    del own, keys, packed, stamps
+    floor = repeat(_NO_KEY)
+    while (value := receive()) is not None:
+        joined_keys, packed, joined_stamps = value
+        del value
+        keys = joined_keys.split(_SEP)
+        stamps = joined_stamps.split(_SEP)
+        del joined_keys, joined_stamps
+        # Every id appears at most once per batch: new ones land in both dicts in order.
+        stats.update(zip(keys, map(add, map(stats.get, keys, repeat(0)), packed), strict=True))
+        last.update(zip(keys, map(max, map(last.get, keys, floor), stamps), strict=True))
+        del keys, packed, stamps
+    sender.join()
+    ids, packed_sorted, stamps_sorted = _sorted_columns(stats, last)
+    del stats, last
+    instants = _keys_to_us(stamps_sorted)
+    del stamps_sorted
+    return list(map(_DECODE, ids)), packed_sorted, instants
+
+
+def _sorted_metrics(metrics: _Metrics) -> tuple[list[int], list[int], list[int]]:
+    return sorted(metrics.recency_days), sorted(metrics.frequency), sorted(metrics.cents)
+
+
+def _split_worker(
+    plan: _Plan,
+    start: int,
+    end: int,
+    conn: Connection,
+    spill: str,
+    as_of: datetime,
+    thresholds: FlagThresholds,
+    rules: RuleSet,
+) -> None:
+    """The second process: read ``[start, end)``, then own the customer ids from a pivot on.
+
+    Messages to the parent, in order: ``pivot``, the rows below it, the sorted metrics,
+    then ``written`` once its CSV rows are in ``spill``; or ``row`` / ``crash`` instead.
+    """
+    try:
+        try:
+            acc = _read_range(plan, start, end)
+        except _RowError as exc:
+            _send(conn, "row", (exc.line, exc.field, exc.message))
+            return
+        pivot = _pivot(acc.stats)
+        _send(conn, "pivot", pivot)
+        below, own = _split_rows(acc, pivot)
+        del acc
+        ids, packed, instants = _exchange(conn, own, below, lambda: _from_parent(conn, "rows"))
+        del own, below
+        metrics = _metrics(packed, instants, as_of)
+        _send(conn, "metrics", _sorted_metrics(metrics))
+        cutoffs = _from_parent(conn, "cuts")
+        columns = _score_metrics(ids, metrics, instants, cutoffs, as_of, thresholds, rules)
+        del ids, metrics, instants
+        with open(spill, "w", encoding="utf-8", newline="") as out:
+            write_csv(columns, rules, out, header=False)
+        del columns
+        _send(conn, "written", None)
+    except BaseException as exc:  # report, never leave the parent waiting
+        with suppress(OSError):
+            _send(conn, "crash", repr(exc))
+    finally:
+        conn.close()
+
+
+def _from_parent(conn: Connection, kind: str) -> Any:
+    """The next message's value, which must be ``kind`` (or ``None`` for ``rows-end``)."""
+    got, value = pickle.loads(conn.recv_bytes())  # noqa: S301 - our own parent
+    if got == "rows-end" and kind == "rows":
+        return None
+    if got != kind:
+        raise RuntimeError(f"expected {kind!r} from the main process, got {got!r}")
+    return value
+
+
+def _from_child(conn: Connection, kind: str, plan: _Plan, start: int) -> Any:
+    """The child's next message's value; its bad row or crash is raised here."""
+    try:
+        got, value = pickle.loads(conn.recv_bytes())  # noqa: S301 - our own child
+    except EOFError:
+        got, value = "crash", "worker exited without an answer"
+    if got == "rows-end" and kind == "rows":
+        return None
+    if got == kind:
+        return value
+    if got == "row":
+        line, field, message = value
+        raise _invalid(_line_of(plan.path, start) + line, field, message)
+    raise RuntimeError(f"a segmentation worker failed: {value}")
+
+
+def _segment_split(
+    plan: _Plan,
+    ranges: list[tuple[int, int]],
+    as_of: datetime,
+    thresholds: FlagThresholds,
+    rules: RuleSet,
+    opener: Callable[[], AbstractContextManager[IO[str]]],
+) -> None:
+    """Two processes read one byte range each, then each merges, scores and writes the
+    customers of one id range; the first bad line of the file is raised, whichever
+    process met it (the main process reads the first range)."""
+    context: Any = multiprocessing.get_context(
+        "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
+    )
+    handle, spill = tempfile.mkstemp(prefix="dixis-segment-", suffix=".csv")
+    os.close(handle)
+    conn, child_conn = context.Pipe(duplex=True)
+    (start, end), (child_start, child_end) = ranges
+    process = context.Process(
+        target=_split_worker,
+        args=(plan, child_start, child_end, child_conn, spill, as_of, thresholds, rules),
+    )
+    try:
+        process.start()
+        child_conn.close()
+        try:
+            acc = _read_range(plan, start, end)
+        except _RowError as exc:
+            raise _invalid(_first_line(plan) + exc.line, exc.field, exc.message) from None
+        pivot = _from_child(conn, "pivot", plan, child_start)
+        own, above = _split_rows(acc, pivot)
+        del acc
+        ids, packed, instants = _exchange(
+            conn, own, above, lambda: _from_child(conn, "rows", plan, child_start)
+        )
+        del own, above
+        metrics = _metrics(packed, instants, as_of)
+        mine = _sorted_metrics(metrics)
+        theirs = _from_child(conn, "metrics", plan, child_start)
+        # Two sorted runs each: the sort merges them.
+        merged = (
+            sorted(mine[0] + theirs[0]),
+            sorted(mine[1] + theirs[1]),
+            sorted(mine[2] + theirs[2]),
+        )
+        del mine, theirs
+        cutoffs = _metric_cutoffs(merged) if merged[0] else ((), (), ())
+        del merged
+        _send(conn, "cuts", cutoffs)
+        columns = _score_metrics(ids, metrics, instants, cutoffs, as_of, thresholds, rules)
+        del ids, metrics, instants
+        with opener() as out:
+            write_csv(columns, rules, out)
+            del columns
+            _from_child(conn, "written", plan, child_start)
+            with open(spill, encoding="utf-8", newline="") as rows:
+                while block := rows.read(_COPY_CHARS):
+                    out.write(block)
+        process.join()
+    finally:
+        conn.close()
+        if process.is_alive():
+            process.kill()
+            process.join()
+        os.unlink(spill)
+
+
+_COPY_CHARS = 1 << 22
 
 
 def _has_quotes(path: str, start: int) -> bool:
@@ -682,9 +972,12 @@ def _csv_text(value: str) -> str:
     return buffer.getvalue()
 
 
-def write_csv(columns: _Columns, rules: RuleSet, out: IO[str], *, batch: int = 65_536) -> None:
-    """Write scored columns as the ``segment`` command's CSV (header included)."""
-    out.write(",".join(CSV_COLUMNS) + "\n")
+def write_csv(
+    columns: _Columns, rules: RuleSet, out: IO[str], *, batch: int = 65_536, header: bool = True
+) -> None:
+    """Write scored columns as the ``segment`` command's CSV (with its header by default)."""
+    if header:
+        out.write(",".join(CSV_COLUMNS) + "\n")
     names = [*(_csv_text(rule.name) for rule in rules.rules), _csv_text(rules.fallback)]
     flags = ("false", "true")
     hundredths = tuple(f"{c:02d}" for c in range(100))

@@ -12,17 +12,18 @@ import json
 import os
 import sys
 import tomllib
+from contextlib import AbstractContextManager, nullcontext
 from datetime import datetime
 from pathlib import Path
+from typing import IO
 
 from dixis_integrations.errors import ConfigurationError, DixisError, FieldError, InvalidInput
-from dixis_integrations.marketing._seg_files import read_parts, write_csv
+from dixis_integrations.marketing._seg_files import segment_file
 from dixis_integrations.marketing.segmentation import (
     DEFAULT_RULES,
     DEFAULT_THRESHOLDS,
     FlagThresholds,
     RuleSet,
-    _score_sorted,
     rule_set_from_mapping,
 )
 
@@ -104,15 +105,16 @@ def run(args: argparse.Namespace) -> int:
                 "the orders file does not exist",
                 errors=[FieldError(("orders",), f"{args.orders} is not a file")],
             )
-        ids, packed, last_us = read_parts(args.orders, as_of, thresholds, workers=workers)
-        columns = _score_sorted(ids, packed, last_us, as_of, thresholds, rules)
-        del ids, packed, last_us
-        if args.output is None:
-            write_csv(columns, rules, sys.stdout)
+        output: Path | None = args.output
+
+        def opener() -> AbstractContextManager[IO[str]]:
+            if output is None:
+                return nullcontext(sys.stdout)
+            return output.open("w", encoding="utf-8", newline="")
+
+        segment_file(args.orders, as_of, thresholds, rules, opener, workers=workers)
+        if output is None:
             sys.stdout.flush()
-        else:
-            with args.output.open("w", encoding="utf-8", newline="") as out:
-                write_csv(columns, rules, out)
     except DixisError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return _USAGE_ERROR

@@ -575,13 +575,22 @@ def _cuts(values: Sequence[int], *, descending: bool = False) -> tuple[int, ...]
     0-based position), ``1 + floor(5*i0/n)`` equals ``1 + #{s in 1..4 : i0 >= ceil(s*n/5)}``
     and ``i0 >= k`` holds exactly when ``ordered[k - 1]`` ranks strictly before ``v``.
     """
-    ordered = sorted(values, reverse=descending)
-    n = len(ordered)
-    return tuple(ordered[-(-s * n // 5) - 1] for s in range(1, 5))
+    return _sorted_cuts(sorted(values), descending=descending)
+
+
+def _sorted_cuts(ascending: Sequence[int], *, descending: bool = False) -> tuple[int, ...]:
+    """:func:`_cuts` of values already sorted ascending (however the metric ranks)."""
+    n = len(ascending)
+    positions = [-(-s * n // 5) - 1 for s in range(1, 5)]
+    if descending:  # position k of the descending order is n - 1 - k of the ascending one
+        return tuple(ascending[n - 1 - k] for k in positions)
+    return tuple(ascending[k] for k in positions)
 
 
 def _quintile_scores(values: list[int], cuts: tuple[int, ...]) -> list[int]:
     """Ascending metric: 1 + the number of cuts strictly below each value."""
+    if not values:
+        return []
     # bisect_left over (floor, c1..c4) counts the floor plus every cut strictly below v.
     bounds = (min(values) - 1, *cuts)
     return list(map(bisect_left, repeat(bounds), values))
@@ -607,6 +616,40 @@ def _score_columns(
     return _score_sorted(ids, packed, last_us, aggregates.as_of, aggregates.thresholds, rules)
 
 
+class _Metrics(NamedTuple):
+    """The raw RFM values and recent-order counts of customers, aligned with their ids."""
+
+    recency_days: list[int]
+    frequency: list[int]
+    cents: list[int]
+    recent_orders: list[int]
+
+
+_Cutoffs = tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...]]
+
+
+def _metrics(packed: list[int], last_us: list[int], as_of: datetime) -> _Metrics:
+    """Unpack aligned packed stats and last-order instants (``packed`` is consumed)."""
+    as_of_us = _instant_us(as_of)
+    recency = list(map(floordiv, map(sub, repeat(as_of_us), last_us), repeat(_DAY_US)))
+    frequency = list(map(and_, map(rshift, packed, repeat(_COUNT_SHIFT)), repeat(_FIELD_MASK)))
+    cents = list(map(rshift, packed, repeat(_CENTS_SHIFT)))
+    recent = list(map(and_, packed, repeat(_FIELD_MASK)))
+    packed.clear()
+    return _Metrics(recency, frequency, cents, recent)
+
+
+def _metric_cutoffs(ascending: tuple[list[int], list[int], list[int]]) -> _Cutoffs:
+    """Cut-offs from every scored customer's recency, frequency and cents, each sorted."""
+    recency, frequency, cents = ascending
+    # Recency ranks descending (most recent scores 5): cuts come from the days sorted down.
+    return (
+        _sorted_cuts(recency, descending=True),
+        _sorted_cuts(frequency),
+        _sorted_cuts(cents),
+    )
+
+
 def _score_sorted(
     ids: list[str],
     packed: list[int],
@@ -618,15 +661,25 @@ def _score_sorted(
     """Score customers given as aligned lists sorted by id (``packed`` is consumed)."""
     if not ids:
         return _Columns([], [], [], [], [], [], [], [], [], [], [], [], [], ((), (), ()))
-    as_of_us = _instant_us(as_of)
-    recency = list(map(floordiv, map(sub, repeat(as_of_us), last_us), repeat(_DAY_US)))
-    frequency = list(map(and_, map(rshift, packed, repeat(_COUNT_SHIFT)), repeat(_FIELD_MASK)))
-    cents = list(map(rshift, packed, repeat(_CENTS_SHIFT)))
-    recent = list(map(and_, packed, repeat(_FIELD_MASK)))
-    packed.clear()
-    # Recency ranks descending (most recent scores 5): cuts come from the days sorted down.
-    r_cuts = _cuts(recency, descending=True)
-    f_cuts, m_cuts = _cuts(frequency), _cuts(cents)
+    metrics = _metrics(packed, last_us, as_of)
+    cutoffs = _metric_cutoffs(
+        (sorted(metrics.recency_days), sorted(metrics.frequency), sorted(metrics.cents))
+    )
+    return _score_metrics(ids, metrics, last_us, cutoffs, as_of, thresholds, rules)
+
+
+def _score_metrics(
+    ids: list[str],
+    metrics: _Metrics,
+    last_us: list[int],
+    cutoffs: _Cutoffs,
+    as_of: datetime,
+    thresholds: FlagThresholds,
+    rules: RuleSet,
+) -> _Columns:
+    """Scores, segments and flags of customers, with cut-offs that may cover more customers."""
+    recency, frequency, cents, recent = metrics
+    r_cuts, f_cuts, m_cuts = cutoffs
     r = _descending_scores(recency, r_cuts)
     f = _quintile_scores(frequency, f_cuts)
     m = _quintile_scores(cents, m_cuts)
@@ -639,7 +692,7 @@ def _score_sorted(
     high_cut = int(thresholds.high_value_above.scaleb(2).to_integral_value(rounding=ROUND_FLOOR))
     high_value = list(map(high_cut.__lt__, cents))
     frequent = list(map(thresholds.frequent_min_orders.__le__, recent))
-    risk_line = as_of_us - thresholds.at_risk_after_days * _DAY_US
+    risk_line = _instant_us(as_of) - thresholds.at_risk_after_days * _DAY_US
     at_risk = list(map(risk_line.__gt__, last_us))
     return _Columns(
         ids,
@@ -655,7 +708,7 @@ def _score_sorted(
         at_risk,
         recent,
         last_us,
-        (r_cuts, f_cuts, m_cuts),
+        cutoffs,
     )
 
 
