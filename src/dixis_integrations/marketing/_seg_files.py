@@ -659,24 +659,20 @@ def _pivot(stats: dict[bytes, int]) -> bytes | None:
     return sample[len(sample) // 2] if sample else None
 
 
-def _split_rows(acc: _Accumulator, pivot: bytes | None) -> tuple[_Rows, _Rows]:
-    """The accumulator's customers below ``pivot`` and from it on; empties the accumulator."""
+def _take_rows(acc: _Accumulator, pivot: bytes | None, *, below: bool) -> _Rows:
+    """Remove the customers below ``pivot`` (or from it on) from ``acc`` and return them.
+
+    ``pivot`` ``None`` puts every customer below it. The accumulator's dicts keep their
+    tables for the customers that stay and for those the other process sends.
+    """
     stats, last = acc.stats, acc.last
-    acc.stats, acc.last = {}, {}
     keys = list(stats)
-    packed = list(stats.values())
-    stats.clear()
-    # Built together, the two dicts normally hold the same keys in the same order.
-    stamps = list(last.values()) if list(last) == keys else list(map(last.__getitem__, keys))
-    last.clear()
-    if pivot is None:
-        return (keys, packed, stamps), ([], [], [])
-    below = bytes(map(lt, keys, repeat(pivot)))
-    above = below.translate(_NOT)
-    return (
-        (list(compress(keys, below)), list(compress(packed, below)), list(compress(stamps, below))),
-        (list(compress(keys, above)), list(compress(packed, above)), list(compress(stamps, above))),
-    )
+    if pivot is not None:
+        side = bytes(map(lt, keys, repeat(pivot)))
+        keys = list(compress(keys, side if below else side.translate(_NOT)))
+    elif not below:
+        return [], [], []
+    return keys, list(map(stats.pop, keys)), list(map(last.pop, keys))
 
 
 _NOT = bytes([1, 0]) + bytes(254)
@@ -694,8 +690,8 @@ def _send_rows(conn: Connection, rows: _Rows) -> None:
     """
     keys, packed, stamps = rows
     try:
-        for low in range(0, len(keys), _BATCH):
-            part = slice(low, low + _BATCH)
+        for low in range(0, len(keys), _SWAP_BATCH):
+            part = slice(low, low + _SWAP_BATCH)
             batch = (_SEP.join(keys[part]), packed[part], _SEP.join(stamps[part]))
             _send(conn, "rows", batch)
         _send(conn, "rows-end", None)
@@ -704,21 +700,23 @@ def _send_rows(conn: Connection, rows: _Rows) -> None:
 
 
 _SEP = b"\xff"
+_SWAP_BATCH = 32_768  # customers per message between the two processes (bounded memory)
 
 
-def _exchange(conn: Connection, own: _Rows, outgoing: _Rows, receive: Callable[[], Any]) -> _Parts:
+def _exchange(
+    conn: Connection, acc: _Accumulator, outgoing: _Rows, receive: Callable[[], Any]
+) -> _Parts:
     """Swap customers with the other process: send ``outgoing``, merge what comes in.
 
     Sending runs in a thread while this one receives, so neither process can block the
-    other on a full pipe. Returns the merged customers sorted, stamps as instants.
+    other on a full pipe. Returns the merged customers sorted, stamps as instants, and
+    empties ``acc``.
     """
     sender = threading.Thread(target=_send_rows, args=(conn, outgoing), daemon=True)
     sender.start()
     del outgoing
-    keys, packed, stamps = own
-    stats = dict(zip(keys, packed, strict=True))
-    last = dict(zip(keys, stamps, strict=True))
-    del own, keys, packed, stamps
+    stats, last = acc.stats, acc.last
+    acc.stats, acc.last = {}, {}
     floor = repeat(_NO_KEY)
     while (value := receive()) is not None:
         joined_keys, packed, joined_stamps = value
@@ -765,10 +763,9 @@ def _split_worker(
             return
         pivot = _pivot(acc.stats)
         _send(conn, "pivot", pivot)
-        below, own = _split_rows(acc, pivot)
-        del acc
-        ids, packed, instants = _exchange(conn, own, below, lambda: _from_parent(conn, "rows"))
-        del own, below
+        below = _take_rows(acc, pivot, below=True)
+        ids, packed, instants = _exchange(conn, acc, below, lambda: _from_parent(conn, "rows"))
+        del acc, below
         metrics = _metrics(packed, instants, as_of)
         _send(conn, "metrics", _sorted_metrics(metrics))
         cutoffs = _from_parent(conn, "cuts")
@@ -841,12 +838,11 @@ def _segment_split(
         except _RowError as exc:
             raise _invalid(_first_line(plan) + exc.line, exc.field, exc.message) from None
         pivot = _from_child(conn, "pivot", plan, child_start)
-        own, above = _split_rows(acc, pivot)
-        del acc
+        above = _take_rows(acc, pivot, below=False)
         ids, packed, instants = _exchange(
-            conn, own, above, lambda: _from_child(conn, "rows", plan, child_start)
+            conn, acc, above, lambda: _from_child(conn, "rows", plan, child_start)
         )
-        del own, above
+        del acc, above
         metrics = _metrics(packed, instants, as_of)
         mine = _sorted_metrics(metrics)
         theirs = _from_child(conn, "metrics", plan, child_start)
