@@ -13,8 +13,8 @@ import multiprocessing
 import os
 import pickle
 import re
+import shutil
 import tempfile
-import threading
 from collections.abc import Callable, Iterable
 from contextlib import AbstractContextManager, suppress
 from dataclasses import dataclass
@@ -682,53 +682,60 @@ def _send(conn: Connection, kind: str, value: object) -> None:
     conn.send_bytes(pickle.dumps((kind, value), protocol=5))
 
 
-def _send_rows(conn: Connection, rows: _Rows) -> None:
-    """Send ``rows`` in batches, then ``rows-end``; a vanished peer ends it quietly.
+def _write_rows(path: str, rows: _Rows) -> None:
+    """Write ``rows`` for the other process as pickled batches.
 
     Ids and stamps travel joined by 0xFF, a byte that UTF-8 never holds: one C-level
-    join and split instead of pickling every object.
+    join and split instead of pickling every object. A file rather than the pipe: the
+    two processes write at the same time without either waiting for the other to read.
     """
     keys, packed, stamps = rows
-    try:
+    with open(path, "wb") as out:
         for low in range(0, len(keys), _SWAP_BATCH):
             part = slice(low, low + _SWAP_BATCH)
             batch = (_SEP.join(keys[part]), packed[part], _SEP.join(stamps[part]))
-            _send(conn, "rows", batch)
-        _send(conn, "rows-end", None)
-    except OSError:
-        pass
+            pickle.dump(batch, out, protocol=5)
 
 
 _SEP = b"\xff"
-_SWAP_BATCH = 32_768  # customers per message between the two processes (bounded memory)
+_SWAP_BATCH = 32_768  # customers per batch between the two processes (bounded memory)
 
 
 def _exchange(
-    conn: Connection, acc: _Accumulator, outgoing: _Rows, receive: Callable[[], Any]
+    acc: _Accumulator,
+    outgoing: _Rows,
+    paths: tuple[str, str],
+    announce: Callable[[], None],
+    wait: Callable[[], None],
 ) -> _Parts:
-    """Swap customers with the other process: send ``outgoing``, merge what comes in.
+    """Swap customers with the other process through files and merge what comes in.
 
-    Sending runs in a thread while this one receives, so neither process can block the
-    other on a full pipe. Returns the merged customers sorted, stamps as instants, and
-    empties ``acc``.
+    ``paths`` are this process's outgoing and incoming files; ``announce`` tells the other
+    process that the outgoing one is written, ``wait`` waits for its own announcement.
+    Returns the merged customers sorted, stamps as instants, and empties ``acc``.
     """
-    sender = threading.Thread(target=_send_rows, args=(conn, outgoing), daemon=True)
-    sender.start()
+    sent, received = paths
+    _write_rows(sent, outgoing)
     del outgoing
+    announce()
     stats, last = acc.stats, acc.last
     acc.stats, acc.last = {}, {}
+    wait()
     floor = repeat(_NO_KEY)
-    while (value := receive()) is not None:
-        joined_keys, packed, joined_stamps = value
-        del value
-        keys = joined_keys.split(_SEP)
-        stamps = joined_stamps.split(_SEP)
-        del joined_keys, joined_stamps
-        # Every id appears at most once per batch: new ones land in both dicts in order.
-        stats.update(zip(keys, map(add, map(stats.get, keys, repeat(0)), packed), strict=True))
-        last.update(zip(keys, map(max, map(last.get, keys, floor), stamps), strict=True))
-        del keys, packed, stamps
-    sender.join()
+    with open(received, "rb") as batches:
+        while True:
+            try:
+                joined_keys, packed, joined_stamps = pickle.load(batches)  # noqa: S301 - ours
+            except EOFError:
+                break
+            keys = joined_keys.split(_SEP)
+            stamps = joined_stamps.split(_SEP)
+            del joined_keys, joined_stamps
+            # Every id appears at most once per batch: new ones land in both dicts in order.
+            stats.update(zip(keys, map(add, map(stats.get, keys, repeat(0)), packed), strict=True))
+            last.update(zip(keys, map(max, map(last.get, keys, floor), stamps), strict=True))
+            del keys, packed, stamps
+    os.unlink(received)
     ids, packed_sorted, stamps_sorted = _sorted_columns(stats, last)
     del stats, last
     instants = _keys_to_us(stamps_sorted)
@@ -745,15 +752,16 @@ def _split_worker(
     start: int,
     end: int,
     conn: Connection,
-    spill: str,
+    work: str,
     as_of: datetime,
     thresholds: FlagThresholds,
     rules: RuleSet,
 ) -> None:
     """The second process: read ``[start, end)``, then own the customer ids from a pivot on.
 
-    Messages to the parent, in order: ``pivot``, the rows below it, the sorted metrics,
-    then ``written`` once its CSV rows are in ``spill``; or ``row`` / ``crash`` instead.
+    Messages to the parent, in order: ``pivot``; ``rows`` once the customers below the
+    pivot are written to a file in ``work``; its sorted metrics; ``written`` once its CSV
+    rows are in ``work``; or ``row`` (a bad row) / ``crash`` instead.
     """
     try:
         try:
@@ -763,15 +771,20 @@ def _split_worker(
             return
         pivot = _pivot(acc.stats)
         _send(conn, "pivot", pivot)
-        below = _take_rows(acc, pivot, below=True)
-        ids, packed, instants = _exchange(conn, acc, below, lambda: _from_parent(conn, "rows"))
-        del acc, below
+        ids, packed, instants = _exchange(
+            acc,
+            _take_rows(acc, pivot, below=True),
+            (os.path.join(work, "from-child"), os.path.join(work, "from-main")),
+            lambda: _send(conn, "rows", None),
+            lambda: _from_parent(conn, "rows"),
+        )
+        del acc
         metrics = _metrics(packed, instants, as_of)
         _send(conn, "metrics", _sorted_metrics(metrics))
         cutoffs = _from_parent(conn, "cuts")
         columns = _score_metrics(ids, metrics, instants, cutoffs, as_of, thresholds, rules)
         del ids, metrics, instants
-        with open(spill, "w", encoding="utf-8", newline="") as out:
+        with open(os.path.join(work, "rows.csv"), "w", encoding="utf-8", newline="") as out:
             write_csv(columns, rules, out, header=False)
         del columns
         _send(conn, "written", None)
@@ -783,10 +796,8 @@ def _split_worker(
 
 
 def _from_parent(conn: Connection, kind: str) -> Any:
-    """The next message's value, which must be ``kind`` (or ``None`` for ``rows-end``)."""
+    """The next message's value, which must be ``kind``."""
     got, value = pickle.loads(conn.recv_bytes())  # noqa: S301 - our own parent
-    if got == "rows-end" and kind == "rows":
-        return None
     if got != kind:
         raise RuntimeError(f"expected {kind!r} from the main process, got {got!r}")
     return value
@@ -798,8 +809,6 @@ def _from_child(conn: Connection, kind: str, plan: _Plan, start: int) -> Any:
         got, value = pickle.loads(conn.recv_bytes())  # noqa: S301 - our own child
     except EOFError:
         got, value = "crash", "worker exited without an answer"
-    if got == "rows-end" and kind == "rows":
-        return None
     if got == kind:
         return value
     if got == "row":
@@ -822,13 +831,12 @@ def _segment_split(
     context: Any = multiprocessing.get_context(
         "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
     )
-    handle, spill = tempfile.mkstemp(prefix="dixis-segment-", suffix=".csv")
-    os.close(handle)
+    work = tempfile.mkdtemp(prefix="dixis-segment-")
     conn, child_conn = context.Pipe(duplex=True)
     (start, end), (child_start, child_end) = ranges
     process = context.Process(
         target=_split_worker,
-        args=(plan, child_start, child_end, child_conn, spill, as_of, thresholds, rules),
+        args=(plan, child_start, child_end, child_conn, work, as_of, thresholds, rules),
     )
     try:
         process.start()
@@ -838,11 +846,14 @@ def _segment_split(
         except _RowError as exc:
             raise _invalid(_first_line(plan) + exc.line, exc.field, exc.message) from None
         pivot = _from_child(conn, "pivot", plan, child_start)
-        above = _take_rows(acc, pivot, below=False)
         ids, packed, instants = _exchange(
-            conn, acc, above, lambda: _from_child(conn, "rows", plan, child_start)
+            acc,
+            _take_rows(acc, pivot, below=False),
+            (os.path.join(work, "from-main"), os.path.join(work, "from-child")),
+            lambda: _send(conn, "rows", None),
+            lambda: _from_child(conn, "rows", plan, child_start),
         )
-        del acc, above
+        del acc
         metrics = _metrics(packed, instants, as_of)
         mine = _sorted_metrics(metrics)
         theirs = _from_child(conn, "metrics", plan, child_start)
@@ -862,7 +873,7 @@ def _segment_split(
             write_csv(columns, rules, out)
             del columns
             _from_child(conn, "written", plan, child_start)
-            with open(spill, encoding="utf-8", newline="") as rows:
+            with open(os.path.join(work, "rows.csv"), encoding="utf-8", newline="") as rows:
                 while block := rows.read(_COPY_CHARS):
                     out.write(block)
         process.join()
@@ -871,7 +882,7 @@ def _segment_split(
         if process.is_alive():
             process.kill()
             process.join()
-        os.unlink(spill)
+        shutil.rmtree(work, ignore_errors=True)
 
 
 _COPY_CHARS = 1 << 22
