@@ -287,7 +287,13 @@ def pipedrive_baseline(
                         "custom_fields": {keys["total_orders"]: c.total_orders,
                                           keys["total_spent"]: {"value": str(c.total_spent.amount),
                                                                 "currency": "EUR"},
-                                          keys["reference"]: c.reference}}  # fmt: skip
+                                          keys["reference"]: c.reference,
+                                          keys["last_order_date"]: str(c.last_order_date),
+                                          keys["segment"]: c.segment,
+                                          keys["acquisition_source"]: c.acquisition.channel
+                                          if c.acquisition else None,
+                                          keys["marketing_consent"]:
+                                          c.consent.status.value}}  # fmt: skip
                 if items:
                     pid = items[0]["item"]["id"]
                     r = client.patch(f"{url}/api/v2/persons/{pid}", json=body)
