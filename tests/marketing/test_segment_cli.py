@@ -520,3 +520,106 @@ def test_a_failing_second_process_is_reported_and_cleaned_up(
         segment(tmp_path, text, "--workers", "2")
     assert not (tmp_path / "out.csv").exists()
     assert list(spill_dir.iterdir()) == []
+
+
+def _real_stamp(stamp: bytes, width: int) -> bool:
+    """The reference: a calendar-exact canonical UTC stamp of the given width."""
+    import calendar
+    import re
+
+    suffix = rb"Z" if width == 20 else rb"\+00:00"
+    match = re.fullmatch(rb"(\d{4})-(\d\d)-(\d\d)T(\d\d):(\d\d):(\d\d)" + suffix, stamp)
+    if match is None:
+        return False
+    year, month, day, hour, minute, second = map(int, match.groups())
+    if not 1 <= month <= 12 or hour > 23 or minute > 59 or second > 59:
+        return False
+    last = [31, 29 if calendar.isleap(year) else 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31]
+    return 1 <= day <= last[month - 1]
+
+
+_STAMP_TEXT = st.builds(
+    "{}-{}-{}T{}:{}:{}".format,
+    st.sampled_from(["2024", "2025", "2000", "1900", "2100", "0000", "0004", "1996", "2023"]),
+    st.sampled_from(["01", "02", "04", "09", "10", "11", "12", "00", "13", "20", "1a"]),
+    st.sampled_from(["01", "09", "10", "28", "29", "30", "31", "00", "32", "39", "99"]),
+    st.sampled_from(["00", "09", "19", "20", "23", "24", "29", "30", "3"]),
+    st.sampled_from(["00", "59", "60", "99"]),
+    st.sampled_from(["00", "59", "60"]),
+)
+
+
+_REAL_STAMPS = st.datetimes(
+    min_value=datetime(1, 1, 1), max_value=datetime(9999, 12, 31, 23, 59, 59)
+).map(lambda moment: f"{moment.year:04d}-{moment:%m-%dT%H:%M:%S}")
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    real=st.lists(_REAL_STAMPS, min_size=0, max_size=40),
+    odd=_STAMP_TEXT,
+    where=st.integers(0, 40),
+    suffix=st.sampled_from(["Z", "+00:00"]),
+    other=st.sampled_from(["Z", "+00:00", "+00:07", "+10:00", "z", ""]),
+    odd_suffix=st.booleans(),
+)
+def test_the_fast_stamp_check_accepts_exactly_the_real_canonical_stamps(
+    real: list[str], odd: str, where: int, suffix: str, other: str, odd_suffix: bool
+) -> None:
+    from dixis_integrations.marketing._seg_files import _canonical_stamps
+
+    texts = [*real[:where], odd, *real[where:]]
+    stamps = [(text + suffix).encode() for text in texts]
+    if odd_suffix:
+        stamps[min(where, len(real))] = (odd + other).encode()
+    width = len(stamps[0])
+    expected = width in (20, 25) and all(_real_stamp(s, width) for s in stamps)
+    assert _canonical_stamps(stamps) == expected
+
+
+@pytest.mark.parametrize(
+    ("stamp", "real"),
+    [
+        ("2024-02-29T12:00:00", True),
+        ("2000-02-29T12:00:00", True),
+        ("0000-02-29T12:00:00", True),
+        ("1900-02-29T12:00:00", False),
+        ("2100-02-29T12:00:00", False),
+        ("2023-02-29T12:00:00", False),
+        ("2024-02-30T12:00:00", False),
+        ("2024-00-10T12:00:00", False),
+        ("2024-13-01T12:00:00", False),
+        ("2024-01-00T12:00:00", False),
+        ("2024-04-31T12:00:00", False),
+        ("2024-01-32T12:00:00", False),
+        ("2024-12-31T20:00:00", True),
+        ("2024-12-31T19:59:59", True),
+        ("2024-12-31T24:00:00", False),
+        ("2024-12-31T23:60:00", False),
+        ("2024-12-31T23:59:60", False),
+    ],
+)
+@pytest.mark.parametrize("suffix", ["Z", "+00:00"])
+def test_the_fast_stamp_check_knows_the_calendar(stamp: str, real: bool, suffix: str) -> None:
+    from dixis_integrations.marketing._seg_files import _canonical_stamps
+
+    around = [f"2025-0{1 + i % 9}-1{i % 10}T0{i % 10}:00:00{suffix}".encode() for i in range(30)]
+    for index in (0, 15, 30):
+        stamps = [*around[:index], (stamp + suffix).encode(), *around[index:]]
+        assert _canonical_stamps(stamps) is real
+    assert _canonical_stamps([(stamp + "+00:01").encode()]) is False
+
+
+def test_the_fast_stamp_check_over_many_real_stamps_and_one_bad_one() -> None:
+    from dixis_integrations.marketing._seg_files import _canonical_stamps
+
+    start = datetime(2023, 1, 1, tzinfo=UTC)
+    stamps = [
+        f"{start + timedelta(hours=7 * i, seconds=i):%Y-%m-%dT%H:%M:%S}Z".encode()
+        for i in range(5000)
+    ]
+    assert b"2024-02-29T" in b",".join(stamps)
+    assert _canonical_stamps(stamps)
+    for bad in (b"2023-02-29T00:00:00Z", b"2024-04-31T00:00:00Z", b"2024-01-01T23:60:00Z"):
+        for index in (0, 2500, 4999):
+            assert not _canonical_stamps([*stamps[:index], bad, *stamps[index + 1 :]])

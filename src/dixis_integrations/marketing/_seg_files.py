@@ -70,20 +70,81 @@ _AMOUNT_CACHE = 1 << 16  # distinct amount fields remembered per reader (bounded
 _BATCH = 131_072  # customers per slice: worker messages, and conversions done in place
 _SCAN_BYTES = 16 << 20
 
-# One canonical UTC timestamp per row, calendar-exact (leap years included); the fast path
-# checks a whole chunk's timestamps, joined, with one possessive (non-backtracking) match.
-_LEAP_DAY = r"(?:\d\d(?:0[48]|[2468][048]|[13579][26])|(?:[02468][048]|[13579][26])00)-02-29"
-_DATE = (
-    r"(?:\d{4}-(?:(?:0[13578]|1[02])-(?:0[1-9]|[12]\d|3[01])|(?:0[469]|11)-(?:0[1-9]|[12]\d|30)"
-    r"|02-(?:0[1-9]|1\d|2[0-8]))|" + _LEAP_DAY + ")"
-)
-_CLOCK = r"T(?:[01]\d|2[0-3]):[0-5]\d:[0-5]\d"
-_STAMPS = {
-    20: re.compile((r"(?:" + _DATE + _CLOCK + r"Z,)*+" + _DATE + _CLOCK + "Z").encode()),
-    25: re.compile(
-        (r"(?:" + _DATE + _CLOCK + r"\+00:00,)*+" + _DATE + _CLOCK + r"\+00:00").encode()
-    ),
-}
+# One canonical UTC timestamp per row, calendar-exact (leap years included): the fast
+# path checks a whole chunk's timestamps at once (see _canonical_stamps).
+_SHAPES = {20: b"0000-00-00T00:00:00Z,", 25: b"0000-00-00T00:00:00+00:00,"}
+_ZEROS = bytes.maketrans(b"0123456789", b"0" * 10)
+_TENS = bytes.maketrans(b"0123456789", bytes(range(0, 100, 10)))
+_UNITS = bytes.maketrans(b"0123456789", bytes(range(10)))
+_IS_TWO = bytes(1 if c == ord("2") else 0 for c in range(256))
+_ABOVE_THREE = bytes(1 if c > ord("3") else 0 for c in range(256))
+# Month number -> its last day; February 29 is then checked against the year.
+_LAST_DAY = bytes([0, 31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31]) + bytes(243)
+# Two-digit values (byte lanes) -> 1 or 0: a leap year's last two digits when they are not
+# 00; 00; a multiple of 4 (the first two digits of a leap century).
+_LEAP_YY = bytes(1 if v % 4 == 0 and v else 0 for v in range(256))
+_CENTURY = bytes([1]) + bytes(255)
+_FOURS = bytes(1 if v % 4 == 0 else 0 for v in range(256))
+
+
+def _canonical_stamps(stamps: list[bytes]) -> bool:
+    """Whether every stamp is ``YYYY-MM-DDTHH:MM:SS`` then all ``Z`` or all ``+00:00``,
+    with a month 01-12, a day that month has (February 29 in leap years of the
+    proleptic Gregorian calendar, year 0000 included), hours 00-23, minutes and seconds
+    00-59; with C-level passes only.
+
+    The stamps are joined with "," (which no field holds). One translation checks the
+    shape; strided slices pick one digit of every stamp, and the ranges are checked a
+    whole column at a time, with two-digit values added up as byte lanes of Python
+    integers (every lane stays below 0x80 and never carries into the next one).
+    """
+    width = len(stamps[0])
+    shape = _SHAPES.get(width)
+    if shape is None:
+        return False
+    joined = b",".join(stamps)
+    count, step = len(stamps), width + 1
+    if joined.translate(_ZEROS) != (shape * count)[:-1]:
+        return False
+    if width == 25 and joined.count(b"+00:00") != count:  # the shape has 0 for any digit
+        return False
+    # Minutes and seconds start with 0-5; hours are 00-23.
+    if joined[14::step].translate(None, b"012345") or joined[17::step].translate(None, b"012345"):
+        return False
+    hours = joined[11::step]
+    if hours.translate(None, b"012"):
+        return False
+    twenty = _lanes(hours, _IS_TWO)
+    if twenty and twenty & _lanes(joined[12::step], _ABOVE_THREE):
+        return False
+    ones = int.from_bytes(b"\x01" * count, _BIG)
+    high = ones << 7
+    month = _lanes(joined[5::step], _TENS) + _lanes(joined[6::step], _UNITS)
+    day = _lanes(joined[8::step], _TENS) + _lanes(joined[9::step], _UNITS)
+    last = _lanes(month.to_bytes(count, _BIG), _LAST_DAY)
+    # 1 <= day <= the month's last day (0 for a month that does not exist).
+    if (day + ones * 0x7F) & high != high or (last + high - day) & high != high:
+        return False
+    if b"-02-29T" not in joined:
+        return True
+    # A lane is zero exactly where month and day are 02 and 29; x + 0x7F sets the lane's
+    # high bit exactly where x is not zero.
+    other = (month ^ ones * 2) | (day ^ ones * 29)
+    leap_days = ((other + ones * 0x7F) & high ^ high) >> 7
+    yy = (_lanes(joined[2::step], _TENS) + _lanes(joined[3::step], _UNITS)).to_bytes(count, _BIG)
+    cc = (_lanes(joined[0::step], _TENS) + _lanes(joined[1::step], _UNITS)).to_bytes(count, _BIG)
+    leap = _lanes(yy, _LEAP_YY) | _lanes(yy, _CENTURY) & _lanes(cc, _FOURS)
+    return leap_days & ~leap == 0
+
+
+_BIG: Literal["big"] = "big"
+
+
+def _lanes(column: bytes, table: bytes) -> int:
+    """One byte lane per stamp: ``column`` translated by ``table``, as one integer."""
+    return int.from_bytes(column.translate(table), _BIG)
+
+
 _FAST_AMOUNT = re.compile(rb"\d+\.\d\d")
 _AMOUNT = re.compile(r"(\d+)(?:\.(\d{1,2}))?", re.ASCII)
 
@@ -302,9 +363,7 @@ def _fast_csv_chunk(data: bytes, plan: _Plan, acc: _Accumulator) -> bool:
     refunded, cancelled = statuses.count(b"refunded"), statuses.count(b"cancelled")
     if paid + refunded + cancelled != count or b"" in customers:
         return False
-    # Joined with "," (which no field holds), the match checks every stamp on its own.
-    pattern = _STAMPS.get(len(stamps[0]))
-    if pattern is None or pattern.fullmatch(b",".join(stamps)) is None:
+    if not _canonical_stamps(stamps):
         return False
     try:  # every amount is checked, counting or not (a new one by a regex, once)
         values = list(map(acc.amounts.__getitem__, amounts))
