@@ -1057,12 +1057,26 @@ def write_csv(
     if header:
         out.write(",".join(CSV_COLUMNS) + "\n")
     names = [*(_csv_text(rule.name) for rule in rules.rules), _csv_text(rules.fallback)]
-    flags = ("false", "true")
+    # "r,f,m,segment" for each of the 125 scores, and the three flags for each of the 8
+    # combinations: one lookup each per row (the segment is the scores' first rule).
+    scores: dict[tuple[int, ...], str] = {}
+    for code, index in enumerate(rules._table):
+        r, f, m = code // 25 + 1, code // 5 % 5 + 1, code % 5 + 1
+        scores[r, f, m] = f"{r},{f},{m},{names[index]}"
+    words = ("false", "true")
+    flags = {
+        (high, frequent, risk): f"{words[high]},{words[frequent]},{words[risk]}"
+        for high in (False, True)
+        for frequent in (False, True)
+        for risk in (False, True)
+    }
     hundredths = tuple(f"{c:02d}" for c in range(100))
-    row = "{},{},{},{}.{},{},{},{},{},{},{},{}".format
+    row = "{},{},{},{}.{},{},{}".format
     ids = columns.customer_ids
-    if any(c in "\x00".join(ids) for c in ',"\r\n'):
+    joined = "\x00".join(ids)
+    if any(c in joined for c in ',"\r\n'):
         ids = list(map(_csv_text, ids))
+    del joined
     for low in range(0, len(ids), batch):
         part = slice(low, low + batch)
         cents = columns.cents[part]
@@ -1073,12 +1087,18 @@ def write_csv(
             columns.frequency[part],
             map(floordiv, cents, repeat(100)),
             map(hundredths.__getitem__, map(mod, cents, repeat(100))),
-            columns.r[part],
-            columns.f[part],
-            columns.m[part],
-            map(names.__getitem__, columns.rule_index[part]),
-            map(flags.__getitem__, columns.high_value[part]),
-            map(flags.__getitem__, columns.frequent_buyer[part]),
-            map(flags.__getitem__, columns.at_risk[part]),
+            map(
+                scores.__getitem__,
+                zip(columns.r[part], columns.f[part], columns.m[part], strict=True),
+            ),
+            map(
+                flags.__getitem__,
+                zip(
+                    columns.high_value[part],
+                    columns.frequent_buyer[part],
+                    columns.at_risk[part],
+                    strict=True,
+                ),
+            ),
         )
         out.write("\n".join(rows) + "\n")
