@@ -623,3 +623,32 @@ def test_the_fast_stamp_check_over_many_real_stamps_and_one_bad_one() -> None:
     for bad in (b"2023-02-29T00:00:00Z", b"2024-04-31T00:00:00Z", b"2024-01-01T23:60:00Z"):
         for index in (0, 2500, 4999):
             assert not _canonical_stamps([*stamps[:index], bad, *stamps[index + 1 :]])
+
+
+@pytest.mark.parametrize("comma", [",x", ""])
+@pytest.mark.parametrize(
+    ("quoted", "bad"),
+    [(25_000, None), (3, None), (25_000, 2_000), (2_000, 25_000), (3, 4)],
+)
+def test_two_workers_and_a_quote_anywhere_read_like_one(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    quoted: int,
+    bad: int | None,
+    comma: str,
+) -> None:
+    rows = _rows_file(30_000)
+    rows[quoted] = f'{quoted},"c{quoted}{comma}",2025-06-01T00:00:00Z,1.00,paid\n'
+    if bad is not None:
+        rows[bad] = "o,c1,2025-06-01T00:00:00Z,1.00,lost\n"
+    text = "order_id,customer_id,created_at,total_amount,status\n" + "".join(rows)
+    one = segment(tmp_path, text, "--workers", "1")
+    first_error = capsys.readouterr().err
+    assert segment(tmp_path, text, "--workers", "2") == one
+    assert capsys.readouterr().err == first_error
+    if bad is None:
+        assert one[0] == 0
+        assert (f'"c{quoted},x",' if comma else f"\nc{quoted},") in one[1]
+    else:
+        assert one[0] == 2
+        assert f"line[{bad + 2}].status" in first_error

@@ -500,8 +500,11 @@ def _jsonl_fields(text: str, line: int) -> tuple[str, datetime, int, str]:
     )
 
 
-def _read_range(plan: _Plan, start: int, end: int) -> _Accumulator:
-    """Aggregate the lines in ``[start, end)``; both ends sit at line starts (or EOF)."""
+def _read_range(plan: _Plan, start: int, end: int, *, quotes: bool = False) -> _Accumulator:
+    """Aggregate the lines in ``[start, end)``; both ends sit at line starts (or EOF).
+
+    With ``quotes``, a double quote anywhere in the range raises :class:`_Quoted`.
+    """
     acc = _Accumulator()
     line = 0
     with open(plan.path, "rb") as stream:
@@ -511,6 +514,8 @@ def _read_range(plan: _Plan, start: int, end: int) -> _Accumulator:
             block = stream.read(min(plan.chunk_bytes, end - position))
             if not block:
                 break
+            if quotes and b'"' in block:
+                raise _Quoted
             position += len(block)
             block = carry + block
             if position < end:
@@ -694,11 +699,10 @@ def segment_file(
     prepared = _prepare(path, as_of, thresholds, chunk_bytes)
     if prepared is not None:
         plan, body, size = prepared
-        if not (plan.fmt == "csv" and _has_quotes(plan.path, body)):
-            ranges = _ranges(plan.path, body, size, max(1, workers))
-            if len(ranges) == 2:
-                _segment_split(plan, ranges, as_of, thresholds, rules, opener)
-                return
+        ranges = _ranges(plan.path, body, size, max(1, workers))
+        split = len(ranges) == 2
+        if split and _segment_split(plan, body, ranges, as_of, thresholds, rules, opener):
+            return
     ids, packed, last_us = read_parts(
         path, as_of, thresholds, workers=workers, chunk_bytes=chunk_bytes
     )
@@ -824,9 +828,12 @@ def _split_worker(
     """
     try:
         try:
-            acc = _read_range(plan, start, end)
+            acc = _read_range(plan, start, end, quotes=plan.fmt == "csv")
         except _RowError as exc:
             _send(conn, "row", (exc.line, exc.field, exc.message))
+            return
+        except _Quoted:
+            _send(conn, "quoted", None)
             return
         pivot = _pivot(acc.stats)
         _send(conn, "pivot", pivot)
@@ -873,10 +880,44 @@ def _from_child(conn: Connection, kind: str, plan: _Plan, start: int) -> Any:
     if got == "row":
         line, field, message = value
         raise _invalid(_line_of(plan.path, start) + line, field, message)
+    if got == "quoted":
+        raise _Quoted
     raise RuntimeError(f"a segmentation worker failed: {value}")
 
 
+class _Quoted(Exception):
+    """A CSV range holds a double quote: the whole file goes to the quoted CSV reader."""
+
+
 def _segment_split(
+    plan: _Plan,
+    body: int,
+    ranges: list[tuple[int, int]],
+    as_of: datetime,
+    thresholds: FlagThresholds,
+    rules: RuleSet,
+    opener: Callable[[], AbstractContextManager[IO[str]]],
+) -> bool:
+    """Two processes read one byte range each, then each merges, scores and writes the
+    customers of one id range; the first bad line of the file is raised, whichever
+    process met it (the main process reads the first range).
+
+    ``False`` (nothing written) when the file is a CSV with a double quote anywhere:
+    each process looks for one in every block it reads, rather than a whole scan of
+    the file first, and a bad line is only reported once the file is known to hold none.
+    """
+    try:
+        _split_pipeline(plan, ranges, as_of, thresholds, rules, opener)
+    except _Quoted:
+        return False
+    except InvalidInput:
+        if plan.fmt == "csv" and _has_quotes(plan.path, body):
+            return False
+        raise
+    return True
+
+
+def _split_pipeline(
     plan: _Plan,
     ranges: list[tuple[int, int]],
     as_of: datetime,
@@ -884,9 +925,6 @@ def _segment_split(
     rules: RuleSet,
     opener: Callable[[], AbstractContextManager[IO[str]]],
 ) -> None:
-    """Two processes read one byte range each, then each merges, scores and writes the
-    customers of one id range; the first bad line of the file is raised, whichever
-    process met it (the main process reads the first range)."""
     context: Any = multiprocessing.get_context(
         "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
     )
@@ -901,7 +939,7 @@ def _segment_split(
         process.start()
         child_conn.close()
         try:
-            acc = _read_range(plan, start, end)
+            acc = _read_range(plan, start, end, quotes=plan.fmt == "csv")
         except _RowError as exc:
             raise _invalid(_first_line(plan) + exc.line, exc.field, exc.message) from None
         pivot = _from_child(conn, "pivot", plan, child_start)
