@@ -15,12 +15,13 @@ import pickle
 import re
 import shutil
 import tempfile
+from collections import Counter
 from collections.abc import Callable, Iterable
 from contextlib import AbstractContextManager, suppress
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
-from itertools import compress, islice, pairwise, repeat
+from itertools import chain, compress, islice, pairwise, repeat
 from multiprocessing.connection import Connection
 from operator import add, floordiv, itemgetter, le, lt, methodcaller, mod
 from pathlib import Path
@@ -806,8 +807,22 @@ def _exchange(
     return list(map(_DECODE, ids)), packed_sorted, instants
 
 
-def _sorted_metrics(metrics: _Metrics) -> tuple[list[int], list[int], list[int]]:
-    return sorted(metrics.recency_days), sorted(metrics.frequency), sorted(metrics.cents)
+#: Recency days and order counts as value -> customers (few distinct values), and the
+#: cents sorted: what the score cut-offs need from one process.
+_Summary = tuple[dict[int, int], dict[int, int], list[int]]
+
+
+def _summary(metrics: _Metrics) -> _Summary:
+    return Counter(metrics.recency_days), Counter(metrics.frequency), sorted(metrics.cents)
+
+
+def _expand(*counts: dict[int, int]) -> list[int]:
+    """The values counted in ``counts`` (added up), each as many times, sorted."""
+    total: Counter[int] = Counter()
+    for one in counts:
+        total.update(one)
+    values = sorted(total)
+    return list(chain.from_iterable(map(repeat, values, map(total.__getitem__, values))))
 
 
 def _split_worker(
@@ -846,7 +861,7 @@ def _split_worker(
         )
         del acc
         metrics = _metrics(packed, instants, as_of)
-        _send(conn, "metrics", _sorted_metrics(metrics))
+        _send(conn, "metrics", _summary(metrics))
         cutoffs = _from_parent(conn, "cuts")
         columns = _score_metrics(ids, metrics, instants, cutoffs, as_of, thresholds, rules)
         del ids, metrics, instants
@@ -952,13 +967,12 @@ def _split_pipeline(
         )
         del acc
         metrics = _metrics(packed, instants, as_of)
-        mine = _sorted_metrics(metrics)
+        mine = _summary(metrics)
         theirs = _from_child(conn, "metrics", plan, child_start)
-        # Two sorted runs each: the sort merges them.
         merged = (
-            sorted(mine[0] + theirs[0]),
-            sorted(mine[1] + theirs[1]),
-            sorted(mine[2] + theirs[2]),
+            _expand(mine[0], theirs[0]),
+            _expand(mine[1], theirs[1]),
+            sorted(mine[2] + theirs[2]),  # two sorted runs: the sort merges them
         )
         del mine, theirs
         cutoffs = _metric_cutoffs(merged) if merged[0] else ((), (), ())
