@@ -652,3 +652,31 @@ def test_two_workers_and_a_quote_anywhere_read_like_one(
     else:
         assert one[0] == 2
         assert f"line[{bad + 2}].status" in first_error
+
+
+@pytest.mark.parametrize("claim", [2048, 65_536])
+def test_two_workers_claiming_small_blocks_read_like_one(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    claim: int,
+) -> None:
+    from dixis_integrations.marketing import _seg_files
+
+    monkeypatch.setattr(_seg_files, "_CLAIM_BYTES", claim)
+    rows = _rows_file(30_000, lambda i: ("paid", "paid", "refunded", "cancelled")[i % 4])
+    header = "order_id,customer_id,created_at,total_amount,status\n"
+    one = segment(tmp_path, header + "".join(rows), "--workers", "1")
+    assert one[0] == 0
+    assert segment(tmp_path, header + "".join(rows), "--workers", "2") == one
+    for bad in ((29_000,), (17_000, 29_000), (40, 17_000, 29_000)):
+        broken = list(rows)
+        for index in bad:
+            broken[index] = "o,c1,2025-06-01T00:00:00Z,1.00,lost\n"
+        (tmp_path / "out.csv").unlink(missing_ok=True)
+        assert segment(tmp_path, header + "".join(broken), "--workers", "2") == (2, "")
+        assert f"line[{bad[0] + 2}].status" in capsys.readouterr().err
+    quoted = list(rows)
+    quoted[20_000] = '20000,"c7",2025-06-01T00:00:00Z,1.00,paid\n'
+    expected = segment(tmp_path, header + "".join(quoted), "--workers", "1")
+    assert segment(tmp_path, header + "".join(quoted), "--workers", "2") == expected

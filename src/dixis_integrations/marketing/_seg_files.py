@@ -501,12 +501,21 @@ def _jsonl_fields(text: str, line: int) -> tuple[str, datetime, int, str]:
     )
 
 
-def _read_range(plan: _Plan, start: int, end: int, *, quotes: bool = False) -> _Accumulator:
-    """Aggregate the lines in ``[start, end)``; both ends sit at line starts (or EOF).
+def _read_range(plan: _Plan, start: int, end: int) -> _Accumulator:
+    """Aggregate the lines in ``[start, end)``; both ends sit at line starts (or EOF)."""
+    acc = _Accumulator()
+    _read_into(acc, plan, start, end)
+    acc.finish()
+    return acc
+
+
+def _read_into(
+    acc: _Accumulator, plan: _Plan, start: int, end: int, *, quotes: bool = False
+) -> None:
+    """Add the lines in ``[start, end)`` to ``acc`` (call ``acc.finish()`` after the last).
 
     With ``quotes``, a double quote anywhere in the range raises :class:`_Quoted`.
     """
-    acc = _Accumulator()
     line = 0
     with open(plan.path, "rb") as stream:
         stream.seek(start)
@@ -533,8 +542,6 @@ def _read_range(plan: _Plan, start: int, end: int, *, quotes: bool = False) -> _
             line += lines
         if carry:
             _careful_chunk(carry, plan, acc, line)
-    acc.finish()
-    return acc
 
 
 def _try_fast(data: bytes, plan: _Plan, acc: _Accumulator) -> bool:
@@ -827,28 +834,30 @@ def _expand(*counts: dict[int, int]) -> list[int]:
 
 def _split_worker(
     plan: _Plan,
-    start: int,
-    end: int,
+    blocks: _Blocks,
     conn: Connection,
     work: str,
     as_of: datetime,
     thresholds: FlagThresholds,
     rules: RuleSet,
 ) -> None:
-    """The second process: read ``[start, end)``, then own the customer ids from a pivot on.
+    """The second process: read the blocks it claims, then own the customer ids from a
+    pivot on.
 
     Messages to the parent, in order: ``pivot``; ``rows`` once the customers below the
-    pivot are written to a file in ``work``; its sorted metrics; ``written`` once its CSV
-    rows are in ``work``; or ``row`` (a bad row) / ``crash`` instead.
+    pivot are written to a file in ``work``; its metrics; ``written`` once its CSV rows
+    are in ``work``; or ``row`` (a bad row: block, line in it, field, message), ``quoted``
+    or ``crash`` instead.
     """
     try:
-        try:
-            acc = _read_range(plan, start, end, quotes=plan.fmt == "csv")
-        except _RowError as exc:
-            _send(conn, "row", (exc.line, exc.field, exc.message))
-            return
-        except _Quoted:
+        acc = _Accumulator()
+        failed = _read_blocks(acc, plan, blocks)
+        if isinstance(failed, _Quoted):
             _send(conn, "quoted", None)
+            return
+        if failed is not None:
+            index, exc = failed
+            _send(conn, "row", (index, exc.line, exc.field, exc.message))
             return
         pivot = _pivot(acc.stats)
         _send(conn, "pivot", pivot)
@@ -884,8 +893,8 @@ def _from_parent(conn: Connection, kind: str) -> Any:
     return value
 
 
-def _from_child(conn: Connection, kind: str, plan: _Plan, start: int) -> Any:
-    """The child's next message's value; its bad row or crash is raised here."""
+def _from_child(conn: Connection, kind: str) -> Any:
+    """The child's next message's value; its bad row, quote or crash is raised here."""
     try:
         got, value = pickle.loads(conn.recv_bytes())  # noqa: S301 - our own child
     except EOFError:
@@ -893,8 +902,8 @@ def _from_child(conn: Connection, kind: str, plan: _Plan, start: int) -> Any:
     if got == kind:
         return value
     if got == "row":
-        line, field, message = value
-        raise _invalid(_line_of(plan.path, start) + line, field, message)
+        index, line, field, message = value
+        raise _BlockError(index, _RowError(line, field, message))
     if got == "quoted":
         raise _Quoted
     raise RuntimeError(f"a segmentation worker failed: {value}")
@@ -902,6 +911,64 @@ def _from_child(conn: Connection, kind: str, plan: _Plan, start: int) -> Any:
 
 class _Quoted(Exception):
     """A CSV range holds a double quote: the whole file goes to the quoted CSV reader."""
+
+
+class _BlockError(Exception):
+    """The other process's first bad row, in the block it was reading."""
+
+    def __init__(self, index: int, error: _RowError) -> None:
+        super().__init__(index, error)
+        self.index = index
+        self.error = error
+
+
+_CLAIM_BYTES = 4 << 20  # the two processes claim the file's lines in blocks of this size
+
+
+@dataclass(frozen=True, slots=True)
+class _Blocks:
+    """The file's blocks (at line starts) and the claims on them, shared by both processes.
+
+    ``claims`` holds the next block to claim and the first block not to claim: a process
+    that meets a bad row lowers the latter to its own block, so no later block is read,
+    while every earlier one has been claimed already and is read to its end (the first
+    bad line of the file is then the first one of the lowest block with one).
+    """
+
+    spans: list[tuple[int, int]]
+    claims: Any  # a shared array of two integers
+    lock: Any
+
+    def claim(self) -> int | None:
+        with self.lock:
+            index, stop = self.claims
+            if index >= stop:
+                return None
+            self.claims[0] = index + 1
+            return int(index)
+
+    def stop_at(self, index: int) -> None:
+        with self.lock:
+            self.claims[1] = min(self.claims[1], index)
+
+
+def _read_blocks(
+    acc: _Accumulator, plan: _Plan, blocks: _Blocks
+) -> tuple[int, _RowError] | _Quoted | None:
+    """Read blocks into ``acc`` while there are any to claim; the bad row or quote met."""
+    quotes = plan.fmt == "csv"
+    while (index := blocks.claim()) is not None:
+        start, end = blocks.spans[index]
+        try:
+            _read_into(acc, plan, start, end, quotes=quotes)
+        except _RowError as exc:
+            blocks.stop_at(index)
+            return index, exc
+        except _Quoted as exc:
+            blocks.stop_at(-1)
+            return exc
+    acc.finish()
+    return None
 
 
 def _segment_split(
@@ -913,16 +980,21 @@ def _segment_split(
     rules: RuleSet,
     opener: Callable[[], AbstractContextManager[IO[str]]],
 ) -> bool:
-    """Two processes read one byte range each, then each merges, scores and writes the
-    customers of one id range; the first bad line of the file is raised, whichever
-    process met it (the main process reads the first range).
+    """Two processes read the file, each claiming its next block of lines as it goes (so
+    the one that gets less CPU reads less), then each merges, scores and writes the
+    customers of one id range. The first bad line of the file is raised, whichever
+    process met it.
 
     ``False`` (nothing written) when the file is a CSV with a double quote anywhere:
     each process looks for one in every block it reads, rather than a whole scan of
     the file first, and a bad line is only reported once the file is known to hold none.
     """
+    size = ranges[-1][1]
+    count = max(2, (size - body) // _CLAIM_BYTES)
     try:
-        _split_pipeline(plan, ranges, as_of, thresholds, rules, opener)
+        _split_pipeline(
+            plan, _ranges(plan.path, body, size, count), as_of, thresholds, rules, opener
+        )
     except _Quoted:
         return False
     except InvalidInput:
@@ -934,7 +1006,7 @@ def _segment_split(
 
 def _split_pipeline(
     plan: _Plan,
-    ranges: list[tuple[int, int]],
+    blocks: list[tuple[int, int]],
     as_of: datetime,
     thresholds: FlagThresholds,
     rules: RuleSet,
@@ -943,32 +1015,41 @@ def _split_pipeline(
     context: Any = multiprocessing.get_context(
         "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
     )
+    # The next block to claim and the first one not to claim (lowered by a bad row).
+    shared = _Blocks(blocks, context.RawArray("q", [0, len(blocks)]), context.Lock())
     work = tempfile.mkdtemp(prefix="dixis-segment-")
     conn, child_conn = context.Pipe(duplex=True)
-    (start, end), (child_start, child_end) = ranges
     process = context.Process(
         target=_split_worker,
-        args=(plan, child_start, child_end, child_conn, work, as_of, thresholds, rules),
+        args=(plan, shared, child_conn, work, as_of, thresholds, rules),
     )
     try:
         process.start()
         child_conn.close()
+        acc = _Accumulator()
+        failed = _read_blocks(acc, plan, shared)
+        if isinstance(failed, _Quoted):
+            raise failed
         try:
-            acc = _read_range(plan, start, end, quotes=plan.fmt == "csv")
-        except _RowError as exc:
-            raise _invalid(_first_line(plan) + exc.line, exc.field, exc.message) from None
-        pivot = _from_child(conn, "pivot", plan, child_start)
+            pivot = _from_child(conn, "pivot")
+        except _BlockError as other:
+            if failed is None or other.index < failed[0]:
+                failed = other.index, other.error
+        if failed is not None:
+            index, exc = failed
+            start = blocks[index][0]
+            raise _invalid(_line_of(plan.path, start) + exc.line, exc.field, exc.message)
         ids, packed, instants = _exchange(
             acc,
             _take_rows(acc, pivot, below=False),
             (os.path.join(work, "from-main"), os.path.join(work, "from-child")),
             lambda: _send(conn, "rows", None),
-            lambda: _from_child(conn, "rows", plan, child_start),
+            lambda: _from_child(conn, "rows"),
         )
         del acc
         metrics = _metrics(packed, instants, as_of)
         mine = _summary(metrics)
-        theirs = _from_child(conn, "metrics", plan, child_start)
+        theirs = _from_child(conn, "metrics")
         merged = (
             _expand(mine[0], theirs[0]),
             _expand(mine[1], theirs[1]),
@@ -983,7 +1064,7 @@ def _split_pipeline(
         with opener() as out:
             write_csv(columns, rules, out)
             del columns
-            _from_child(conn, "written", plan, child_start)
+            _from_child(conn, "written")
             with open(os.path.join(work, "rows.csv"), encoding="utf-8", newline="") as rows:
                 while block := rows.read(_COPY_CHARS):
                     out.write(block)
