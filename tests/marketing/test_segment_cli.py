@@ -680,3 +680,26 @@ def test_two_workers_claiming_small_blocks_read_like_one(
     quoted[20_000] = '20000,"c7",2025-06-01T00:00:00Z,1.00,paid\n'
     expected = segment(tmp_path, header + "".join(quoted), "--workers", "1")
     assert segment(tmp_path, header + "".join(quoted), "--workers", "2") == expected
+
+
+def test_two_workers_read_json_lines_with_any_ids_like_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from dixis_integrations.marketing import _seg_files
+
+    monkeypatch.setattr(_seg_files, "_CLAIM_BYTES", 8192)
+    names = [",", "a,b", 'q"uote', "new\nline", "Ζωή", "日本", "tab\there", "plain"]
+    records = [
+        {
+            "customer_id": f"{names[i % len(names)]}{i % 50}",
+            "created_at": f"2025-{1 + i % 12:02d}-{1 + i % 28:02d}T{i % 24:02d}:00:00Z",
+            "total_amount": f"{i % 300}.{i % 100:02d}",
+            "status": ("paid", "paid", "refunded")[i % 3],
+        }
+        for i in range(6000)
+    ]
+    text = "".join(json.dumps(record) + "\n" for record in records)
+    one = segment(tmp_path, text, "--workers", "1", name="orders.jsonl")
+    assert one[0] == 0
+    assert one[1].count("\n") > 100
+    assert segment(tmp_path, text, "--workers", "2", name="orders.jsonl") == one
