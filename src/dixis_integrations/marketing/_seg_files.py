@@ -96,8 +96,8 @@ def _canonical_stamps(stamps: list[bytes]) -> bool:
 
     The stamps are joined with "," (which no field holds). One translation checks the
     shape; strided slices pick one digit of every stamp, and the ranges are checked a
-    whole column at a time, with two-digit values added up as byte lanes of Python
-    integers (every lane stays below 0x80 and never carries into the next one).
+    whole column at a time, with two-digit values (at most 99) added up as byte lanes of
+    Python integers; the sums and differences below never carry or borrow across lanes.
     """
     width = len(stamps[0])
     shape = _SHAPES.get(width)
