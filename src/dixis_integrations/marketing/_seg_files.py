@@ -90,8 +90,8 @@ _FOURS = bytes(1 if v % 4 == 0 else 0 for v in range(256))
 
 def _canonical_stamps(stamps: list[bytes]) -> bool:
     """Whether every stamp is ``YYYY-MM-DDTHH:MM:SS`` then all ``Z`` or all ``+00:00``,
-    with a month 01-12, a day that month has (February 29 in leap years of the
-    proleptic Gregorian calendar, year 0000 included), hours 00-23, minutes and seconds
+    with a year 0001-9999, a month 01-12, a day that month has (February 29 in leap
+    years of the proleptic Gregorian calendar), hours 00-23, minutes and seconds
     00-59; with C-level passes only.
 
     The stamps are joined with "," (which no field holds). One translation checks the
@@ -108,6 +108,8 @@ def _canonical_stamps(stamps: list[bytes]) -> bool:
     if joined.translate(_ZEROS) != (shape * count)[:-1]:
         return False
     if width == 25 and joined.count(b"+00:00") != count:  # the shape has 0 for any digit
+        return False
+    if joined.startswith(b"0000-") or b",0000-" in joined:  # no year 0 (datetime.MINYEAR)
         return False
     # Minutes and seconds start with 0-5; hours are 00-23.
     if joined[14::step].translate(None, b"012345") or joined[17::step].translate(None, b"012345"):
