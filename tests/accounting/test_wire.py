@@ -6,12 +6,17 @@ from decimal import Decimal
 
 import httpx
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from dixis_integrations.accounting._wire import (
     MalformedBody,
     dumps,
+    dumps_marked,
     loads,
     number,
+    plain,
+    quoted,
     response_json,
     take_json,
 )
@@ -81,3 +86,39 @@ def test_results_built_without_validation_behave_as_validated_ones() -> None:
     # The shared set of fields set is never changed by a copy.
     assert first.model_fields_set == second.model_fields_set == set(PostedInvoice.model_fields)
     assert hash(first.total) == hash(Money.of("12.40"))
+
+
+# Strings made of the marker character and of what a mark holds (digits, sign, point).
+_marked_text = st.text(alphabet=st.sampled_from("\x1f0123456789-.a\"\\"), max_size=8)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(_marked_text, _marked_text), max_size=4),
+       st.lists(st.decimals(allow_nan=False, allow_infinity=False, places=2), max_size=3))
+def test_text_shaped_like_a_mark_is_never_turned_into_a_number(
+    texts: list[tuple[str, str]], amounts: list[Decimal]
+) -> None:
+    body: dict[str, object] = {"Amounts": [number(a) for a in amounts]}
+    body |= {f"k{n}{key}": {"Description": value} for n, (key, value) in enumerate(texts)}
+    body["Note"] = [value for _, value in texts]
+    expected = {**body, "Amounts": [Decimal(plain(a)) for a in amounts]}
+    # The same text as a writer that never marks anything: the strings as quoted().
+    amounts_text = ",".join(plain(a) for a in amounts)
+    written = "".join(f',{quoted(f"k{n}{key}")}:{{"Description":{quoted(value)}}}'
+                      for n, (key, value) in enumerate(texts))  # fmt: skip
+    notes = ",".join(quoted(value) for _, value in texts)
+    text = f'{{"Amounts":[{amounts_text}]{written},"Note":[{notes}]}}'.encode()
+    for writer in (dumps, dumps_marked):
+        assert writer(body) == text
+        assert loads(writer(body)) == expected
+
+
+def test_a_description_reading_as_a_mark_stays_text_on_the_single_invoice_paths() -> None:
+    from dixis_integrations.accounting.xero import Xero
+
+    body = {"Description": "\x1f12\x1f", "Quantity": number(Decimal("1.250"))}
+    assert dumps(body) == b'{"Description":"\\u001f12\\u001f","Quantity":1.250}'
+    assert dumps_marked(body) == dumps(body)
+    content = Xero._invoices_content([body])
+    assert loads(content) == {"Invoices": [{"Description": "\x1f12\x1f",
+                                            "Quantity": Decimal("1.250")}]}  # fmt: skip

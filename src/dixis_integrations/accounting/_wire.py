@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import json
 import re
+import secrets
+from collections.abc import Callable
 from decimal import Decimal
 from json.encoder import encode_basestring
 from typing import Any, Final
@@ -50,6 +52,13 @@ class _Encoder:
         raise TypeError(f"{type(value).__name__} is not JSON serialisable")
 
 
+class _Number(str):
+    """A :func:`number` mark. Its type, not its text, tells it from a string that
+    happens to read the same ("\\x1f12\\x1f" typed by a user stays a string)."""
+
+    __slots__ = ()
+
+
 def number(value: Decimal) -> str:
     """``value`` pre-marked for :func:`dumps` (cheaper than a ``Decimal`` in hot builders):
     it is written as the exact JSON number in plain notation, never as a string.
@@ -59,7 +68,46 @@ def number(value: Decimal) -> str:
     text = str(value)
     if "E" in text:
         text = f"{value:f}"
-    return f"\x1f{text}\x1f"
+    return _Number(f"\x1f{text}\x1f")
+
+
+def _carries_mark(value: object) -> bool:
+    """Whether a string of ``value`` (a key or a value) other than a :func:`number` mark
+    holds the marker character: text whose escapes the unwrapping must not touch."""
+    if isinstance(value, str):
+        return type(value) is not _Number and _MARK in value
+    if isinstance(value, dict):
+        return any(_carries_mark(key) or _carries_mark(item) for key, item in value.items())
+    if isinstance(value, (list, tuple)):
+        return any(_carries_mark(item) for item in value)
+    return False
+
+
+def _retag(value: Any, tag: str, decimals: bool) -> Any:
+    """``value`` with each :func:`number` mark (and, if ``decimals``, each bare
+    ``Decimal``) as ``tag`` + number text + ``tag`` in a plain string."""
+    if isinstance(value, str):
+        if type(value) is _Number:
+            return f"{tag}{value[1:-1]}{tag}"
+        return value
+    if decimals and isinstance(value, Decimal):
+        return f"{tag}{plain(value)}{tag}"
+    if isinstance(value, dict):
+        return {key: _retag(item, tag, decimals) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_retag(item, tag, decimals) for item in value]
+    return value
+
+
+def _unwrap_exactly(body: Any, text: str, write: Callable[[Any], str], *, decimals: bool) -> bytes:
+    """The JSON of a body whose text carries the marker character: its marks are written
+    again with a tag found nowhere in ``text`` (the body's JSON, every string of it
+    included), so only they are unwrapped, whatever the strings hold."""
+    tag = secrets.token_hex(8)
+    while tag in text:  # hex digits are never escaped: absent from the text, from every string
+        tag = secrets.token_hex(8)
+    marked = write(_retag(body, tag, decimals))
+    return marked.replace(f'"{tag}', "").replace(f'{tag}"', "").encode()
 
 
 def plain(value: Decimal) -> str:
@@ -85,6 +133,8 @@ def dumps(body: Any) -> bytes:
     marks = text.count(_ESCAPED)
     if not marks:
         return text.encode()
+    if _carries_mark(body):  # some text carried U+001F itself: only our marks unwrapped
+        return _unwrap_exactly(body, text, _json_text, decimals=True)
     opening = text.count('"' + _ESCAPED)
     if marks == 2 * opening and opening == text.count(_ESCAPED + '"'):
         # Only our markers contain the escaped control character: two plain replaces.
@@ -111,6 +161,8 @@ def dumps_marked(body: Any) -> bytes:
     marks = raw.count(_ESCAPED_BYTES)
     if not marks:
         return raw
+    if _carries_mark(body):  # some text carried U+001F itself: only our marks unwrapped
+        return _unwrap_exactly(body, raw.decode(), _marked_text, decimals=False)
     opening = raw.count(b'"' + _ESCAPED_BYTES)
     if marks == 2 * opening and opening == raw.count(_ESCAPED_BYTES + b'"'):
         return raw.replace(b'"' + _ESCAPED_BYTES, b"").replace(_ESCAPED_BYTES + b'"', b"")
@@ -120,6 +172,14 @@ def dumps_marked(body: Any) -> bytes:
 
 def _refuse(value: object) -> Any:
     raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+
+
+def _json_text(body: Any) -> str:
+    return json.dumps(body, default=_refuse, ensure_ascii=False, separators=(",", ":"))
+
+
+def _marked_text(body: Any) -> str:
+    return to_json(body, fallback=_refuse, serialize_unknown=False).decode()
 
 
 def loads(content: bytes | str) -> Any:
