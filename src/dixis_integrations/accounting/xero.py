@@ -47,6 +47,7 @@ from dixis_integrations.accounting._wire import (
 )
 from dixis_integrations.accounting.tax import (
     InvoiceLine,
+    LeanLine,
     LineKind,
     TaxCodeMap,
     TenantTaxCode,
@@ -899,19 +900,28 @@ class Xero:
         )
         return body, draft.gross, draft.vat
 
+    def _lean_order(self, order: Order) -> tuple[list[LeanLine], Decimal, Decimal, str] | None:
+        """:func:`lean_lines`' tuples, gross and VAT of the order, and its contact's name:
+        what both lean writers start from. ``None`` when the careful path is needed."""
+        lean = lean_lines(order, self._plan)
+        if lean is None:
+            return None
+        customer = order.customer
+        name = (customer.full_name or customer.company or "").strip()
+        if not name or len(customer.id) > _MAX_CONTACT_NUMBER:
+            return None
+        return lean[0], lean[1], lean[2], name
+
     def _lean(self, order: Order) -> tuple[dict[str, Any], Money, Money] | None:
         """:meth:`_prepare`'s common case in one pass: the lines from :func:`lean_lines`
         straight into the body :func:`build_invoice` writes (a test holds the two
         equal). ``None`` when anything needs the careful path, which reports it.
         """
-        lean = lean_lines(order, self._plan)
+        lean = self._lean_order(order)
         if lean is None:
             return None
-        lines, gross, vat = lean
+        lines, gross, vat, name = lean
         customer = order.customer
-        name = (customer.full_name or customer.company or "").strip()
-        if not name or len(customer.id) > _MAX_CONTACT_NUMBER:
-            return None
         config = self.config
         sales = config.sales_account_code
         shipping_account = config.shipping_account_code or sales
@@ -980,14 +990,11 @@ class Xero:
         ``contact``, JSON text, replaces the contact written by name. ``None`` when
         anything needs the careful path, as for :meth:`_lean`.
         """
-        lean = lean_lines(order, self._plan)
+        lean = self._lean_order(order)
         if lean is None:
             return None
-        lines, gross, vat = lean
+        lines, gross, vat, name = lean
         customer = order.customer
-        name = (customer.full_name or customer.company or "").strip()
-        if not name or len(customer.id) > _MAX_CONTACT_NUMBER:
-            return None
         config, sales, shipping_account, status, codes = self._constant_texts()
         item_codes = config.use_item_codes
         items = []
