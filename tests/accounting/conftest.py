@@ -76,6 +76,25 @@ class Runner:
         return asyncio.run(go())
 
 
+class Exchanges(list[tuple[httpx.Request, httpx.Response]]):
+    """Every request an emulator answered, with its response, in order."""
+
+    def transport(self, emulator: Any) -> httpx.MockTransport:
+        def handler(request: httpx.Request) -> httpx.Response:
+            response: httpx.Response = emulator.handle(request)
+            self.append((request, response))
+            return response
+
+        return httpx.MockTransport(handler)
+
+    @staticmethod
+    def cached_parses(responses: list[httpx.Response]) -> list[Any]:
+        """The parsed answers still kept on ``responses`` (``None`` for each that keeps
+        none). Responses often live on in reference cycles until a garbage collection:
+        the parsed answers (hundreds of objects per call) must not live on with them."""
+        return [r.extensions.get("dixis.accounting.json") for r in responses]
+
+
 @pytest.fixture(params=["sync", "async"])
 def mode(request: pytest.FixtureRequest) -> str:
     return str(request.param)

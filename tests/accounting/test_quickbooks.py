@@ -12,7 +12,7 @@ import httpx
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from tests.accounting.conftest import Runner, StaticBearer
+from tests.accounting.conftest import Exchanges, Runner, StaticBearer
 from tests.models.factories import make_customer, make_line, make_order, orders
 
 from dixis_integrations.accounting._wire import dumps, dumps_marked, loads
@@ -468,16 +468,8 @@ def test_batch_pushes_30_per_call_with_results_in_input_order(
 def test_a_batch_push_keeps_no_parsed_answer_on_its_responses(
     sandbox: QuickBooksSandbox, mode: str
 ) -> None:
-    # Responses often live on in reference cycles until a garbage collection: the
-    # parsed answers (hundreds of objects per call) must not live on with them.
-    seen: list[tuple[httpx.Request, httpx.Response]] = []
-
-    def handler(request: httpx.Request) -> httpx.Response:
-        response: httpx.Response = sandbox.handle(request)
-        seen.append((request, response))
-        return response
-
-    run = Runner(mode, httpx.MockTransport(handler))
+    seen = Exchanges()
+    run = Runner(mode, seen.transport(sandbox))
     qbo = _adapter(sandbox)
     run(qbo.post_invoice(make_order(id="o-2")))
     results = run(qbo.post_invoices([make_order(id=f"o-{i}") for i in range(40)]))
@@ -486,7 +478,7 @@ def test_a_batch_push_keeps_no_parsed_answer_on_its_responses(
     writes = [r for q, r in seen if q.url.path.endswith("/batch") and b'"Invoice"' in q.content]
     read_back = [r for q, r in seen if q.url.path.endswith("/query")][-1]
     assert len(writes) == 2
-    assert [r.extensions.get("dixis.accounting.json") for r in [*writes, read_back]] == [None] * 3
+    assert seen.cached_parses([*writes, read_back]) == [None] * 3
 
 
 def test_payment_fee_refund_and_void(sandbox: QuickBooksSandbox, run: Runner) -> None:

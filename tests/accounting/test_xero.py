@@ -13,7 +13,7 @@ import httpx
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from tests.accounting.conftest import GREEK_XERO_CODES, Runner, StaticBearer
+from tests.accounting.conftest import GREEK_XERO_CODES, Exchanges, Runner, StaticBearer
 from tests.models.factories import make_customer, make_line, make_order, orders
 
 from dixis_integrations.accounting._wire import dumps, dumps_marked, loads
@@ -437,21 +437,13 @@ def test_post_invoices_keeps_input_order_with_per_item_results(
 def test_a_bulk_push_keeps_no_parsed_answer_on_its_responses(
     sandbox: XeroSandbox, mode: str
 ) -> None:
-    # Responses often live on in reference cycles until a garbage collection: the
-    # parsed answers (hundreds of objects per call) must not live on with them.
-    seen: list[tuple[httpx.Request, httpx.Response]] = []
-
-    def handler(request: httpx.Request) -> httpx.Response:
-        response: httpx.Response = sandbox.handle(request)
-        seen.append((request, response))
-        return response
-
-    run = Runner(mode, httpx.MockTransport(handler))
+    seen = Exchanges()
+    run = Runner(mode, seen.transport(sandbox))
     results = run(_adapter(sandbox).post_invoices([make_order(id=f"o-{i}") for i in range(60)]))
     assert [r.status for r in results] == [BatchItemStatus.CREATED] * 60
     puts = [r for q, r in seen if q.method == "PUT" and q.url.path.endswith("/Invoices")]
     assert len(puts) == 2
-    assert [r.extensions.get("dixis.accounting.json") for r in puts] == [None, None]
+    assert seen.cached_parses(puts) == [None, None]
 
 
 def test_bulk_rejection_carries_xeros_reason(sandbox: XeroSandbox, run: Runner) -> None:
