@@ -776,24 +776,26 @@ _SWAP_BATCH = 32_768  # customers per batch between the two processes (bounded m
 
 def _exchange(
     acc: _Accumulator,
-    outgoing: _Rows,
-    paths: tuple[str, str],
-    announce: Callable[[], None],
-    wait: Callable[[], None],
+    pivot: bytes | None,
+    below: bool,
+    work: str,
+    conn: Connection,
+    receive: Callable[[Connection, str], Any],
 ) -> _Parts:
     """Swap customers with the other process through files and merge what comes in.
 
-    ``paths`` are this process's outgoing and incoming files; ``announce`` tells the other
-    process that the outgoing one is written, ``wait`` waits for its own announcement.
+    This process sends the customers below ``pivot`` (``below``, the worker) or from it
+    on (the main process), as a file in ``work``; it tells the other process over
+    ``conn`` once the file is written and waits (``receive``) for the other's file.
     Returns the merged customers sorted, stamps as instants, and empties ``acc``.
     """
-    sent, received = paths
-    _write_rows(sent, outgoing)
-    del outgoing
-    announce()
+    mine, theirs = ("from-child", "from-main") if below else ("from-main", "from-child")
+    sent, received = os.path.join(work, mine), os.path.join(work, theirs)
+    _write_rows(sent, _take_rows(acc, pivot, below=below))
+    _send(conn, "rows", None)
     stats, last = acc.stats, acc.last
     acc.stats, acc.last = {}, {}
-    wait()
+    receive(conn, "rows")
     floor = repeat(_NO_KEY)
     with open(received, "rb") as batches:
         while True:
@@ -863,13 +865,7 @@ def _split_worker(
             return
         pivot = _pivot(acc.stats)
         _send(conn, "pivot", pivot)
-        ids, packed, instants = _exchange(
-            acc,
-            _take_rows(acc, pivot, below=True),
-            (os.path.join(work, "from-child"), os.path.join(work, "from-main")),
-            lambda: _send(conn, "rows", None),
-            lambda: _from_parent(conn, "rows"),
-        )
+        ids, packed, instants = _exchange(acc, pivot, True, work, conn, _from_parent)
         del acc
         metrics = _metrics(packed, instants, as_of)
         _send(conn, "metrics", _summary(metrics))
@@ -1041,13 +1037,7 @@ def _split_pipeline(
             index, exc = failed
             start = blocks[index][0]
             raise _invalid(_line_of(plan.path, start) + exc.line, exc.field, exc.message)
-        ids, packed, instants = _exchange(
-            acc,
-            _take_rows(acc, pivot, below=False),
-            (os.path.join(work, "from-main"), os.path.join(work, "from-child")),
-            lambda: _send(conn, "rows", None),
-            lambda: _from_child(conn, "rows"),
-        )
+        ids, packed, instants = _exchange(acc, pivot, False, work, conn, _from_child)
         del acc
         metrics = _metrics(packed, instants, as_of)
         mine = _summary(metrics)
