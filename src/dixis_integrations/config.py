@@ -32,6 +32,7 @@ __all__ = [
     "RunnerSettings",
     "Settings",
     "TokenSettings",
+    "check_oauth",
     "config_class_of",
     "load_settings",
     "parse_settings",
@@ -79,7 +80,13 @@ class ShippingSettings(BaseModel):
 
 
 class OAuthAppSettings(BaseModel):
-    """An OAuth2 application registered with a vendor (for ``dixis-integrations connect``)."""
+    """An OAuth2 application registered with a vendor (for ``dixis-integrations connect``).
+
+    ``token_endpoint_auth``: how the client secret reaches the token endpoint, HTTP Basic
+    (``client_secret_basic``) or form fields (``client_secret_post``); by default the
+    method the vendor documents, declared by its adapter (``oauth_token_endpoint_auth``),
+    else Basic.
+    """
 
     model_config = _STRICT
     client_id: str = Field(min_length=1)
@@ -89,6 +96,7 @@ class OAuthAppSettings(BaseModel):
     scopes: tuple[str, ...] = ()
     use_pkce: bool = True
     authorize_params: dict[str, str] = Field(default_factory=dict)
+    token_endpoint_auth: Literal["client_secret_basic", "client_secret_post"] | None = None
 
 
 class TokenSettings(BaseModel):
@@ -263,6 +271,21 @@ def config_class_of(adapter_cls: type[Any]) -> type[BaseModel] | None:
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
         return annotation
     return None
+
+
+def check_oauth(settings: Settings, item: IntegrationSettings, adapter_cls: type[Any]) -> None:
+    """Refuse an integration whose adapter can only call with OAuth2 tokens
+    (``needs_oauth``) when the configuration has no ``[oauth.NAME]`` table for it.
+
+    Raises:
+        ConfigurationError: ``key`` ``oauth.NAME``.
+    """
+    if getattr(adapter_cls, "needs_oauth", False) and item.name not in settings.oauth:
+        raise ConfigurationError(
+            f"{item.name} calls with OAuth2 tokens only: add an [oauth.{item.name}] table "
+            f"and run `dixis-integrations connect {item.name}`",
+            key=f"oauth.{item.name}",
+        )
 
 
 def validate_integration(settings: IntegrationSettings, adapter_cls: type[Any]) -> BaseModel:

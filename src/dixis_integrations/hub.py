@@ -25,7 +25,9 @@ import httpx
 from dixis_integrations.auth.tokens import TokenStore
 from dixis_integrations.config import (
     JournalSettings,
+    OAuthAppSettings,
     Settings,
+    check_oauth,
     config_class_of,
     load_settings,
     validate_integration,
@@ -52,6 +54,7 @@ from dixis_integrations.sync.steps import StepSettings
 from dixis_integrations.webhooks import MemoryDeliveryStore, SQLiteDeliveryStore
 
 if TYPE_CHECKING:
+    from dixis_integrations.auth.oauth import OAuth2Config
     from dixis_integrations.sync.inbound import Inbox
     from dixis_integrations.sync.monitor import Freshness
 
@@ -60,6 +63,7 @@ __all__ = [
     "Bound",
     "Integrations",
     "SandboxSkip",
+    "oauth_app_config",
     "open_token_store",
 ]
 
@@ -225,10 +229,23 @@ def open_token_store(url: str) -> Any:
     raise ConfigurationError("expected sqlite:///PATH or postgresql://...", key="tokens.url")
 
 
-def _oauth_auth(name: str, app: Any, tenant: str, store: Any) -> httpx.Auth:
-    from dixis_integrations.auth import OAuth2Auth, OAuth2Config, TokenManager
+def oauth_app_config(
+    name: str,
+    app: OAuthAppSettings,
+    adapter_cls: type[Any] | None = None,
+    *,
+    redirect_uri: str | None = None,
+) -> OAuth2Config:
+    """The OAuth2 settings of the ``[oauth.NAME]`` application, as ``connect`` and the hub
+    use them: the client secret goes to the token endpoint as the table says, else as
+    the adapter declares its vendor documents (``oauth_token_endpoint_auth``), else by
+    HTTP Basic."""
+    from dixis_integrations.auth import OAuth2Config
 
-    config = OAuth2Config(
+    method = app.token_endpoint_auth or getattr(
+        adapter_cls, "oauth_token_endpoint_auth", "client_secret_basic"
+    )
+    return OAuth2Config(
         provider=name,
         client_id=app.client_id,
         client_secret=app.client_secret,
@@ -236,7 +253,18 @@ def _oauth_auth(name: str, app: Any, tenant: str, store: Any) -> httpx.Auth:
         token_url=app.token_url,
         scopes=app.scopes,
         use_pkce=app.use_pkce,
+        redirect_uri=redirect_uri,
+        authorize_params=app.authorize_params,
+        token_endpoint_auth=method,
     )
+
+
+def _oauth_auth(
+    name: str, app: OAuthAppSettings, adapter_cls: type[Any], tenant: str, store: Any
+) -> httpx.Auth:
+    from dixis_integrations.auth import OAuth2Auth, TokenManager
+
+    config = oauth_app_config(name, app, adapter_cls)
     return OAuth2Auth(TokenManager(config, tenant, store))
 
 
@@ -322,6 +350,7 @@ class Integrations:
             except ConfigurationError as exc:
                 raise ConfigurationError(exc.message, key=item.key) from None
             config = validate_integration(item, adapter_cls)
+            check_oauth(settings, item, adapter_cls)
             built.append((item.kind, item.name, adapter_cls, config))
         configured = {item.name for item in settings.integrations}
         for name in settings.webhooks.required:
@@ -345,7 +374,7 @@ class Integrations:
                 # the token saved by `dixis-integrations connect NAME`, refreshed once
                 if store is None:
                     store = open_token_store(settings.tokens.url)
-                kwargs["auth"] = _oauth_auth(name, app, settings.tenant, store)
+                kwargs["auth"] = _oauth_auth(name, app, adapter_cls, settings.tenant, store)
             adapter = adapter_cls(config, **kwargs)
             transport = (transports or {}).get(name)
             client = httpx.Client(transport=transport, timeout=httpx.Timeout(30.0))

@@ -22,16 +22,25 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def test_connect_saves_the_token_after_the_browser_comes_back(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
+def run_connect(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    *,
+    provider: str = "acme",
+    config_extra: str = "",
+    auth_method: str | None = None,
+    redirect_params: dict[str, str] | None = None,
+) -> tuple[int, list[int], str]:
+    """``connect PROVIDER`` against the sandbox OAuth server, a browser that consents at
+    once; returns the exit code, the browser's final status codes and the token key."""
     port = free_port()
     client = SandboxClient(
         client_id="dixis-app",
         client_secret="app-secret-123",
         redirect_uris=(f"http://127.0.0.1:{port}/callback",),
+        auth_method=auth_method,
     )
-    server = OAuthServer(clients=[client])
+    server = OAuthServer(clients=[client], redirect_params=redirect_params)
     key = TokenCipher.generate_key()
     monkeypatch.setenv(KEY_ENV, key)
     monkeypatch.setenv("ACME_SECRET", "app-secret-123")
@@ -51,26 +60,78 @@ def test_connect_saves_the_token_after_the_browser_comes_back(
         config = tmp_path / "dixis.toml"
         config.write_text(
             f'[tokens]\nurl = "sqlite:///{tmp_path / "tokens.db"}"\n'
-            "[oauth.acme]\n"
+            f"[oauth.{provider}]\n"
             'client_id = "dixis-app"\n'
             'client_secret = "${ACME_SECRET}"\n'
             f'authorize_url = "{creds["authorize_url"]}"\n'
             f'token_url = "{creds["token_url"]}"\n'
-            'scopes = ["read", "write"]\n',
+            'scopes = ["read", "write"]\n' + config_extra,
             encoding="utf-8",
         )
         code = main(
-            ["connect", "acme", "--config", str(config), "--port", str(port), "--timeout", "20"]
+            ["connect", provider, "--config", str(config), "--port", str(port), "--timeout", "20"]
         )
+    return code, browsed, key
+
+
+def test_connect_saves_the_token_after_the_browser_comes_back(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, browsed, key = run_connect(tmp_path, monkeypatch)
     out, err = capsys.readouterr()
     assert code == 0, err
     assert browsed == [200]
     assert "connected acme for tenant 'default'" in out
     assert "app-secret-123" not in out + err
+    assert "realmId" not in out
     token = SQLiteTokenStore(tmp_path / "tokens.db", TokenCipher(key)).get("acme", "default")
     assert token is not None
     assert token.refresh_token is not None
     assert token.access_token.get_secret_value() not in out + err
+
+
+def test_connect_sends_the_secret_the_way_the_adapter_says_its_vendor_takes_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # HubSpot's token endpoint takes the secret as form fields, not HTTP Basic.
+    hubspot = "[integrations.crm.hubspot]\noauth_app = true\n"
+    code, _, _ = run_connect(
+        tmp_path,
+        monkeypatch,
+        provider="hubspot",
+        config_extra=hubspot,
+        auth_method="client_secret_post",
+    )
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    assert "connected hubspot" in out
+
+
+def test_the_oauth_table_can_say_how_the_secret_is_sent(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, _, _ = run_connect(
+        tmp_path,
+        monkeypatch,
+        config_extra='token_endpoint_auth = "client_secret_post"\n',
+        auth_method="client_secret_post",
+    )
+    assert code == 0, capsys.readouterr().err
+    (tmp_path / "tokens.db").unlink()
+    code, _, _ = run_connect(  # the default for an unknown vendor is Basic: refused here
+        tmp_path, monkeypatch, auth_method="client_secret_post"
+    )
+    assert code == 1
+    assert "invalid_client" in capsys.readouterr().err
+
+
+def test_connect_prints_the_company_the_vendor_names_in_the_redirect(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, _, _ = run_connect(tmp_path, monkeypatch, redirect_params={"realmId": "9130357"})
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    assert "company (realmId) 9130357: set realm_id = '9130357'" in out
 
 
 def test_connect_names_a_missing_application(

@@ -124,3 +124,26 @@ def test_sync_runs_the_file_and_summarises_the_jobs(
 def test_sync_needs_a_file_or_resume(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["sync", "--sandbox"]) == 2
     assert "give a FILE" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("kind", "name", "table"),
+    [
+        ("inventory", "zoho", 'organization_id = "20001"\n'),
+        ("accounting", "xero", ""),
+        ("accounting", "quickbooks", 'realm_id = "9130357"\n'),
+    ],
+)
+def test_config_check_refuses_an_oauth_only_vendor_without_its_oauth_table(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], kind: str, name: str, table: str
+) -> None:
+    bare = _config(tmp_path, f"[integrations.{kind}.{name}]\n{table}")
+    assert main(["config", "check", "--config", str(bare)]) == 2
+    assert f"oauth.{name}" in capsys.readouterr().err
+    app = (
+        f"[oauth.{name}]\nclient_id = \"app\"\n"
+        'authorize_url = "https://vendor.example/authorize"\n'
+        'token_url = "https://vendor.example/token"\n'
+    )
+    with_app = _config(tmp_path, f"[integrations.{kind}.{name}]\n{table}{app}")
+    assert main(["config", "check", "--config", str(with_app)]) == 0, capsys.readouterr().err

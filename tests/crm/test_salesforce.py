@@ -308,11 +308,14 @@ def test_check_reports_missing_custom_fields(run: Runner) -> None:
     assert run(ready, adapter_for(ready).check()).ok
 
 
+@pytest.mark.parametrize("plain", [False, True], ids=["SalesforceOAuth", "OAuth2Auth"])
 def test_web_server_flow_token_sends_calls_to_its_instance_url(
-    sandbox: SalesforceSandbox, run: Runner
+    sandbox: SalesforceSandbox, run: Runner, plain: bool
 ) -> None:
+    # the hub hands adapters a plain OAuth2Auth (tokens from `connect`): same result
     from dixis_integrations.auth import (
         MemoryTokenStore,
+        OAuth2Auth,
         TokenManager,
         authorization_url,
         code_from_callback,
@@ -342,9 +345,8 @@ def test_web_server_flow_token_sends_calls_to_its_instance_url(
         client_factory=lambda: httpx.Client(transport=sandbox.transport()),
         async_client_factory=lambda: httpx.AsyncClient(transport=sandbox.transport()),
     )
-    adapter = Salesforce(
-        SalesforceConfig(base_url="https://login.salesforce.com"), auth=SalesforceOAuth(manager)
-    )
+    auth = OAuth2Auth(manager) if plain else SalesforceOAuth(manager)
+    adapter = Salesforce(SalesforceConfig(base_url="https://login.salesforce.com"), auth=auth)
     results = run(sandbox, adapter.upsert_contacts([contact(1)]))
     assert results[0].status is UpsertStatus.CREATED
     assert sandbox.requests[-1].url.host == "salesforce.test"

@@ -774,6 +774,7 @@ class QuickBooks:
     """
 
     name = VENDOR
+    needs_oauth = True  # calls carry OAuth2 tokens only
     capabilities = frozenset(
         {
             Capability.INVOICES,

@@ -642,6 +642,7 @@ class Xero:
     """
 
     name = VENDOR
+    needs_oauth = True  # calls carry OAuth2 tokens only
     capabilities = frozenset(
         {
             Capability.INVOICES,

@@ -19,7 +19,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """0 when valid; 2 with the key named when not."""
-    from dixis_integrations.config import load_settings, validate_integration
+    from dixis_integrations.config import check_oauth, load_settings, validate_integration
     from dixis_integrations.errors import ConfigurationError, PluginLoadError
     from dixis_integrations.registry import Registry
 
@@ -33,6 +33,7 @@ def run(args: argparse.Namespace) -> int:
             except (PluginLoadError, ConfigurationError) as exc:
                 raise ConfigurationError(str(exc), key=item.key) from None
             validate_integration(item, cls)
+            check_oauth(settings, item, cls)
     except ConfigurationError as exc:
         print(f"{path}: {exc}", file=sys.stderr)
         return 2

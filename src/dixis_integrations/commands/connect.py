@@ -14,6 +14,8 @@ import sys
 import threading
 import webbrowser
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 from dixis_integrations.commands._common import add_config_argument, config_path
 
@@ -82,15 +84,11 @@ def run(args: argparse.Namespace) -> int:
     """Authorise, save the token; 0 on success, 1 when refused or timed out, 2 on config."""
     import httpx
 
-    from dixis_integrations.auth import (
-        OAuth2Config,
-        authorization_url,
-        code_from_callback,
-        exchange_code,
-    )
+    from dixis_integrations.auth import authorization_url, code_from_callback, exchange_code
     from dixis_integrations.config import load_settings
-    from dixis_integrations.errors import ConfigurationError, DixisError
-    from dixis_integrations.hub import open_token_store
+    from dixis_integrations.errors import ConfigurationError, DixisError, PluginLoadError
+    from dixis_integrations.hub import oauth_app_config, open_token_store
+    from dixis_integrations.registry import Registry
 
     err = sys.stderr
     try:
@@ -98,22 +96,21 @@ def run(args: argparse.Namespace) -> int:
         app = settings.oauth.get(args.provider)
         if app is None:
             raise ConfigurationError("no such OAuth application", key=f"oauth.{args.provider}")
+        adapter_cls: type[Any] | None = None
+        for item in settings.integrations:  # the adapter knows how its vendor takes secrets
+            if item.name == args.provider:
+                try:
+                    adapter_cls = Registry().load(item.kind, item.name)
+                except PluginLoadError as exc:
+                    raise ConfigurationError(str(exc), key=item.key) from None
         store = open_token_store(settings.tokens.url)
     except ConfigurationError as exc:
         print(f"dixis-integrations connect: {exc}", file=err)
         return 2
     tenant = args.tenant or settings.tenant
     with CallbackServer(args.port) as callback:
-        config = OAuth2Config(
-            provider=args.provider,
-            client_id=app.client_id,
-            client_secret=app.client_secret,
-            authorize_url=app.authorize_url,
-            token_url=app.token_url,
-            scopes=app.scopes,
-            use_pkce=app.use_pkce,
-            redirect_uri=callback.redirect_uri,
-            authorize_params=app.authorize_params,
+        config = oauth_app_config(
+            args.provider, app, adapter_cls, redirect_uri=callback.redirect_uri
         )
         request = authorization_url(config)
         print(f"Open this address to authorise {args.provider}:\n\n  {request.url}\n", flush=True)
@@ -138,4 +135,7 @@ def run(args: argparse.Namespace) -> int:
         f"connected {args.provider} for tenant {tenant!r}: token saved ({refresh} a "
         f"refresh token, access token expires {expires})"
     )
+    realm = parse_qs(urlsplit(url).query).get("realmId")
+    if realm:  # Intuit names the company in the redirect; its calls need it
+        print(f"company (realmId) {realm[0]}: set realm_id = {realm[0]!r} in the configuration")
     return 0

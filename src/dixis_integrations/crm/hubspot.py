@@ -607,6 +607,7 @@ class HubSpot:
     """
 
     name = VENDOR
+    oauth_token_endpoint_auth = "client_secret_post"  # noqa: S105 - a method name
     capabilities = frozenset(
         {
             Capability.BATCH,

@@ -29,7 +29,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from pydantic import BaseModel, ConfigDict, SecretStr
 
-from dixis_integrations.auth.oauth import OAuth2Config, TokenManager
+from dixis_integrations.auth.oauth import OAuth2Auth, OAuth2Config, TokenManager
 from dixis_integrations.crm._wire import body_of, exact_amount, next_utc_midnight
 from dixis_integrations.crm.contacts import (
     chunks,
@@ -654,12 +654,15 @@ class Salesforce:
     Args:
         config: the org's settings.
         tenant: whose org it is (budgets are per tenant).
-        auth: :class:`SalesforceOAuth` or :class:`SalesforceJWTAuth`; by default the
+        auth: :class:`SalesforceOAuth` or :class:`SalesforceJWTAuth` (a plain
+            :class:`~dixis_integrations.auth.OAuth2Auth` becomes a ``SalesforceOAuth`` on
+            the same tokens, so calls go to the token's ``instance_url``); by default the
             JWT flow when its settings are present, else the static ``access_token``.
         time_scale: shrinks the rate windows to meet a time-scaled sandbox.
     """
 
     name = VENDOR
+    oauth_token_endpoint_auth = "client_secret_post"  # noqa: S105 - a method name
     capabilities = frozenset(
         {
             Capability.BATCH,
@@ -685,6 +688,8 @@ class Salesforce:
                 register_secret(secret.get_secret_value())
         if auth is None:
             auth = _default_auth(config)
+        elif type(auth) is OAuth2Auth:
+            auth = SalesforceOAuth(auth.manager)  # same tokens, calls to their instance_url
         self.config = config
         self.tenant = tenant
         self.fingerprints = fingerprints

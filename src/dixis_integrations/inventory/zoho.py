@@ -366,6 +366,8 @@ class ZohoInventory:
     """Zoho Inventory as an :class:`~dixis_integrations.protocols.InventorySource`."""
 
     name = VENDOR
+    needs_oauth = True  # calls carry OAuth2 tokens only
+    oauth_token_endpoint_auth = "client_secret_post"  # noqa: S105 - a method name
     capabilities: ClassVar[frozenset[Capability]] = frozenset(
         {
             Capability.STOCK_LEVELS,

@@ -50,6 +50,9 @@ class SandboxClient(ClientMixin):  # type: ignore[misc]
     """One registered application: its id, secret (``None`` for a public client), redirects.
 
     ``scope`` lists the scopes it may ask for (space separated; empty means any).
+    ``auth_method``: the one way its secret is accepted at the token endpoint
+    (``client_secret_basic`` or ``client_secret_post``, as vendors that document only one
+    behave); ``None`` accepts both.
     """
 
     client_id: str
@@ -57,6 +60,7 @@ class SandboxClient(ClientMixin):  # type: ignore[misc]
     redirect_uris: tuple[str, ...] = ("http://127.0.0.1/callback",)
     grant_types: tuple[str, ...] = _ALL_GRANTS
     scope: str = ""
+    auth_method: str | None = None
 
     def get_client_id(self) -> str:
         return self.client_id
@@ -83,6 +87,8 @@ class SandboxClient(ClientMixin):  # type: ignore[misc]
     def check_endpoint_auth_method(self, method: str, endpoint: str) -> bool:
         if self.client_secret is None:
             return method == "none"
+        if self.auth_method is not None:
+            return method == self.auth_method
         return method in ("client_secret_basic", "client_secret_post")
 
     def check_response_type(self, response_type: str) -> bool:
@@ -304,7 +310,9 @@ class OAuthServer(Emulator):
 
     Lifetimes are in the vendor's seconds and pass at the emulator clock's scale.
     ``extra_token_fields`` are added to every token response (a mapping, or a function of
-    ``(client_id, grant_type)``), e.g. ``x_refresh_token_expires_in`` or ``instance_url``.
+    ``(client_id, grant_type)``), e.g. ``x_refresh_token_expires_in`` or ``instance_url``;
+    ``redirect_params`` are added to the redirect back to the client after consent (Intuit
+    adds the company's ``realmId``).
     Counters of token requests that reached the endpoint: :attr:`token_requests` by
     grant type, and :attr:`refresh_count` and friends.
     """
@@ -323,6 +331,7 @@ class OAuthServer(Emulator):
         authorize_path: str = "/oauth2/authorize",
         userinfo_path: str = "/oauth2/userinfo",
         extra_token_fields: ExtraFields | None = None,
+        redirect_params: Mapping[str, str] | None = None,
         base_url: str | None = None,
         subject: str = "sandbox-user",
         **kwargs: Any,
@@ -341,6 +350,7 @@ class OAuthServer(Emulator):
         self.authorize_path = authorize_path
         self.userinfo_path = userinfo_path
         self.extra_token_fields = extra_token_fields
+        self.redirect_params = dict(redirect_params or {})
         if base_url is not None:
             self.bind(base_url)
         self.subject = subject
@@ -400,6 +410,10 @@ class OAuthServer(Emulator):
         response: httpx.Response = self._server.create_authorization_response(
             oauth_request, grant_user=_User(self.subject), grant=grant
         )
+        location = response.headers.get("location")
+        if self.redirect_params and location:
+            target = httpx.URL(location)
+            response.headers["location"] = str(target.copy_merge_params(self.redirect_params))
         return response
 
     def _userinfo_endpoint(self, request: httpx.Request) -> httpx.Response:
