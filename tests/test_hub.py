@@ -162,3 +162,17 @@ def test_an_oauth_integration_uses_the_token_saved_by_connect(
         settings, registry=registry, transports={"hubspot": sandbox.transport()}
     ) as hub:
         assert hub.crm("hubspot").upsert_contact(contact()).status is UpsertStatus.CREATED
+
+
+def test_the_hub_refuses_an_oauth_only_vendor_without_its_oauth_table(tmp_path: Path) -> None:
+    settings = parse_settings(
+        {
+            "journal": {"url": f"sqlite:///{tmp_path / 'j.db'}"},
+            "integrations": {"inventory": {"zoho": {"organization_id": "20001"}}},
+        },
+        env={},
+    )
+    with pytest.raises(ConfigurationError) as refused:
+        Integrations.from_settings(settings)
+    assert refused.value.key == "oauth.zoho"
+    assert not (tmp_path / "j.db").exists()  # refused before anything was opened
