@@ -128,10 +128,17 @@ def test_the_oauth_table_can_say_how_the_secret_is_sent(
 def test_connect_prints_the_company_the_vendor_names_in_the_redirect(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    code, _, _ = run_connect(tmp_path, monkeypatch, redirect_params={"realmId": "9130357"})
+    quickbooks = '[integrations.accounting.quickbooks]\nrealm_id = "unknown yet"\n'
+    code, _, _ = run_connect(
+        tmp_path,
+        monkeypatch,
+        provider="quickbooks",
+        config_extra=quickbooks,
+        redirect_params={"realmId": "9130357"},
+    )
     out, err = capsys.readouterr()
     assert code == 0, err
-    assert "company (realmId) 9130357: set realm_id = '9130357'" in out
+    assert "realmId 9130357: set realm_id = '9130357'" in out
 
 
 def test_connect_names_a_missing_application(

@@ -775,6 +775,7 @@ class QuickBooks:
 
     name = VENDOR
     needs_oauth = True  # calls carry OAuth2 tokens only
+    oauth_redirect_fields = {"realmId": "realm_id"}  # the company, named in the redirect
     capabilities = frozenset(
         {
             Capability.INVOICES,

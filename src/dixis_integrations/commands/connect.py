@@ -135,7 +135,11 @@ def run(args: argparse.Namespace) -> int:
         f"connected {args.provider} for tenant {tenant!r}: token saved ({refresh} a "
         f"refresh token, access token expires {expires})"
     )
-    realm = parse_qs(urlsplit(url).query).get("realmId")
-    if realm:  # Intuit names the company in the redirect; its calls need it
-        print(f"company (realmId) {realm[0]}: set realm_id = {realm[0]!r} in the configuration")
+    given = parse_qs(urlsplit(url).query)
+    # what the vendor names only in the redirect (a company id...): the adapter says which
+    fields: dict[str, str] = getattr(adapter_cls, "oauth_redirect_fields", {})
+    for param, field in fields.items():
+        if given.get(param):
+            value = given[param][0]
+            print(f"{param} {value}: set {field} = {value!r} in the configuration")
     return 0
