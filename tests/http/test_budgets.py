@@ -15,8 +15,19 @@ from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
+from _driver_harness import Harness
 
-from dixis_integrations.http import AsyncDriver, Budget, Budgets, Driver, Endpoint, Limits, Window
+from dixis_integrations.errors import NotFound, TransientError
+from dixis_integrations.http import (
+    AsyncDriver,
+    Budget,
+    Budgets,
+    Driver,
+    Endpoint,
+    Limits,
+    RetryPolicy,
+    Window,
+)
 
 
 class _Counter:
@@ -255,3 +266,37 @@ def test_a_thread_waiting_for_the_concurrency_cap_is_woken_by_a_release() -> Non
     slot.release()
     assert got.wait(5)
     waiter.join(5)
+
+
+def test_a_call_releases_each_budget_once_whatever_its_outcome(harness: Harness) -> None:
+    # success, a vendor error, a transport error: each call leaves the calls in flight
+    # once (no lost release: the cap of one admits the next) and is counted once in
+    # each window (no double release: the fourth slot is the last)
+    limits = Limits(windows=(Window(4, 60.0),), concurrency=1, app_windows=(Window(4, 60.0),))
+    endpoint = _endpoint(limits)
+    harness.retry = RetryPolicy(max_attempts=1)
+    replies = iter([httpx.Response(200), httpx.Response(404), None])
+
+    def vendor(request: httpx.Request) -> httpx.Response:
+        reply = next(replies)
+        if reply is None:
+            raise httpx.ConnectError("refused", request=request)
+        return reply
+
+    assert (
+        harness.send(vendor, endpoint.request("GET", "/a", operation="shop.get")).status_code == 200
+    )
+    with pytest.raises(NotFound):
+        harness.send(vendor, endpoint.request("GET", "/b", operation="shop.get"))
+    with pytest.raises(TransientError):
+        harness.send(vendor, endpoint.request("GET", "/c", operation="shop.get"))
+    for budget in (
+        harness.budgets.for_key("shop", "t1", limits),
+        harness.budgets.for_key("shop", "t1", limits, app=True),
+    ):
+        slot, _ = budget.try_acquire()
+        assert slot is not None
+        assert budget.try_acquire()[0] is None
+        slot.release()
+    assert harness.budgets.snapshot()[("shop", "t1")][0] == 4
+    assert harness.budgets.snapshot()[("shop", "*app*")][0] == 4

@@ -6,6 +6,8 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from dixis_integrations.errors import (
     AuthError,
@@ -99,6 +101,87 @@ def test_the_request_id_is_read_from_the_usual_headers() -> None:
     response = httpx.Response(200, headers={"x-vendor-id": "v1", "x-request-id": "r1"})
     assert request_id_of(response, ("x-vendor-id",)) == "v1"
     assert request_id_of(httpx.Response(200)) is None
+
+
+def _request_id_as_specified(headers: list[tuple[str, str]], extra: tuple[str, ...]) -> str | None:
+    # The rule, written plainly: the vendor's names first, then the usual ones; the first
+    # name that has a non-empty value wins, with the first such value.
+    names = [n.lower() for n in extra] + [
+        "x-request-id",
+        "request-id",
+        "x-correlation-id",
+        "intuit_tid",
+    ]
+    for name in names:
+        for key, value in headers:
+            if key.lower() == name and value:
+                return value
+    return None
+
+
+_HEADER_NAMES = st.sampled_from(
+    [
+        "X-Request-Id",
+        "x-request-id",
+        "Request-Id",
+        "X-Correlation-ID",
+        "intuit_tid",
+        "X-Vendor-Id",
+        "Content-Type",
+        "Set-Cookie",
+        "Date",
+    ]
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    headers=st.lists(
+        st.tuples(_HEADER_NAMES, st.sampled_from(["", "r1", "r2", "abc-123", "caf\u00e9"])),
+        max_size=8,
+    ),
+    extra=st.sampled_from([(), ("x-vendor-id",), ("X-Vendor-Id", "x-request-id"), ("intuit_tid",)]),
+)
+def test_the_request_id_follows_the_rule_for_any_headers(
+    headers: list[tuple[str, str]], extra: tuple[str, ...]
+) -> None:
+    # repeated names, empty values, any case, any order, the vendor's own names first
+    response = httpx.Response(200, headers=[(k, v.encode("latin-1")) for k, v in headers])
+    expected = _request_id_as_specified(headers, extra)
+    assert request_id_of(response, extra) == expected
+    assert request_id_of(response, list(extra)) == expected  # type: ignore[arg-type]
+
+
+def test_an_empty_first_request_id_gives_way_to_the_next_value() -> None:
+    response = httpx.Response(200, headers=[("X-Request-Id", ""), ("x-request-id", "r2")])
+    assert request_id_of(response) == "r2"
+    response = httpx.Response(200, headers=[("X-Request-Id", ""), ("request-id", "r3")])
+    assert request_id_of(response) == "r3"
+
+
+def test_requests_carry_the_endpoint_headers_and_their_own() -> None:
+    own = {"Accept": "application/json", "X-Tenant": "t1"}
+    plain = Endpoint(vendor="shop", base_url="https://shop.test", headers=own)
+    keyed = Endpoint(
+        vendor="shop", base_url="https://shop.test", headers=own, idempotency_header="Idem-Key"
+    )
+    request = plain.request("GET", "/x", operation="op")
+    assert list(request.headers.items())[-2:] == [
+        ("accept", "application/json"),
+        ("x-tenant", "t1"),
+    ]
+    request = plain.request("GET", "/x", operation="op", headers={"X-Tenant": "t2", "X-More": "1"})
+    assert request.headers["x-tenant"] == "t2"
+    assert request.headers["x-more"] == "1"
+    request = keyed.request("POST", "/x", operation="op", idempotency_key="k-1")
+    assert request.headers["idem-key"] == "k-1"
+    request = keyed.request(
+        "POST", "/x", operation="op", idempotency_key="k-1", headers={"Idem-Key": "mine"}
+    )
+    assert request.headers["idem-key"] == "mine"
+    request.headers["X-Tenant"] = "changed"  # a request's headers are its own
+    assert own == {"Accept": "application/json", "X-Tenant": "t1"}
+    assert "idem-key" not in plain.request("POST", "/x", operation="op").headers
 
 
 @pytest.mark.parametrize(

@@ -4,9 +4,17 @@ from __future__ import annotations
 
 import logging
 
+import httpx
 import pytest
 
-from dixis_integrations.http import redact_mapping, redact_url, register_secret
+from dixis_integrations.http import (
+    CallRecord,
+    Driver,
+    Endpoint,
+    redact_mapping,
+    redact_url,
+    register_secret,
+)
 from dixis_integrations.http.redact import REDACTED, is_sensitive_name, redact_text
 
 
@@ -49,3 +57,29 @@ def test_registered_secrets_are_scrubbed_from_text_and_log_records(
         logger.debug("sent %s", "zq-registered-secret-42")
     assert "zq-registered-secret-42" not in caplog.text
     assert REDACTED in caplog.text
+
+
+def test_a_secret_registered_after_a_url_was_redacted_is_masked_in_it_from_then_on() -> None:
+    # clean URLs are cached by the parsed URL: a later secret must not be served stale
+    url = httpx.URL("https://shop.test/accounts/zq-late-secret-77/items?page=2")
+    assert redact_url(url) == str(url)
+    assert redact_url(httpx.URL(str(url))) == str(url)  # a new object, the cached text
+    register_secret("zq-late-secret-77")
+    assert redact_url(url) == f"https://shop.test/accounts/{REDACTED}/items?page=2"
+    assert redact_url(str(url)) == f"https://shop.test/accounts/{REDACTED}/items?page=2"
+
+
+def test_the_driver_records_the_url_with_a_secret_registered_after_earlier_calls() -> None:
+    endpoint = Endpoint(vendor="shop", base_url="https://shop.test")
+    records: list[CallRecord] = []
+    client = httpx.Client(transport=httpx.MockTransport(lambda request: httpx.Response(200)))
+    with Driver(client, on_call=records.append) as driver:
+        request = endpoint.request("GET", "/u/zq-later-secret-88", operation="shop.get")
+        driver.send(request)
+        register_secret("zq-later-secret-88")
+        driver.send(endpoint.request("GET", "/u/zq-later-secret-88", operation="shop.get"))
+    client.close()
+    assert [r.url for r in records] == [
+        "https://shop.test/u/zq-later-secret-88",
+        f"https://shop.test/u/{REDACTED}",
+    ]

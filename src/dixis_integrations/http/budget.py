@@ -112,12 +112,12 @@ class Budget:
                     on_release = True
         return wait, on_release
 
-    def _take(self) -> Slot:
+    def _admitted(self) -> None:
         self._inflight += 1
         self.calls += 1
-        return Slot(self)
 
     def _release(self) -> None:
+        """The end of a call admitted by ``_admit``, ``_try_admit`` or ``_admit_async``."""
         with self._lock:  # the plain lock: the condition's own methods are Python code
             now = self._clock()
             for state in self._windows:
@@ -128,14 +128,29 @@ class Budget:
 
     def try_acquire(self) -> tuple[Slot | None, float]:
         """A slot if one is free now, else ``(None, seconds to wait)``."""
+        wait = self._try_admit()
+        if wait <= 0:
+            return Slot(self), 0.0
+        return None, wait
+
+    def _try_admit(self) -> float:
+        """Admit one more call if it fits now (0.0: ``_release()`` is then owed once),
+        else the seconds to wait."""
         with self._lock:
             wait = self._wait_needed(self._clock())
             if wait <= 0:
-                return self._take(), 0.0
-            return None, wait
+                self._admitted()
+                return 0.0
+            return wait
 
     def acquire(self) -> Slot:
         """Block the calling thread until the budget allows one more call."""
+        self._admit()
+        return Slot(self)
+
+    def _admit(self) -> None:
+        """``acquire()`` without its ``Slot``: the caller calls ``_release()`` exactly once
+        when the call completes (the drivers do, in a ``finally``)."""
         with self._lock:  # fast path: capacity now, decided without the condition
             # _wait_needed(now) <= 0, inlined: it runs once per call
             inflight = self._inflight
@@ -152,12 +167,13 @@ class Budget:
                 else:
                     self._inflight = inflight + 1
                     self.calls += 1
-                    return Slot(self)
+                    return
         while True:
             with self._lock:
                 wait, on_release = self._wait_and_why(self._clock())
                 if wait <= 0:
-                    return self._take()
+                    self._admitted()
+                    return
                 self.waited += wait
                 if not on_release:
                     # only time frees room in a window: sleep until it does, unwoken
@@ -171,10 +187,15 @@ class Budget:
 
     async def acquire_async(self) -> Slot:
         """Wait (without blocking the event loop) until one more call fits."""
+        await self._admit_async()
+        return Slot(self)
+
+    async def _admit_async(self) -> None:
+        """``acquire_async()`` without its ``Slot``: ``_release()`` is owed once."""
         while True:
-            slot, wait = self.try_acquire()
-            if slot is not None:
-                return slot
+            wait = self._try_admit()
+            if wait <= 0:
+                return
             self.waited += wait
             await asyncio.sleep(wait)
 

@@ -49,7 +49,7 @@ from dixis_integrations.http.endpoint import (
     is_idempotent,
     request_id_of,
 )
-from dixis_integrations.http.redact import install_secret_filter, redact_url
+from dixis_integrations.http.redact import _redact_request_url, install_secret_filter, redact_url
 
 __all__ = [
     "AsyncDriver",
@@ -236,25 +236,19 @@ class _Call:
             return dict(timeouts)  # each request gets its own dict, as as_dict() gave
         return {k: left if v is None or v > left else v for k, v in timeouts.items()}
 
-    def check(self, response: httpx.Response) -> httpx.Response:
-        self.status = response.status_code
-        self.response = response
-        error = self.endpoint.classify(response, self.endpoint)
-        if error is not None:
-            raise error
-        return response
-
     def record(self, error: BaseException | None) -> CallRecord:
         elapsed = time.monotonic() - self.started
         req = self.request
         endpoint = self.endpoint
         error_code: str | None = None
         request_id: str | None = None
-        if isinstance(error, DixisError):
+        if error is not None and isinstance(error, DixisError):
             error_code = error.code
             request_id = error.request_id or None
-        if request_id is None and self.response is not None:
-            request_id = request_id_of(self.response, endpoint.request_id_headers)
+        if request_id is None:
+            response = self.response
+            if response is not None:
+                request_id = request_id_of(response, endpoint.request_id_headers)
         extensions = req.extensions
         key = extensions.get(_EXT_KEY)
         operation = extensions.get(_EXT_OPERATION, req.method)
@@ -269,7 +263,7 @@ class _Call:
                 "tenant": endpoint.tenant,
                 "operation": operation if type(operation) is str else str(operation),
                 "method": req.method,
-                "url": redact_url(req.url),
+                "url": _redact_request_url(req.url),
                 "status_code": self.status,
                 "attempts": self.attempts,
                 "elapsed": elapsed,
@@ -420,14 +414,18 @@ class Driver(_Base):
         endpoint = call.endpoint
         limits = endpoint.limits
         budgets = self.budgets
-        app_slot = slot = None
+        # A budget that admitted the call is released once, by the finally below: no Slot
+        # (acquire() and Slot.release(), less the object and its released flag).
+        app_budget = budget = None
         try:
             if limits.app_windows:
-                app_slot = budgets.for_key(
-                    endpoint.vendor, endpoint.tenant, limits, app=True
-                ).acquire()
+                admitting = budgets.for_key(endpoint.vendor, endpoint.tenant, limits, app=True)
+                admitting._admit()
+                app_budget = admitting
             if limits.windows or limits.concurrency:
-                slot = budgets.for_key(endpoint.vendor, endpoint.tenant, limits).acquire()
+                admitting = budgets.for_key(endpoint.vendor, endpoint.tenant, limits)
+                admitting._admit()
+                budget = admitting
             request = call.request
             request.extensions["timeout"] = timeouts
             try:
@@ -437,13 +435,18 @@ class Driver(_Base):
                 _log_attempt(call, None, exc)
                 raise _transport_error(exc, endpoint) from exc
         finally:
-            if slot is not None:
-                slot.release()
-            if app_slot is not None:
-                app_slot.release()
+            if budget is not None:
+                budget._release()
+            if app_budget is not None:
+                app_budget._release()
         if logger.isEnabledFor(logging.DEBUG):  # checked here: one call less per attempt
             _log_attempt(call, response, None)
-        return call.check(response)
+        call.status = response.status_code
+        call.response = response
+        error = endpoint.classify(response, endpoint)
+        if error is not None:
+            raise error
+        return response
 
 
 class AsyncDriver(_Base):
@@ -532,16 +535,17 @@ class AsyncDriver(_Base):
         endpoint = call.endpoint
         limits = endpoint.limits
         budgets = self.budgets
-        app_slot = slot = None
+        # A budget that admitted the call is released once, by the finally below: no Slot.
+        app_budget = budget = None
         try:
             if limits.app_windows:
-                app_slot = await budgets.for_key(
-                    endpoint.vendor, endpoint.tenant, limits, app=True
-                ).acquire_async()
+                admitting = budgets.for_key(endpoint.vendor, endpoint.tenant, limits, app=True)
+                await admitting._admit_async()
+                app_budget = admitting
             if limits.windows or limits.concurrency:
-                slot = await budgets.for_key(
-                    endpoint.vendor, endpoint.tenant, limits
-                ).acquire_async()
+                admitting = budgets.for_key(endpoint.vendor, endpoint.tenant, limits)
+                await admitting._admit_async()
+                budget = admitting
             request = call.request
             request.extensions["timeout"] = timeouts
             try:
@@ -551,10 +555,15 @@ class AsyncDriver(_Base):
                 _log_attempt(call, None, exc)
                 raise _transport_error(exc, endpoint) from exc
         finally:
-            if slot is not None:
-                slot.release()
-            if app_slot is not None:
-                app_slot.release()
+            if budget is not None:
+                budget._release()
+            if app_budget is not None:
+                app_budget._release()
         if logger.isEnabledFor(logging.DEBUG):  # checked here: one call less per attempt
             _log_attempt(call, response, None)
-        return call.check(response)
+        call.status = response.status_code
+        call.response = response
+        error = endpoint.classify(response, endpoint)
+        if error is not None:
+            raise error
+        return response

@@ -8,6 +8,7 @@ vendor's failures (``classify``). Adapters build every request through it, so ea
 from __future__ import annotations
 
 import functools
+import operator
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -123,26 +124,30 @@ def request_id_of(response: httpx.Response, extra: tuple[str, ...] = ()) -> str 
         if extra
         else _DEFAULT_NAMES
     )
-    found: dict[bytes, bytes] = {}
     headers = response.headers
-    # One pass over the headers, no decoding. httpx keeps each name lower-cased next to
-    # the raw one; its public ``raw`` view would build a new list on every call.
+    # httpx keeps each name lower-cased next to the raw one; its public ``raw`` view would
+    # build a new list on every call. The names are listed and searched in C: the first
+    # name found wins (in ``names`` order), with the first of its values that is not empty.
     entries = getattr(headers, "_list", None)
     if entries is None:  # pragma: no cover - another httpx layout
         entries = [(key, key.lower(), value) for key, value in headers.raw]
-    for _, name, value in entries:
-        if name in names and value and name not in found:
-            found[name] = value
-    if found:
-        for name in names:
-            if name in found:
-                value = found[name]
-                # ASCII text reads the same in every encoding httpx may pick, and its
-                # ``encoding`` property decodes every header to decide: try ASCII first.
-                if value.isascii():
-                    return value.decode("ascii")
-                return value.decode(headers.encoding)
+    lowered = list(map(_LOWER_NAME, entries))
+    for name in names:
+        if name in lowered:
+            value: bytes = entries[lowered.index(name)][2]
+            if not value:  # an empty first value: the next one of that name, if any
+                value = next((v for _, n, v in entries if n == name and v), b"")
+                if not value:
+                    continue
+            # ASCII text reads the same in every encoding httpx may pick, and its
+            # ``encoding`` property decodes every header to decide: try ASCII first.
+            if value.isascii():
+                return value.decode("ascii")
+            return value.decode(headers.encoding)
     return None
+
+
+_LOWER_NAME = operator.itemgetter(1)
 
 
 @functools.lru_cache(maxsize=64)
@@ -258,9 +263,14 @@ class Endpoint:
                 DELETE are retryable and POST/PATCH only with an idempotency key.
         """
         url = path if path.startswith(("http://", "https://")) else self.base_url.rstrip("/") + path
-        merged = {**self.headers, **(headers or {})}
-        if idempotency_key is not None and self.idempotency_header:
-            merged.setdefault(self.idempotency_header, idempotency_key)
+        merged: Mapping[str, str] = self.headers
+        key_header = self.idempotency_header if idempotency_key is not None else None
+        if headers or key_header or type(merged) is not dict:
+            merging = {**merged, **(headers or {})}
+            if key_header and idempotency_key is not None:
+                merging.setdefault(key_header, idempotency_key)
+            merged = merging
+        # else the endpoint's own dict as it is: httpx.Request copies what it is given
         request = httpx.Request(
             method.upper(), url, params=params, json=json, content=content, headers=merged
         )

@@ -78,7 +78,8 @@ def _query_is_clean(query: bytes) -> bool:
     return True
 
 
-_clean_urls: dict[object, str] = {}  # parsed URL -> its text, for URLs with nothing to mask
+# parsed URL -> (the secrets' pattern, its redacted text), for URLs with no name to mask
+_clean_urls: dict[object, tuple[re.Pattern[str] | None, str]] = {}
 _CLEAN_URLS_MAX = 1024
 
 
@@ -86,26 +87,39 @@ def redact_url(url: httpx.URL | str) -> str:
     """The URL with sensitive query parameters and user info masked."""
     u = url if isinstance(url, httpx.URL) else httpx.URL(url)
     # Turning an httpx.URL back into text is Python code, and the same few URLs come
-    # back on every call: the text of those with nothing to mask is kept, keyed by the
-    # parsed URL (user info and query included, so a hit needs no further check).
+    # back on every call: the redacted text of those with no name to mask is kept, keyed
+    # by the parsed URL (user info and query included, so a hit needs no further check)
+    # and valid while no new secret is registered (the pattern it was redacted with).
     parsed = getattr(u, "_uri_reference", None)
     if parsed is not None:
-        text = _clean_urls.get(parsed)
-        if text is not None:
-            return redact_text(text)
+        hit = _clean_urls.get(parsed)
+        if hit is not None and hit[0] is _pattern:
+            return hit[1]
     if not u.userinfo and (not u.query or _query_is_clean(u.query)):
+        pattern = _pattern  # read before redacting: a later secret makes the entry stale
         text = str(u)  # the common case: nothing to rebuild
+        if pattern is not None:
+            text = pattern.sub(REDACTED, text)
         if parsed is not None:
             if len(_clean_urls) >= _CLEAN_URLS_MAX:
                 _clean_urls.clear()
-            _clean_urls[parsed] = text
-        return redact_text(text)
+            _clean_urls[parsed] = (pattern, text)
+        return text
     if u.userinfo:
         u = u.copy_with(username=REDACTED, password=None)
     if u.params:
         params = [(k, REDACTED if is_sensitive_name(k) else v) for k, v in u.params.multi_items()]
         u = u.copy_with(params=params)
     return redact_text(str(u))
+
+
+def _redact_request_url(url: httpx.URL) -> str:
+    """``redact_url(url)``, its cached text looked up first: a call record needs it for
+    every call, and the same few URLs come back."""
+    hit = _clean_urls.get(getattr(url, "_uri_reference", None))
+    if hit is not None and hit[0] is _pattern:
+        return hit[1]
+    return redact_url(url)
 
 
 def redact_mapping(data: Mapping[str, Any]) -> dict[str, Any]:
