@@ -26,7 +26,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
-from typing import Any, Final
+from typing import Any, ClassVar, Final
 
 import httpx
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
@@ -775,7 +775,8 @@ class QuickBooks:
 
     name = VENDOR
     needs_oauth = True  # calls carry OAuth2 tokens only
-    oauth_redirect_fields = {"realmId": "realm_id"}  # the company, named in the redirect
+    # the company, named only in the redirect after consent
+    oauth_redirect_fields: ClassVar[Mapping[str, str]] = {"realmId": "realm_id"}
     capabilities = frozenset(
         {
             Capability.INVOICES,

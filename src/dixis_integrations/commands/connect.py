@@ -13,6 +13,7 @@ import argparse
 import sys
 import threading
 import webbrowser
+from collections.abc import Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -137,7 +138,7 @@ def run(args: argparse.Namespace) -> int:
     )
     given = parse_qs(urlsplit(url).query)
     # what the vendor names only in the redirect (a company id...): the adapter says which
-    fields: dict[str, str] = getattr(adapter_cls, "oauth_redirect_fields", {})
+    fields: Mapping[str, str] = getattr(adapter_cls, "oauth_redirect_fields", {})
     for param, field in fields.items():
         if given.get(param):
             value = given[param][0]
