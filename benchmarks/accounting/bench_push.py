@@ -313,20 +313,22 @@ class Round:
 def bench(vendor: Vendor, n: int, scale: float, rounds: int, prefix: str = "") -> list[Round]:
     """``rounds`` rounds of our push under the vendor's limits and the raw baseline,
     alternated (ours first in even rounds, the baseline first in odd ones: ours, raw,
-    raw, ours, ...), each against a fresh emulator; plus our push against an emulator
-    and budgets without limits, right after our limited run, to show what waiting costs.
+    raw, ours, ...), each against a fresh emulator; plus, between the two, our push
+    against an emulator and budgets without limits, to show what waiting costs (so it
+    follows our limited run in even rounds and precedes it in odd ones).
     """
     orders = make_orders(n, prefix or vendor.prefix)
     bodies = _capture(vendor, orders)
     out = []
     for k in range(rounds):
         load0 = os.getloadavg()[0]
-        baseline = 0.0
-        if k % 2:
+        if k % 2:  # raw, then ours without limits, then ours
             baseline = _baseline_run(vendor, orders, bodies)
-        report, _ = _ours(vendor, orders, scale)
-        free, _ = _ours(vendor, orders, scale, NO_LIMITS[vendor.name])
-        if not k % 2:
+            free, _ = _ours(vendor, orders, scale, NO_LIMITS[vendor.name])
+            report, _ = _ours(vendor, orders, scale)
+        else:  # ours, then ours without limits, then raw
+            report, _ = _ours(vendor, orders, scale)
+            free, _ = _ours(vendor, orders, scale, NO_LIMITS[vendor.name])
             baseline = _baseline_run(vendor, orders, bodies)
         report.baseline_cpu_us = baseline / n * 1e6
         out.append(Round(report, free.cpu_us, load0, os.getloadavg()[0]))
