@@ -6,6 +6,7 @@ from __future__ import annotations
 import socket
 import threading
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -90,21 +91,38 @@ def test_connect_saves_the_token_after_the_browser_comes_back(
     assert token.access_token.get_secret_value() not in out + err
 
 
-def test_connect_sends_the_secret_the_way_the_adapter_says_its_vendor_takes_it(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+@pytest.mark.parametrize(
+    ("provider", "table", "server", "printed"),
+    [
+        # HubSpot's token endpoint takes the secret as form fields, not HTTP Basic.
+        (
+            "hubspot",
+            "[integrations.crm.hubspot]\noauth_app = true\n",
+            {"auth_method": "client_secret_post"},
+            "connected hubspot",
+        ),
+        # Intuit names the company only in the redirect; the adapter says where it goes.
+        (
+            "quickbooks",
+            '[integrations.accounting.quickbooks]\nrealm_id = "unknown yet"\n',
+            {"redirect_params": {"realmId": "9130357"}},
+            "realmId 9130357: set realm_id = '9130357'",
+        ),
+    ],
+)
+def test_connect_follows_what_the_adapter_declares_of_its_vendor(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    provider: str,
+    table: str,
+    server: dict[str, Any],
+    printed: str,
 ) -> None:
-    # HubSpot's token endpoint takes the secret as form fields, not HTTP Basic.
-    hubspot = "[integrations.crm.hubspot]\noauth_app = true\n"
-    code, _, _ = run_connect(
-        tmp_path,
-        monkeypatch,
-        provider="hubspot",
-        config_extra=hubspot,
-        auth_method="client_secret_post",
-    )
+    code, _, _ = run_connect(tmp_path, monkeypatch, provider=provider, config_extra=table, **server)
     out, err = capsys.readouterr()
     assert code == 0, err
-    assert "connected hubspot" in out
+    assert printed in out
 
 
 def test_the_oauth_table_can_say_how_the_secret_is_sent(
@@ -123,22 +141,6 @@ def test_the_oauth_table_can_say_how_the_secret_is_sent(
     )
     assert code == 1
     assert "invalid_client" in capsys.readouterr().err
-
-
-def test_connect_prints_the_company_the_vendor_names_in_the_redirect(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
-    quickbooks = '[integrations.accounting.quickbooks]\nrealm_id = "unknown yet"\n'
-    code, _, _ = run_connect(
-        tmp_path,
-        monkeypatch,
-        provider="quickbooks",
-        config_extra=quickbooks,
-        redirect_params={"realmId": "9130357"},
-    )
-    out, err = capsys.readouterr()
-    assert code == 0, err
-    assert "realmId 9130357: set realm_id = '9130357'" in out
 
 
 def test_connect_names_a_missing_application(

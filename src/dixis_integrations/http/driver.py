@@ -304,6 +304,20 @@ def _log_attempt(call: _Call, response: httpx.Response | None, exc: BaseExceptio
     )
 
 
+def _answered(call: _Call, response: httpx.Response) -> httpx.Response:
+    """An attempt's answer: logged, recorded on the call and classified (the vendor's
+    failure raised as its typed error)."""
+    if logger.isEnabledFor(logging.DEBUG):  # checked here: one call less per attempt
+        _log_attempt(call, response, None)
+    call.status = response.status_code
+    call.response = response
+    endpoint = call.endpoint
+    error = endpoint.classify(response, endpoint)
+    if error is not None:
+        raise error
+    return response
+
+
 class _Base:
     def __init__(
         self,
@@ -439,14 +453,7 @@ class Driver(_Base):
                 budget._release()
             if app_budget is not None:
                 app_budget._release()
-        if logger.isEnabledFor(logging.DEBUG):  # checked here: one call less per attempt
-            _log_attempt(call, response, None)
-        call.status = response.status_code
-        call.response = response
-        error = endpoint.classify(response, endpoint)
-        if error is not None:
-            raise error
-        return response
+        return _answered(call, response)
 
 
 class AsyncDriver(_Base):
@@ -559,11 +566,4 @@ class AsyncDriver(_Base):
                 budget._release()
             if app_budget is not None:
                 app_budget._release()
-        if logger.isEnabledFor(logging.DEBUG):  # checked here: one call less per attempt
-            _log_attempt(call, response, None)
-        call.status = response.status_code
-        call.response = response
-        error = endpoint.classify(response, endpoint)
-        if error is not None:
-            raise error
-        return response
+        return _answered(call, response)
