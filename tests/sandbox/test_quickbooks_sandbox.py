@@ -307,3 +307,18 @@ def test_refund_receipt_needs_a_bank_or_asset_deposit_account(sandbox: QuickBook
     ).json()["QueryResponse"]["RefundReceipt"]
     assert [r["Id"] for r in found] == [made["Id"]]
     assert client.get(f"/refundreceipt/{made['Id']}").json()["RefundReceipt"]["DocNumber"] == "R-1"
+
+
+def test_an_expired_token_fault_on_the_discovery_document_is_a_5xx() -> None:
+    from collections import deque
+
+    from dixis_integrations.sandbox.kit import Fault, FaultPlan
+
+    sandbox = QuickBooksSandbox(faults=FaultPlan(script=deque([Fault.EXPIRED_TOKEN])))
+    creds = sandbox.credentials()
+    with httpx.Client(transport=sandbox.transport()) as client:
+        first = client.get(creds["discovery_url"])  # no token to expire: unavailable
+        second = client.get(creds["discovery_url"])
+    assert first.status_code == 503
+    assert second.status_code == 200
+    assert "token_endpoint" in second.json()

@@ -80,3 +80,25 @@ def test_stop_releases_the_port() -> None:
     served.stop()
     with pytest.raises(httpx.ConnectError):
         httpx.get(served.base_url + "/where", timeout=1)
+
+
+def test_a_request_whose_body_never_arrives_is_not_answered() -> None:
+    import socket
+
+    seen: list[bytes] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request.read())
+        return json_response(200, {"ok": True})
+
+    with serve(handler) as served:
+        with socket.create_connection(("127.0.0.1", served.port)) as cut:
+            cut.sendall(  # a client killed while sending: 14 of the 40 bytes promised
+                b"POST /echo HTTP/1.1\r\nHost: x\r\ncontent-type: application/json\r\n"
+                b'content-length: 40\r\n\r\n{"amount": 12.40, '
+            )
+            cut.shutdown(socket.SHUT_WR)
+            assert cut.recv(1024) == b""  # closed without an answer
+        with httpx.Client(base_url=served.base_url) as client:
+            assert client.post("/echo", json={"amount": 1}).status_code == 200
+    assert seen == [b'{"amount":1}']

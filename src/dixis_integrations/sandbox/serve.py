@@ -51,6 +51,12 @@ def _make_request_handler(
         def _serve(self) -> None:
             length = int(self.headers.get("content-length") or 0)
             body = self.rfile.read(length) if length else b""
+            if len(body) < length:
+                # The client went away before its body arrived (a worker killed while
+                # sending): an HTTP server never sees such a request, so neither does the
+                # emulator, which would otherwise answer, and remember, a cut-off body.
+                self.close_connection = True
+                return
             headers = [(k, v) for k, v in self.headers.items() if k.lower() != "host"]
             headers.append(("host", self.headers.get("host") or base_url.split("//", 1)[1]))
             request = httpx.Request(
