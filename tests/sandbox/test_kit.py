@@ -216,3 +216,28 @@ def test_signatures_match_the_published_hmac_sha256_vector() -> None:
     expected = "f7bc83f430538424b13298e6aa6fb143ef4d59a14946175997479dbc2d1a3cd8"
     assert sign_hmac_sha256("key", message, encoding="hex") == expected
     assert sign_hmac_sha256(b"key", message) == base64.b64encode(bytes.fromhex(expected)).decode()
+
+
+def test_exact_json_writes_amounts_as_numbers_and_leaves_every_string_alone(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import json as std_json
+    from decimal import Decimal
+
+    from dixis_integrations.sandbox import kit
+
+    body = {
+        "Total": Decimal("12.40"),
+        "Tiny": Decimal("1E-7"),
+        "Description": "\x1f12\x1f",
+        "Note": "aaaa1111",
+        "aaaa1111": [Decimal("3"), "x"],
+    }
+    tags = iter(["aaaa1111", "bbbb2222"])  # the first one is already in the body's text
+    monkeypatch.setattr(kit.secrets, "token_hex", lambda n: next(tags))
+    text = kit.json_bytes_exact(body)
+    assert text == (
+        b'{"Total":12.40,"Tiny":0.0000001,"Description":"\\u001f12\\u001f",'
+        b'"Note":"aaaa1111","aaaa1111":[3,"x"]}'
+    )
+    assert std_json.loads(text)["Description"] == "\x1f12\x1f"

@@ -13,11 +13,13 @@ import hmac
 import json
 import random
 import re
+import secrets
 import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from decimal import Decimal
 from enum import StrEnum
 from typing import Any, ClassVar, TypeVar
 
@@ -31,6 +33,7 @@ __all__ = [
     "Route",
     "SandboxClock",
     "WebhookDelivery",
+    "json_bytes_exact",
     "json_response",
     "paths",
     "read_json",
@@ -161,6 +164,39 @@ def route(method: str, path: str) -> Callable[[_F], _F]:
         return fn
 
     return mark
+
+
+def json_bytes_exact(body: Any) -> bytes:
+    """``body`` as compact UTF-8 JSON with every ``Decimal`` written as the exact JSON
+    number in plain notation (``12.40``, never ``12.4`` or a string), as vendors that
+    keep amounts in decimals answer.
+
+    Each ``Decimal`` is first written as a string between two tags of a random token;
+    a token that any other text of the body happens to hold is drawn again, so only
+    amounts are unwrapped, whatever the strings contain.
+    """
+    while True:
+        written = _tagged_json(body, secrets.token_hex(8))
+        if written is not None:
+            return written
+
+
+def _tagged_json(body: Any, tag: str) -> bytes | None:
+    """:func:`json_bytes_exact` with ``tag`` around the amounts, or ``None`` when some
+    other text of the body holds ``tag``."""
+    count = 0
+
+    def number(value: object) -> str:
+        nonlocal count
+        if isinstance(value, Decimal):
+            count += 1
+            return f"{tag}{value:f}{tag}"
+        raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+
+    text = json.dumps(body, default=number, ensure_ascii=False, separators=(",", ":"))
+    if text.count(tag) != 2 * count:
+        return None
+    return text.replace(f'"{tag}', "").replace(f'{tag}"', "").encode()
 
 
 def json_response(

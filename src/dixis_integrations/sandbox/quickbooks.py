@@ -26,7 +26,14 @@ from typing import Any
 
 import httpx
 
-from dixis_integrations.sandbox.kit import Emulator, Fault, FixedWindow, route, sign_hmac_sha256
+from dixis_integrations.sandbox.kit import (
+    Emulator,
+    Fault,
+    FixedWindow,
+    json_bytes_exact,
+    route,
+    sign_hmac_sha256,
+)
 from dixis_integrations.sandbox.oauth import OAuthServer, SandboxClient
 
 __all__ = ["QBOCompany", "QuickBooksSandbox"]
@@ -47,8 +54,6 @@ _ENTITIES = {
 _ENTITY = (
     r"(?P<entity>invoice|customer|item|payment|creditmemo|refundreceipt|purchase|taxcode|taxrate)"
 )
-_MARK = "\x1f"
-_PLACEHOLDER = re.compile(r'"\\u001f(-?[0-9]+(?:\.[0-9]+)?)\\u001f"')
 _QUERY = re.compile(
     r"\s*select\s+\*\s+from\s+(?P<entity>\w+)(?:\s+where\s+(?P<where>.*?))?"
     r"(?:\s+orderby\s+(?P<order>[\w.]+(?:\s+(?:asc|desc))?))?"
@@ -494,15 +499,7 @@ _ALLOWED["RefundReceipt"] = (_ALLOWED["CreditMemo"] - {"InvoiceRef", "CreditMemo
 }
 
 
-def _default(value: object) -> str:
-    if isinstance(value, Decimal):
-        return f"{_MARK}{format(value, 'f')}{_MARK}"
-    raise TypeError(type(value).__name__)
-
-
-def _dumps(body: Any) -> bytes:
-    text = json.dumps(body, default=_default, ensure_ascii=False, separators=(",", ":"))
-    return _PLACEHOLDER.sub(r"\1", text).encode()
+_dumps = json_bytes_exact  # amounts as exact JSON numbers
 
 
 def _now() -> str:

@@ -30,6 +30,7 @@ from dixis_integrations.sandbox.kit import (
     Emulator,
     Fault,
     FixedWindow,
+    json_bytes_exact,
     route,
     sign_hmac_sha256,
 )
@@ -45,20 +46,10 @@ _WHERE_TERM = re.compile(
 )
 _IDEMPOTENCY_WINDOW = 360.0  # vendor seconds: cached about 6 minutes (3rd-party, see docs)
 _LIMIT_HEADERS = "xero.limit_headers"
-_MARK = "\x1f"
-_PLACEHOLDER = re.compile(r'"\\u001f(-?[0-9]+(?:\.[0-9]+)?)\\u001f"')
 _ACCREC_STATUSES = ("DRAFT", "SUBMITTED", "AUTHORISED")
 
 
-def _default(value: object) -> str:
-    if isinstance(value, Decimal):
-        return f"{_MARK}{format(value, 'f')}{_MARK}"
-    raise TypeError(type(value).__name__)
-
-
-def _dumps(body: Any) -> bytes:
-    text = json.dumps(body, default=_default, ensure_ascii=False, separators=(",", ":"))
-    return _PLACEHOLDER.sub(r"\1", text).encode()
+_dumps = json_bytes_exact  # amounts as exact JSON numbers
 
 
 def _respond(status: int, body: Any, headers: dict[str, str] | None = None) -> httpx.Response:
