@@ -8,7 +8,6 @@ classifier and a parser read it once between them.
 from __future__ import annotations
 
 import json
-import re
 import secrets
 from collections.abc import Callable
 from decimal import Decimal
@@ -31,7 +30,6 @@ __all__ = [
 ]
 
 _MARK = "\x1f"
-_PLACEHOLDER = re.compile(r'"\\u001f(-?[0-9]+(?:\.[0-9]+)?)\\u001f"')
 _CACHE = "dixis.accounting.json"
 _ESCAPED = "\\u001f"
 _ESCAPED_BYTES = b"\\u001f"
@@ -130,18 +128,12 @@ def dumps(body: Any) -> bytes:
     """
     encoder = _Encoder()
     text = json.dumps(body, default=encoder, ensure_ascii=False, separators=(",", ":"))
-    marks = text.count(_ESCAPED)
-    if not marks:
+    if _ESCAPED not in text:
         return text.encode()
     if _carries_mark(body):  # some text carried U+001F itself: only our marks unwrapped
         return _unwrap_exactly(body, text, _json_text, decimals=True)
-    opening = text.count('"' + _ESCAPED)
-    if marks == 2 * opening and opening == text.count(_ESCAPED + '"'):
-        # Only our markers contain the escaped control character: two plain replaces.
-        text = text.replace('"' + _ESCAPED, "").replace(_ESCAPED + '"', "")
-    else:  # some text carried U+001F itself: unwrap only well-formed numbers
-        text = _PLACEHOLDER.sub(r"\1", text)
-    return text.encode()
+    # Only our marks hold the escaped control character: two plain replaces.
+    return text.replace('"' + _ESCAPED, "").replace(_ESCAPED + '"', "").encode()
 
 
 def dumps_marked(body: Any) -> bytes:
@@ -158,16 +150,12 @@ def dumps_marked(body: Any) -> bytes:
         TypeError: a value JSON cannot hold.
     """
     raw = to_json(body, fallback=_refuse, serialize_unknown=False)
-    marks = raw.count(_ESCAPED_BYTES)
-    if not marks:
+    if _ESCAPED_BYTES not in raw:
         return raw
     if _carries_mark(body):  # some text carried U+001F itself: only our marks unwrapped
         return _unwrap_exactly(body, raw.decode(), _marked_text, decimals=False)
-    opening = raw.count(b'"' + _ESCAPED_BYTES)
-    if marks == 2 * opening and opening == raw.count(_ESCAPED_BYTES + b'"'):
-        return raw.replace(b'"' + _ESCAPED_BYTES, b"").replace(_ESCAPED_BYTES + b'"', b"")
-    # Some text carried U+001F itself: unwrap only well-formed numbers.
-    return _PLACEHOLDER.sub(r"\1", raw.decode()).encode()
+    # Only our marks hold the escaped control character: two plain replaces.
+    return raw.replace(b'"' + _ESCAPED_BYTES, b"").replace(_ESCAPED_BYTES + b'"', b"")
 
 
 def _refuse(value: object) -> Any:
