@@ -118,6 +118,15 @@ def test_a_scaled_clock_shortens_the_window_but_reports_vendor_seconds() -> None
         SandboxClock(scale=0)
 
 
+def test_retry_after_is_whole_seconds_at_the_vendors_pace_and_real_seconds_when_scaled() -> None:
+    real = SandboxClock()
+    assert [real.retry_after(s) for s in (0.0, 0.2, 1.0, 1.01, 59.5)] == ["1", "1", "1", "2", "60"]
+    scaled = SandboxClock(scale=0.01)  # a vendor minute lasts 0.6 s
+    assert scaled.retry_after(59.5) == "0.595"  # what the scaled window still lasts
+    assert scaled.retry_after(0.0) == "0.001"  # never zero: the client must still wait
+    assert float(SandboxClock(scale=0.25).retry_after(30.0)) == 7.5
+
+
 @pytest.mark.parametrize(
     ("fault", "status"),
     [

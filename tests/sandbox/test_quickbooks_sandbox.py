@@ -171,6 +171,17 @@ def test_throttle_answers_xml_429() -> None:
     assert throttled.status_code == 429
     assert throttled.headers["content-type"] == "application/xml"
     assert b"ThrottleExceeded" in throttled.content
+    assert 1 <= int(throttled.headers["Retry-After"]) <= 60  # whole seconds, as Intuit sends
+
+
+def test_on_scaled_time_retry_after_is_what_the_scaled_batch_window_still_lasts() -> None:
+    sandbox = QuickBooksSandbox(batch_minute_limit=1, time_scale=0.01)  # a minute lasts 0.6 s
+    client = _client(sandbox)
+    body = {"BatchItemRequest": [{"bId": "1", "Query": "select * from Item"}]}
+    assert client.post("/batch", json=body).status_code == 200
+    throttled = client.post("/batch", json=body)
+    assert throttled.status_code == 429
+    assert 0 < float(throttled.headers["Retry-After"]) <= 0.6
 
 
 def test_batch_calls_have_their_own_minute() -> None:

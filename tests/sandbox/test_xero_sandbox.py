@@ -150,6 +150,15 @@ def test_minute_limit_answers_429_with_the_problem_and_retry_after() -> None:
     )
 
 
+def test_on_scaled_time_retry_after_is_what_the_scaled_window_still_lasts() -> None:
+    sandbox = XeroSandbox(minute_limit=1, time_scale=0.01)  # a minute lasts 0.6 s
+    client = _client(sandbox)
+    assert client.get(API + "/Invoices").status_code == 200
+    throttled = client.get(API + "/Invoices")
+    assert throttled.status_code == 429
+    assert 0 < float(throttled.headers["Retry-After"]) <= 0.6
+
+
 def test_daily_limit_names_the_day() -> None:
     sandbox = XeroSandbox(day_limit=1)
     client = _client(sandbox)

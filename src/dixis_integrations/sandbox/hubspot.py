@@ -283,7 +283,7 @@ class HubSpotSandbox(Emulator):
                 "policyName": policy,
                 "groupName": "api-calls",
             },
-            {"Retry-After": f"{max(reset, 0.001) * self.clock.scale:.3f}"},
+            {"Retry-After": self.clock.retry_after(reset)},
         )
         return response
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import math
 import random
 import re
 import secrets
@@ -107,6 +108,18 @@ class SandboxClock:
     def window(self, vendor_seconds: float) -> float:
         """Real seconds that ``vendor_seconds`` of the vendor's time take."""
         return vendor_seconds * self.scale
+
+    def retry_after(self, vendor_seconds: float) -> str:
+        """A ``Retry-After`` value telling a client to wait ``vendor_seconds`` of vendor time.
+
+        At the vendor's pace: whole seconds rounded up, at least 1, as vendors send them.
+        On scaled time: the real seconds to wait, with millisecond precision, at least
+        0.001; whole seconds there would make a client that honours the header wait up to
+        ``1 / scale`` times longer than the scaled window lasts.
+        """
+        if self.scale == 1.0:
+            return str(max(1, math.ceil(vendor_seconds)))
+        return f"{max(vendor_seconds * self.scale, 0.001):.3f}"
 
 
 class FixedWindow:

@@ -780,9 +780,9 @@ class QuickBooksSandbox(Emulator):
             ok, _, reset = self.batch_minute.hit(realm)
         if ok:
             return None
-        return self._throttle(reset)
+        return self._throttle(self.clock.retry_after(reset))
 
-    def _throttle(self, reset: float) -> httpx.Response:
+    def _throttle(self, retry_after: str) -> httpx.Response:
         body = (
             '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>'
             f'<IntuitResponse xmlns="http://schema.intuit.com/finance/v3" time="{_now()}">'
@@ -793,12 +793,12 @@ class QuickBooksSandbox(Emulator):
         return httpx.Response(
             429,
             content=body.encode(),
-            headers={"content-type": "application/xml", "Retry-After": str(max(1, int(reset + 1)))},
+            headers={"content-type": "application/xml", "Retry-After": retry_after},
         )
 
     def fault_response(self, fault: Fault, request: httpx.Request) -> httpx.Response:
         if fault is Fault.RATE_LIMIT:
-            return self._throttle(self.faults.retry_after)
+            return self._throttle(str(self.faults.retry_after))
         if fault is Fault.EXPIRED_TOKEN:
             self.oauth.expire_all()
             denied = self.authenticate(request)
@@ -820,7 +820,7 @@ class QuickBooksSandbox(Emulator):
                 # in-process, calls overlap (``latency`` stretches each one).
                 with self._inflight_lock:
                     self.concurrency_rejected += 1
-                return self._throttle(1.0)
+                return self._throttle(self.clock.retry_after(1.0))
             if realm is not None:
                 self._hold(request)
             return self._handle(request)

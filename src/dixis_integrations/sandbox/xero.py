@@ -301,7 +301,7 @@ class XeroSandbox(Emulator):
     def _throttled(self, problem: str, reset: float, request: httpx.Request) -> httpx.Response:
         headers = {
             **request.extensions.get(_LIMIT_HEADERS, {}),
-            "Retry-After": str(max(1, int(reset + 0.999))),
+            "Retry-After": self.clock.retry_after(reset),
             "X-Rate-Limit-Problem": problem,
         }
         return httpx.Response(429, content=b"", headers=headers)
