@@ -163,6 +163,22 @@ def test_display_name_prefers_the_person() -> None:
     assert customer.display_name == "Μαρία Παπαδοπούλου"
 
 
+@pytest.mark.parametrize(
+    ("first", "last", "expected"),
+    [
+        ("Μαρία", "Παπαδοπούλου", "Μαρία Παπαδοπούλου"),
+        ("Μαρία", None, "Μαρία"),
+        (None, "Οικονόμου", "Οικονόμου"),
+        (None, None, ""),
+    ],
+)
+def test_full_name_joins_the_names_that_are_set(
+    first: str | None, last: str | None, expected: str
+) -> None:
+    customer = make_customer(first_name=first, last_name=last, company="Αγρόκτημα ΙΚΕ")
+    assert customer.full_name == expected
+
+
 def test_phone_is_normalised_to_e164() -> None:
     assert make_customer(phone="691 234 5678").phone == "+306912345678"
     with pytest.raises(ValidationError) as info:

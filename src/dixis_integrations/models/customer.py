@@ -169,7 +169,10 @@ class Customer(BaseModel):
     @property
     def full_name(self) -> str:
         """First and last name joined by a space (empty when neither is set)."""
-        return " ".join(part for part in (self.first_name, self.last_name) if part)
+        first, last = self.first_name, self.last_name
+        if first and last:
+            return f"{first} {last}"
+        return first or last or ""
 
     @property
     def display_name(self) -> str:
