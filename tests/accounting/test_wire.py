@@ -89,12 +89,14 @@ def test_results_built_without_validation_behave_as_validated_ones() -> None:
 
 
 # Strings made of the marker character and of what a mark holds (digits, sign, point).
-_marked_text = st.text(alphabet=st.sampled_from("\x1f0123456789-.a\"\\"), max_size=8)
+_marked_text = st.text(alphabet=st.sampled_from('\x1f0123456789-.a"\\'), max_size=8)
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.lists(st.tuples(_marked_text, _marked_text), max_size=4),
-       st.lists(st.decimals(allow_nan=False, allow_infinity=False, places=2), max_size=3))
+@given(
+    st.lists(st.tuples(_marked_text, _marked_text), max_size=4),
+    st.lists(st.decimals(allow_nan=False, allow_infinity=False, places=2), max_size=3),
+)
 def test_text_shaped_like_a_mark_is_never_turned_into_a_number(
     texts: list[tuple[str, str]], amounts: list[Decimal]
 ) -> None:

@@ -141,7 +141,7 @@ def test_config_check_refuses_an_oauth_only_vendor_without_its_oauth_table(
     assert main(["config", "check", "--config", str(bare)]) == 2
     assert f"oauth.{name}" in capsys.readouterr().err
     app = (
-        f"[oauth.{name}]\nclient_id = \"app\"\n"
+        f'[oauth.{name}]\nclient_id = "app"\n'
         'authorize_url = "https://vendor.example/authorize"\n'
         'token_url = "https://vendor.example/token"\n'
     )
